@@ -1,0 +1,104 @@
+"""The backend contract: provision one service type on one kind of daemon.
+
+A backend validates objects and renders operations into steps without touching any server,
+so a plan can be printed, tested and diffed before anything runs. Rendering must be pure: the
+same object, settings and index give the same steps.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Generic
+
+import attrs
+
+from orchestra_core.errors import FieldError
+from orchestra_core.model.index import ServiceIndex
+from orchestra_core.model.secret import Secret
+from orchestra_core.model.servers import Server
+from orchestra_core.model.service import ServiceT
+from orchestra_core.planning.steps import Step
+
+if TYPE_CHECKING:
+    from orchestra_core.rendering.templates import Templates
+
+__all__ = ["ACTIONS", "Backend", "NoSettings", "RenderContext"]
+
+#: The actions a change set can ask for.
+ACTIONS = ("save", "delete", "set_password")
+
+
+@attrs.frozen(kw_only=True)
+class NoSettings:
+    """Settings class of a backend that needs none."""
+
+
+@attrs.frozen(kw_only=True)
+class RenderContext(Generic[ServiceT]):
+    """Everything a backend may look at while rendering one operation.
+
+    ``active`` is False when the object or its account is suspended: render the service
+    disabled. ``secret`` is set for ``set_password`` only.
+    """
+
+    obj: ServiceT
+    action: str
+    server: Server
+    settings: Any
+    index: ServiceIndex
+    active: bool = True
+    secret: Secret | None = None
+
+    def path(self, path: str) -> str:
+        """The real path of an absolute server path: under the server's sandbox root if any."""
+        if not path.startswith("/"):
+            raise ValueError(f"server paths are absolute, got {path!r}")
+        normal = posixpath.normpath(path)
+        if self.server.root is None:
+            return normal
+        return posixpath.join(self.server.root, normal.lstrip("/"))
+
+
+class Backend(ABC, Generic[ServiceT]):
+    """Base class of every backend.
+
+    Class attributes declare what the backend is: ``name`` (unique, used by routes),
+    ``service_type``, the ``actions`` it supports, the backends it must run ``after`` (by name;
+    a missing one is ignored, a cycle is an error), the ``daemon`` it reloads (if any), the
+    ``tools`` a server needs for it, and its ``settings_class`` (an attrs class whose defaults
+    a server or route may override).
+    """
+
+    name: ClassVar[str]
+    service_type: ClassVar[type[Any]]
+    actions: ClassVar[frozenset[str]] = frozenset({"save", "delete"})
+    after: ClassVar[tuple[str, ...]] = ()
+    daemon: ClassVar[str | None] = None
+    tools: ClassVar[tuple[str, ...]] = ()
+    settings_class: ClassVar[type[Any]] = NoSettings
+
+    def __init__(self, templates: Templates | None = None) -> None:
+        from orchestra_core.rendering.templates import Templates
+
+        self.templates = templates or Templates.for_object(self)
+
+    def check(self, obj: ServiceT, settings: Any) -> list[FieldError]:
+        """Backend-specific problems with ``obj`` (beyond the type's own checks).
+
+        Called before rendering, without touching a server. The default finds none.
+        """
+        return []
+
+    @abstractmethod
+    def render(self, ctx: RenderContext[ServiceT]) -> Sequence[Step]:
+        """The steps that carry out ``ctx.action`` for ``ctx.obj`` on ``ctx.server``.
+
+        Must be pure and idempotent: applying the steps twice changes nothing the second time,
+        and deleting what is absent succeeds.
+        """
+
+    def reload(self, server: Server, settings: Any) -> str | None:
+        """The shell snippet that reloads :attr:`daemon` on ``server``, or None for none."""
+        return None

@@ -1,0 +1,76 @@
+"""The transport interface: run one compiled batch on one server, in one round trip."""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+import attrs
+
+from orchestra_core.model.servers import Server
+from orchestra_core.planning.steps import Step
+
+__all__ = ["Batch", "BatchResult", "RawStepResult", "Transport"]
+
+
+@attrs.frozen(kw_only=True)
+class Batch:
+    """One server's steps compiled into one bash script.
+
+    ``script`` is what runs (it may hold secrets: send it on stdin or as a private file, never
+    in argv); ``redacted`` is the same script with secrets replaced, for logs. ``nonce`` marks
+    the result records in the script's output.
+    """
+
+    server: str
+    steps: tuple[Step, ...]
+    script: str
+    redacted: str
+    nonce: str
+
+
+@attrs.frozen(kw_only=True)
+class RawStepResult:
+    """One step's outcome as reported by the batch: ``status`` is ``changed``, ``unchanged``,
+    ``failed`` or ``timeout``."""
+
+    index: int
+    status: str
+    exit_code: int
+    stdout: str
+    stderr: str
+    duration: float
+
+
+@attrs.frozen(kw_only=True)
+class BatchResult:
+    """What came back from a batch.
+
+    ``steps`` holds the steps that reported (the rest did not run). ``error`` is set when the
+    transport failed (connect refused, killed, garbled output): the executor marks unreported
+    steps ``error``. ``timed_out`` is set when the whole batch hit its time limit.
+    """
+
+    steps: tuple[RawStepResult, ...]
+    exit_code: int | None = None
+    stderr: str = ""
+    error: str | None = None
+    timed_out: bool = False
+
+
+@runtime_checkable
+class Transport(Protocol):
+    """Runs batches on servers. Implementations: ``local``, ``recording`` (and later ``ssh``).
+
+    ``run`` must not raise for a failing script; it reports it in the result. It raises
+    :class:`~orchestra_core.errors.TransportError` only for misuse it cannot report.
+    """
+
+    name: str
+
+    def run(self, server: Server, batch: Batch, *, timeout: float | None) -> BatchResult:
+        """Run ``batch`` on ``server`` and return its per-step results."""
+        ...
+
+    def close(self) -> None:
+        """Release connections and processes; called when the engine is done."""
+        ...

@@ -1,0 +1,52 @@
+"""Servers and the routes that send a backend's operations to them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+__all__ = ["Route", "Server"]
+
+
+@attrs.frozen(kw_only=True)
+class Server:
+    """A machine that runs daemons.
+
+    ``transport`` names how to reach it (``local``, ``ssh``, ``recording``). ``root`` is a
+    sandbox folder for the ``local`` transport: every path a backend writes is placed under it,
+    and the executor refuses any step that would leave it. ``settings`` holds transport options
+    (user, port, key file) and per-backend overrides under the backend's name.
+    """
+
+    name: str
+    address: str = "127.0.0.1"
+    transport: str = "local"
+    root: str | None = None
+    settings: dict[str, Any] = attrs.field(factory=dict)
+
+    @property
+    def key(self) -> str:
+        """Stable natural key, ``server:NAME``."""
+        return f"server:{self.name}"
+
+
+@attrs.frozen(kw_only=True)
+class Route:
+    """Sends the operations of one backend to servers, for the objects its expression matches.
+
+    ``match`` is a jinja2 expression evaluated in a sandbox with the object under its kind name
+    (``domain.name.endswith(".example")``) and as ``obj``; the default matches everything.
+    ``settings`` override the backend's defaults for the objects this route sends.
+    """
+
+    backend: str
+    servers: tuple[str, ...]
+    match: str = "True"
+    settings: dict[str, Any] = attrs.field(factory=dict)
+    name: str | None = None
+
+    @property
+    def label(self) -> str:
+        """How errors and listings name this route."""
+        return self.name or f"{self.backend}[{self.match}]"

@@ -1,0 +1,105 @@
+"""The base of every service type: what a customer has (a domain, a mailbox, a website...)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, ClassVar, TypeVar
+
+import attrs
+
+from orchestra_core.errors import FieldError, ValidationError
+
+if TYPE_CHECKING:
+    from orchestra_core.model.index import ServiceIndex
+
+__all__ = ["Account", "Service", "ServiceT"]
+
+
+@attrs.frozen(kw_only=True)
+class Account:
+    """A customer account: the owner of services. Suspending it disables all its services."""
+
+    name: str
+    is_active: bool = True
+    email: str | None = None
+    description: str = ""
+
+    kind: ClassVar[str] = "account"
+
+    @property
+    def key(self) -> str:
+        """Stable natural key, ``account:NAME``."""
+        return f"account:{self.name}"
+
+    def check(self) -> list[FieldError]:
+        """Problems with this account's fields; empty when it is valid."""
+        from orchestra_core.model import checks
+
+        errors: list[FieldError] = []
+        checks.name_field(errors, self.key, "name", self.name, max_length=64)
+        if self.email is not None:
+            checks.email_field(errors, self.key, "email", self.email)
+        checks.text_field(errors, self.key, "description", self.description, max_length=4096)
+        return errors
+
+
+@attrs.frozen(kw_only=True)
+class Service:
+    """Base class of the service catalogue and of every plugin service type.
+
+    Subclasses are frozen attrs classes with ``kw_only=True``; they set :attr:`kind` (the
+    singular name used in keys, routes and templates) and :attr:`plural` (the inventory section),
+    and implement :attr:`identity` and :meth:`check`.
+    """
+
+    kind: ClassVar[str] = "service"
+    plural: ClassVar[str] = "services"
+
+    account: str
+    is_active: bool = True
+
+    @property
+    def identity(self) -> str:
+        """The part of the key that identifies the object within its kind."""
+        raise NotImplementedError
+
+    @property
+    def key(self) -> str:
+        """Stable natural key ``KIND:IDENTITY``; never depends on a storage id."""
+        return f"{self.kind}:{self.identity}"
+
+    def check(self) -> list[FieldError]:
+        """Problems with this object's fields, each naming the field; empty when valid.
+
+        Called without touching any server. Subclasses extend the list from ``super()``.
+        """
+        from orchestra_core.model import checks
+
+        errors: list[FieldError] = []
+        checks.name_field(errors, self.key, "account", self.account, max_length=64)
+        return errors
+
+    def validate(self) -> None:
+        """Raise :class:`ValidationError` listing every problem :meth:`check` finds."""
+        errors = self.check()
+        if errors:
+            raise ValidationError(errors)
+
+    def related_keys(self, index: ServiceIndex) -> Iterable[str]:
+        """Keys of other objects whose rendering depends on this one.
+
+        When this object is saved or deleted, the change set re-saves them (a subdomain
+        re-saves the zone it lives in). The default is none.
+        """
+        return ()
+
+
+ServiceT = TypeVar("ServiceT", bound=Service)
+
+
+def iter_services(objects: Iterable[Service] | Mapping[str, Service]) -> Iterator[Service]:
+    """Iterate services given as an iterable or a key mapping."""
+    if isinstance(objects, Mapping):
+        yield from objects.values()
+    else:
+        yield from objects

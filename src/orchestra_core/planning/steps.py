@@ -1,0 +1,119 @@
+"""Steps: the unit of work a plan asks a server to do, as pure data.
+
+A backend renders an operation into steps; the executor compiles a server's steps into one
+script and runs it in one round trip. Every step reports whether it changed something, so a
+second apply of the same object reports "nothing".
+
+Paths are absolute and final (already placed under the server's sandbox root, if any). A step
+marked ``sensitive`` carries a secret (in ``stdin`` or ``content``): plans, logs and the store
+show it redacted, and the secret travels only inside the batch, never on a command line.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import attrs
+
+__all__ = [
+    "CANDIDATE",
+    "Command",
+    "DeleteFile",
+    "EnsureDirectory",
+    "Reload",
+    "Step",
+    "WriteFile",
+]
+
+#: In a :class:`WriteFile`'s ``validate`` argv, the element equal to this is replaced by the
+#: path of the candidate file (the new content, not yet in place).
+CANDIDATE = "{candidate}"
+
+
+@attrs.frozen(kw_only=True)
+class Step:
+    """Base of every step.
+
+    ``notify`` names a daemon (``named``, ``apache2``) whose reload this step needs when it
+    changes something; the planner adds one :class:`Reload` per daemon and server.
+    """
+
+    kind: ClassVar[str] = "step"
+
+    description: str
+    notify: str | None = None
+    sensitive: bool = False
+    timeout: float | None = None
+
+
+@attrs.frozen(kw_only=True)
+class WriteFile(Step):
+    """Make a file hold exactly ``content``.
+
+    Unchanged content reports "nothing" and touches nothing. New content is written next to
+    the target, checked by ``validate`` (an argv where :data:`CANDIDATE` stands for the new
+    file) and only then moved into place atomically; a failed check leaves the live file as it
+    was and fails the step with the checker's output.
+    """
+
+    kind: ClassVar[str] = "write"
+
+    path: str
+    content: str
+    mode: int = 0o644
+    owner: str | None = None
+    group: str | None = None
+    validate: tuple[str, ...] | None = None
+
+
+@attrs.frozen(kw_only=True)
+class DeleteFile(Step):
+    """Remove a file; removing one that is absent succeeds with "nothing"."""
+
+    kind: ClassVar[str] = "delete"
+
+    path: str
+
+
+@attrs.frozen(kw_only=True)
+class EnsureDirectory(Step):
+    """Make a directory exist (with parents) with this mode; "nothing" when it already does."""
+
+    kind: ClassVar[str] = "mkdir"
+
+    path: str
+    mode: int = 0o755
+    owner: str | None = None
+    group: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Command(Step):
+    """Run a shell snippet rendered from a shell-quoting template.
+
+    ``unless`` is a snippet that, when it exits 0, means the work is already done: the step
+    reports "nothing" and ``script`` does not run. ``stdin`` is fed to ``script`` (the way a
+    secret reaches a command: never in argv). Without ``unless``, a run that exits 0 counts as
+    a change.
+    """
+
+    kind: ClassVar[str] = "command"
+
+    script: str
+    unless: str | None = None
+    stdin: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Reload(Step):
+    """Reload one daemon, only when a step notifying it changed something in this batch.
+
+    Added by the planner, one per daemon and server, after the last step that notifies it. If
+    the reload fails, the files that the notifying steps replaced get their previous content
+    back, the reload runs once more, and the step fails with the reload's own words.
+    """
+
+    kind: ClassVar[str] = "reload"
+
+    daemon: str
+    script: str
