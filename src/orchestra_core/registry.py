@@ -175,7 +175,13 @@ class Registry:
                     "which no plugin registers as a service type",
                     distribution=info.distribution,
                 )
-            add(self.backends, "backend", backend.name, BackendInfo(backend.name, backend, info), info)
+            add(
+                self.backends,
+                "backend",
+                backend.name,
+                BackendInfo(backend.name, backend, info),
+                info,
+            )
         for info, monitor in self._contributions(hook.orchestra_monitors):
             add(self.monitors, "monitor", monitor.name, monitor, info)
         for info, resource in self._contributions(hook.orchestra_resources):

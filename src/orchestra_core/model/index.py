@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from orchestra_core.errors import ValidationError, FieldError
+from orchestra_core.errors import FieldError, ValidationError
 from orchestra_core.model.service import Account, Service, ServiceT
 
 __all__ = ["ServiceIndex"]

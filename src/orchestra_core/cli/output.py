@@ -1,0 +1,106 @@
+"""Terminal output of the CLI: tables, step results, colours only on a terminal."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import attrs
+import click
+
+from orchestra_core.execution.results import OperationLog, State, StepResult
+
+__all__ = ["LogPrinter", "echo_json", "log_to_dict", "table"]
+
+#: How a step's state reads to an operator.
+LABELS = {
+    State.SUCCESS: "changed",
+    State.NOTHING: "unchanged",
+    State.FAILURE: "FAILED",
+    State.ERROR: "ERROR",
+    State.TIMEOUT: "TIMEOUT",
+    State.ABORTED: "aborted",
+    State.RECEIVED: "pending",
+    State.STARTED: "running",
+}
+COLOURS = {
+    State.SUCCESS: "green",
+    State.NOTHING: None,
+    State.FAILURE: "red",
+    State.ERROR: "red",
+    State.TIMEOUT: "red",
+    State.ABORTED: "yellow",
+}
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A plain aligned text table."""
+    widths = [len(h) for h in headers]
+    for row in rows:
+        widths = [max(w, len(cell)) for w, cell in zip(widths, row, strict=True)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
+    for row in rows:
+        lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    return "\n".join(lines)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, State):
+        return value.value
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def log_to_dict(log: OperationLog) -> dict[str, Any]:
+    """Plain data for one operation log (its script is already redacted)."""
+    return {k: _plain(v) for k, v in attrs.asdict(log, recurse=True).items()}
+
+
+def echo_json(data: Any) -> None:
+    """Print ``data`` as indented JSON."""
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+def state_label(state: State) -> str:
+    """The coloured (on a terminal) label of a state."""
+    return click.style(LABELS[state].ljust(9), fg=COLOURS.get(state), bold=not state.is_ok)
+
+
+class LogPrinter:
+    """Prints each operation's step results as soon as the operation is final.
+
+    Called from the executor's worker threads; a lock keeps operations' lines together.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.steps: dict[State, int] = {}
+
+    def __call__(self, log: OperationLog) -> None:
+        with self._lock:
+            keys = ", ".join(log.object_keys)
+            click.echo(f"{log.server}: {log.action} {keys} [{log.backend}] -> {log.state.value}")
+            for step in log.steps:
+                self._step(step)
+
+    def _step(self, step: StepResult) -> None:
+        self.steps[step.state] = self.steps.get(step.state, 0) + 1
+        click.echo(f"  {state_label(step.state)} {step.description}")
+        if not step.state.is_ok and step.state is not State.ABORTED:
+            for stream in (step.stdout, step.stderr):
+                for line in stream.strip().splitlines()[-20:]:
+                    click.echo(f"      | {line}")
+
+    def summary(self) -> str:
+        """``N steps: a changed, b unchanged...`` for the end of an apply."""
+        total = sum(self.steps.values())
+        parts = [f"{n} {LABELS[state]}" for state, n in sorted(self.steps.items()) if n]
+        return f"{total} steps: " + (", ".join(parts) if parts else "none")

@@ -1,0 +1,151 @@
+"""The dummy backend: provisions any service by writing one small file per object.
+
+It is the example for driver authors (see ``docs/writing-a-driver.md``) and the engine of the
+demo. It does what a real backend does, on a daemon-less "server":
+
+* ``save`` renders a config file from a template (``templates/service.conf.j2``), validates the
+  candidate with a real command before it replaces the live file, and notifies the ``dummy``
+  "daemon", whose reload appends a line to a reload log (once per batch, only on change);
+* ``delete`` removes the file (succeeding when it is absent);
+* ``set_password`` keeps a salted PBKDF2 hash (never the password) in a private file;
+* a suspended object or account is rendered with ``active = no``.
+
+Applying the same object twice changes nothing the second time.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import posixpath
+import secrets
+import urllib.parse
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import attrs
+
+from orchestra_core.backends.base import Backend, RenderContext
+from orchestra_core.errors import BackendError
+from orchestra_core.model.servers import Server
+from orchestra_core.model.service import Service
+from orchestra_core.planning.steps import CANDIDATE, DeleteFile, EnsureDirectory, Step, WriteFile
+
+__all__ = ["DummyBackend", "DummySettings", "dummy_backend_for"]
+
+
+@attrs.frozen(kw_only=True)
+class DummySettings:
+    """Where the dummy backend keeps its files (a server path, under the sandbox root if any)."""
+
+    directory: str = "/var/lib/orchestra-dummy"
+    file_mode: int = 0o644
+
+
+class DummyBackend(Backend[Service]):
+    """Base of the dummy backends; :func:`dummy_backend_for` makes one per service type."""
+
+    daemon: ClassVar[str | None] = "dummy"
+    tools: ClassVar[tuple[str, ...]] = ("grep", "base64", "mktemp")
+    settings_class: ClassVar[type[Any]] = DummySettings
+
+    def file_path(self, ctx: RenderContext[Service]) -> str:
+        """The server path of the object's file: ``DIRECTORY/KIND/IDENTITY.conf``."""
+        settings: DummySettings = ctx.settings
+        name = urllib.parse.quote(ctx.obj.identity, safe="@.-_+") + ".conf"
+        return ctx.path(posixpath.join(settings.directory, ctx.obj.kind, name))
+
+    def render(self, ctx: RenderContext[Service]) -> Sequence[Step]:
+        """Steps for save, delete and set_password."""
+        path = self.file_path(ctx)
+        if ctx.action == "delete":
+            return [
+                DeleteFile(description=f"remove {ctx.obj.key}", path=path, notify=self.daemon),
+                DeleteFile(description=f"remove {ctx.obj.key} password", path=path + ".secret"),
+            ]
+        if ctx.action == "set_password":
+            return [self._password_step(ctx, path)]
+        if ctx.action != "save":
+            raise BackendError(
+                self.name, f"unsupported action {ctx.action!r}", object_key=ctx.obj.key
+            )
+        settings: DummySettings = ctx.settings
+        content = self.templates.config(
+            "service.conf.j2",
+            key=ctx.obj.key,
+            kind=ctx.obj.kind,
+            account=ctx.obj.account,
+            active=ctx.active,
+            data=json.dumps(_plain(ctx.obj), sort_keys=True, ensure_ascii=False),
+        )
+        return [
+            EnsureDirectory(
+                description=f"directory for {ctx.obj.kind} files", path=posixpath.dirname(path)
+            ),
+            WriteFile(
+                description=f"configure {ctx.obj.key}",
+                path=path,
+                content=content,
+                mode=settings.file_mode,
+                # A real checker: the candidate must declare exactly this object's key.
+                validate=("grep", "-qxF", "-e", f"key = {ctx.obj.key}", "--", CANDIDATE),
+                notify=self.daemon,
+            ),
+        ]
+
+    def _password_step(self, ctx: RenderContext[Service], path: str) -> Step:
+        if ctx.secret is None:
+            raise BackendError(self.name, "set_password without a secret", object_key=ctx.obj.key)
+        salt = secrets.token_bytes(16)
+        digest = hashlib.pbkdf2_hmac("sha256", ctx.secret.reveal().encode(), salt, 200_000)
+        encoded = "$".join(
+            [
+                "pbkdf2-sha256",
+                "200000",
+                base64.b64encode(salt).decode(),
+                base64.b64encode(digest).decode(),
+            ]
+        )
+        return WriteFile(
+            description=f"set the password of {ctx.obj.key}",
+            path=path + ".secret",
+            content=encoded + "\n",
+            mode=0o600,
+            sensitive=True,
+        )
+
+    def reload(self, server: Server, settings: Any) -> str | None:
+        """Append a line to the reload log, the dummy daemon's "reload"."""
+        directory = settings.directory
+        log = directory.rstrip("/") + "/reloads.log"
+        if server.root is not None:
+            log = posixpath.join(server.root, log.lstrip("/"))
+        return self.templates.shell("reload.sh.j2", log=log)
+
+
+def _plain(obj: Service) -> dict[str, Any]:
+    data = attrs.asdict(obj, recurse=True, retain_collection_types=False)
+    return {k: v for k, v in data.items() if k != "is_active"}
+
+
+def dummy_backend_for(
+    service_type: type[Service],
+    *,
+    after: tuple[str, ...] = (),
+    actions: frozenset[str] = frozenset({"save", "delete"}),
+) -> type[DummyBackend]:
+    """A dummy backend class named ``dummy-KIND`` for one service type."""
+    kind = service_type.kind
+    return type(
+        f"Dummy{service_type.__name__}Backend",
+        (DummyBackend,),
+        {
+            "name": f"dummy-{kind}",
+            "service_type": service_type,
+            "after": after,
+            "actions": actions,
+            "__module__": __name__,
+            "__doc__": f"Dummy backend for {kind} objects.",
+        },
+    )

@@ -1,0 +1,239 @@
+"""The planner: from merged operations to a plan of steps per server."""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from orchestra_core.backends.base import Backend, RenderContext
+from orchestra_core.backends.settings import build_settings
+from orchestra_core.errors import (
+    BackendError,
+    DependencyCycleError,
+    FieldError,
+    OrchestraError,
+    SandboxViolation,
+    ValidationError,
+)
+from orchestra_core.model.index import ServiceIndex
+from orchestra_core.model.servers import Route, Server
+from orchestra_core.planning.changeset import ChangeSet, Operation
+from orchestra_core.planning.plan import Plan, PlannedOperation, ServerPlan
+from orchestra_core.planning.routing import Router
+from orchestra_core.planning.steps import DeleteFile, EnsureDirectory, Reload, Step, WriteFile
+
+__all__ = ["Planner", "dependency_order"]
+
+
+def dependency_order(backends: Mapping[str, type[Backend[Any]]]) -> list[str]:
+    """Backend names so that each comes after the ones it declares in ``after``.
+
+    Names in ``after`` that are not installed are ignored; a cycle raises
+    :class:`DependencyCycleError` listing it. Ties keep alphabetical order, so the result is
+    stable.
+    """
+    order: list[str] = []
+    state: dict[str, str] = {}
+
+    def visit(name: str, path: list[str]) -> None:
+        if state.get(name) == "done":
+            return
+        if state.get(name) == "visiting":
+            start = path.index(name)
+            raise DependencyCycleError([*path[start:], name])
+        state[name] = "visiting"
+        for dep in sorted(backends[name].after):
+            if dep in backends:
+                visit(dep, [*path, name])
+        state[name] = "done"
+        order.append(name)
+
+    for name in sorted(backends):
+        visit(name, [])
+    return order
+
+
+class Planner:
+    """Routes operations to backends and servers and renders them into a :class:`Plan`.
+
+    Built once per set of servers and routes; :meth:`plan` is pure (it touches no server).
+    """
+
+    def __init__(
+        self,
+        backends: Mapping[str, type[Backend[Any]]],
+        servers: Sequence[Server],
+        routes: Sequence[Route],
+    ) -> None:
+        self.backend_classes = dict(backends)
+        self.router = Router(servers, routes, self.backend_classes)
+        self.order = {name: i for i, name in enumerate(dependency_order(self.backend_classes))}
+        self._instances: dict[str, Backend[Any]] = {}
+        self._settings: dict[tuple[str, str, int], Any] = {}
+
+    def backend(self, name: str) -> Backend[Any]:
+        """The (cached) instance of a backend."""
+        if name not in self._instances:
+            self._instances[name] = self.backend_classes[name]()
+        return self._instances[name]
+
+    def settings(self, backend: str, server: Server, route: Route) -> Any:
+        """Backend defaults overridden by the server's and then the route's settings."""
+        cache_key = (backend, server.name, id(route))
+        if cache_key not in self._settings:
+            server_layer = server.settings.get(backend, {})
+            self._settings[cache_key] = build_settings(
+                self.backend_classes[backend].settings_class,
+                server_layer,
+                route.settings,
+                where=f"backend {backend} on server {server.name} (route {route.label})",
+            )
+        return self._settings[cache_key]
+
+    def backends_for(self, kind: str, action: str) -> list[str]:
+        """Names of the backends provisioning ``kind`` that support ``action``, in order."""
+        names = [
+            name
+            for name, cls in self.backend_classes.items()
+            if cls.service_type.kind == kind and action in cls.actions
+        ]
+        return sorted(names, key=self.order.__getitem__)
+
+    def plan(self, changes: ChangeSet | Iterable[Operation], index: ServiceIndex) -> Plan:
+        """Validate, route and render every operation; nothing is half planned.
+
+        All validation problems of all objects are raised together as one
+        :class:`ValidationError`.
+        """
+        operations = changes.operations(index) if isinstance(changes, ChangeSet) else list(changes)
+        errors: list[FieldError] = []
+        for op in operations:
+            if op.action != "delete":
+                errors.extend(op.obj.check())
+        if errors:
+            raise ValidationError(errors)
+
+        per_server: dict[str, list[tuple[tuple[int, int], int, PlannedOperation]]] = {}
+        settings_of: dict[str, Any] = {}
+        servers: dict[str, Server] = {}
+        unrouted: list[str] = []
+        for seq, op in enumerate(operations):
+            routed = False
+            for backend_name in self.backends_for(op.obj.kind, op.action):
+                backend = self.backend(backend_name)
+                for server, route in self.router.targets(backend_name, op.obj, index):
+                    routed = True
+                    settings = self.settings(backend_name, server, route)
+                    if op.action != "delete":
+                        errors.extend(backend.check(op.obj, settings))
+                    planned = self._render(backend, op, server, settings, index)
+                    settings_of[planned.id] = settings
+                    rank = self._rank(backend_name, op.action)
+                    per_server.setdefault(server.name, []).append((rank, seq, planned))
+                    servers[server.name] = server
+            if not routed:
+                unrouted.append(op.key)
+        if errors:
+            raise ValidationError(errors)
+
+        server_plans = []
+        for name in sorted(per_server):
+            ordered = [p for _, _, p in sorted(per_server[name], key=lambda t: (t[0], t[1]))]
+            with_reloads = self._add_reloads(servers[name], ordered, settings_of)
+            server_plans.append(ServerPlan(server=servers[name], operations=tuple(with_reloads)))
+        return Plan(servers=tuple(server_plans), unrouted=tuple(dict.fromkeys(unrouted)))
+
+    def _rank(self, backend: str, action: str) -> tuple[int, int]:
+        # Deletes first, dependants before what they depend on; then saves in dependency order.
+        position = self.order[backend]
+        return (0, -position) if action == "delete" else (1, position)
+
+    def _render(
+        self,
+        backend: Backend[Any],
+        op: Operation,
+        server: Server,
+        settings: Any,
+        index: ServiceIndex,
+    ) -> PlannedOperation:
+        ctx = RenderContext(
+            obj=op.obj,
+            action=op.action,
+            server=server,
+            settings=settings,
+            index=index,
+            active=index.is_effectively_active(op.obj),
+            secret=op.secret,
+        )
+        try:
+            steps = tuple(backend.render(ctx))
+        except OrchestraError:
+            raise
+        except Exception as exc:
+            raise BackendError(
+                backend.name, f"rendering {op.action} failed: {exc!r}", object_key=op.key
+            ) from exc
+        _check_sandbox(server, steps)
+        return PlannedOperation(
+            id=f"{server.name}:{backend.name}:{op.action}:{op.key}",
+            server=server.name,
+            backend=backend.name,
+            action=op.action,
+            object_keys=(op.key,),
+            steps=steps,
+        )
+
+    def _add_reloads(
+        self,
+        server: Server,
+        operations: list[PlannedOperation],
+        settings_of: Mapping[str, Any],
+    ) -> list[PlannedOperation]:
+        """Insert one reload per notified daemon, after the last operation notifying it."""
+        last: dict[str, int] = {}
+        keys: dict[str, list[str]] = {}
+        source: dict[str, PlannedOperation] = {}
+        for i, op in enumerate(operations):
+            for step in op.steps:
+                if step.notify:
+                    last[step.notify] = i
+                    keys.setdefault(step.notify, []).extend(op.object_keys)
+                    source[step.notify] = op
+        after: dict[int, list[PlannedOperation]] = {}
+        for daemon, position in last.items():
+            backend_name = source[daemon].backend
+            backend = self.backend(backend_name)
+            script = backend.reload(server, settings_of[source[daemon].id])
+            if script is None:
+                continue
+            reload_op = PlannedOperation(
+                id=f"{server.name}:{backend_name}:reload:{daemon}",
+                server=server.name,
+                backend=backend_name,
+                action="reload",
+                object_keys=tuple(dict.fromkeys(keys[daemon])),
+                steps=(Reload(description=f"reload {daemon}", daemon=daemon, script=script),),
+            )
+            after.setdefault(position, []).append(reload_op)
+        out: list[PlannedOperation] = []
+        for i, op in enumerate(operations):
+            out.append(op)
+            out.extend(sorted(after.get(i, ()), key=lambda o: o.id))
+        return out
+
+
+def _step_paths(step: Step) -> Iterable[str]:
+    if isinstance(step, WriteFile | DeleteFile | EnsureDirectory):
+        yield step.path
+
+
+def _check_sandbox(server: Server, steps: Iterable[Step]) -> None:
+    if server.root is None:
+        return
+    root = posixpath.normpath(server.root)
+    for step in steps:
+        for path in _step_paths(step):
+            normal = posixpath.normpath(path)
+            if not (normal == root or normal.startswith(root.rstrip("/") + "/")):
+                raise SandboxViolation(server.name, path, root)
