@@ -80,9 +80,16 @@ class Backend(ABC, Generic[ServiceT]):
     settings_class: ClassVar[type[Any]] = NoSettings
 
     def __init__(self, templates: Templates | None = None) -> None:
-        from orchestra_core.rendering.templates import Templates
+        self._templates = templates
 
-        self.templates = templates or Templates.for_object(self)
+    @property
+    def templates(self) -> Templates:
+        """The templates of the backend's package (``templates/`` beside its module)."""
+        if self._templates is None:
+            from orchestra_core.rendering.templates import Templates
+
+            self._templates = Templates.for_object(self)
+        return self._templates
 
     def check(self, obj: ServiceT, settings: Any) -> list[FieldError]:
         """Backend-specific problems with ``obj`` (beyond the type's own checks).
