@@ -136,7 +136,7 @@ def test_route_and_server_settings_override_defaults() -> None:
 def test_unknown_setting_is_a_clear_error() -> None:
     routes = [Route(backend="thing-files", servers=("s2",), settings={"directroy": "/x"})]
     thing = Thing(account="x", name="a")
-    with pytest.raises(ConfigurationError, match="thing-files on server s2.*directroy"):
+    with pytest.raises(ConfigurationError, match=r"thing-files on server s2.*directroy"):
         planner(routes=routes).plan(ChangeSet().save(thing), ServiceIndex([], [thing]))
 
 
