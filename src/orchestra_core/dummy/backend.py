@@ -28,6 +28,7 @@ import attrs
 
 from orchestra_core.backends.base import Backend, RenderContext
 from orchestra_core.errors import BackendError
+from orchestra_core.model.convert import unstructure
 from orchestra_core.model.servers import Server
 from orchestra_core.model.service import Service
 from orchestra_core.planning.steps import CANDIDATE, DeleteFile, EnsureDirectory, Step, WriteFile
@@ -125,7 +126,7 @@ class DummyBackend(Backend[Service]):
 
 
 def _plain(obj: Service) -> dict[str, Any]:
-    data = attrs.asdict(obj, recurse=True, retain_collection_types=False)
+    data = unstructure(obj)
     return {k: v for k, v in data.items() if k != "is_active"}
 
 
