@@ -2,50 +2,126 @@
 
 Checks never raise and never touch a server; a service's ``check()`` calls them for each field
 and returns the whole list, so that a user sees every problem at once.
+
+Names (of users, zones, apps, databases) are ASCII and match a pattern in full: a value that
+reaches a template, a config file or a command is either constrained by a pattern or bounded
+free text without control characters. Patterns are matched with ``fullmatch`` because ``$``
+also matches before a trailing newline.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Collection, Sequence
 
 from orchestra_core.errors import FieldError
 
 __all__ = [
+    "MAX_INT32",
+    "choice_field",
     "email_field",
     "hostname_field",
+    "identifier_field",
+    "int_field",
     "ip_field",
     "name_field",
+    "path_field",
+    "record_name_field",
     "text_field",
+    "unique_items",
+    "unix_name_field",
 ]
 
-_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
-_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
-_LOCAL_PART = re.compile(r"^[a-z0-9!#%&'*+/=?^_`{|}~-]+(\.[a-z0-9!#%&'*+/=?^_`{|}~-]+)*$")
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+MAX_INT32 = 2147483647
+
+_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]*")
+_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
+_RECORD_LABEL = re.compile(r"_?(?!-)[a-z0-9-]{1,62}(?<!-)")
+_LOCAL_PART = re.compile(r"[a-z0-9!#%&'*+/=?^_`{|}~-]+(\.[a-z0-9!#%&'*+/=?^_`{|}~-]+)*")
+_UNIX_NAME = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
+_IDENTIFIER = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_$-]*")
+_PATH = re.compile(r"/[A-Za-z0-9._~+@%=,:/-]*")
+# C0 and C1 controls, DEL, and the unicode line and paragraph separators.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
+_LINE_BREAK_OR_TAB = re.compile(r"[\t\n\r]")
 
 
 def _err(errors: list[FieldError], key: str, field: str, message: str) -> None:
     errors.append(FieldError(key, field, message))
 
 
+def _short(value: str, limit: int = 80) -> str:
+    """The value's repr, cut so that a 10 kB value does not flood an error message."""
+    if len(value) <= limit:
+        return repr(value)
+    return repr(value[:limit]) + f"... ({len(value)} characters)"
+
+
 def name_field(
     errors: list[FieldError], key: str, field: str, value: str, *, max_length: int = 64
-) -> None:
-    """A short identifier: lower-case letters, digits, ``_ . -``, not starting with ``-``."""
+) -> bool:
+    """A short identifier: lower-case letters, digits, ``_ . -``, not starting with ``-``.
+
+    Returns True when valid.
+    """
     if not isinstance(value, str) or not value:
         _err(errors, key, field, "must be a non-empty string")
-        return
+        return False
     if len(value) > max_length:
         _err(errors, key, field, f"is {len(value)} characters long, at most {max_length} allowed")
-    elif not _NAME.match(value):
+        return False
+    if not _NAME.fullmatch(value):
         _err(
             errors,
             key,
             field,
-            f"{value!r} may only hold lower-case letters, digits, '_', '.' and '-', "
+            f"{_short(value)} may only hold lower-case letters, digits, '_', '.' and '-', "
             "and must start with a letter or digit",
         )
+        return False
+    return True
+
+
+def unix_name_field(errors: list[FieldError], key: str, field: str, value: str) -> bool:
+    """A unix user or group name: ``[a-z_][a-z0-9_-]{0,31}``. Returns True when valid."""
+    if not isinstance(value, str) or not _UNIX_NAME.fullmatch(value):
+        shown = _short(value) if isinstance(value, str) else type(value).__name__
+        _err(
+            errors,
+            key,
+            field,
+            f"{shown} is not a unix name: 1 to 32 lower-case letters, digits, '_' or '-', "
+            "starting with a letter or '_'",
+        )
+        return False
+    return True
+
+
+def identifier_field(
+    errors: list[FieldError], key: str, field: str, value: str, *, max_length: int = 64
+) -> bool:
+    """A database object name: ASCII letters, digits, ``_ $ -``, not starting with ``$`` or ``-``.
+
+    The core's rule is generic (every SQL engine can hold such a name when quoted); drivers
+    add their own limits. Returns True when valid.
+    """
+    if not isinstance(value, str) or not value:
+        _err(errors, key, field, "must be a non-empty string")
+        return False
+    if len(value) > max_length:
+        _err(errors, key, field, f"is {len(value)} characters long, at most {max_length} allowed")
+        return False
+    if not _IDENTIFIER.fullmatch(value):
+        _err(
+            errors,
+            key,
+            field,
+            f"{_short(value)} may only hold ASCII letters, digits, '_', '$' and '-', "
+            "and must start with a letter, digit or '_'",
+        )
+        return False
+    return True
 
 
 def text_field(
@@ -56,28 +132,45 @@ def text_field(
     *,
     max_length: int = 4096,
     multiline: bool = False,
-) -> None:
-    """Free text: any printable unicode, no NUL or control characters, bounded length."""
+) -> bool:
+    """Free text: printable unicode, no NUL or control characters, bounded length.
+
+    ``multiline`` allows line feeds and tabs. Returns True when valid.
+    """
     if not isinstance(value, str):
         _err(errors, key, field, "must be a string")
-        return
+        return False
+    ok = True
     if len(value) > max_length:
         _err(errors, key, field, f"is {len(value)} characters long, at most {max_length} allowed")
-    if _CONTROL.search(value) or (not multiline and ("\n" in value or "\r" in value)):
+        ok = False
+    if _CONTROL.search(value) or (not multiline and _LINE_BREAK_OR_TAB.search(value)):
         _err(errors, key, field, "must not contain control characters or line breaks")
+        ok = False
+    return ok
 
 
 def hostname_field(
-    errors: list[FieldError], key: str, field: str, value: str, *, allow_wildcard: bool = False
+    errors: list[FieldError],
+    key: str,
+    field: str,
+    value: str,
+    *,
+    allow_wildcard: bool = False,
+    trailing_dot: bool = True,
 ) -> bool:
     """A DNS host name (letters, digits, hyphens; dot-separated labels; 253 characters at most).
 
-    Returns True when valid, so callers can skip checks that depend on it.
+    ``trailing_dot`` allows an absolute name ending with ``.``. Returns True when valid, so
+    callers can skip checks that depend on it.
     """
     if not isinstance(value, str) or not value:
         _err(errors, key, field, "must be a non-empty host name")
         return False
     name = value[:-1] if value.endswith(".") else value
+    if value.endswith(".") and not trailing_dot:
+        _err(errors, key, field, f"{_short(value)} must not end with '.'")
+        return False
     if len(name) > 253:
         _err(errors, key, field, f"is {len(name)} characters long, at most 253 allowed")
         return False
@@ -85,13 +178,41 @@ def hostname_field(
     for i, label in enumerate(labels):
         if allow_wildcard and i == 0 and label == "*":
             continue
-        if not _LABEL.match(label):
+        if not _LABEL.fullmatch(label):
             _err(
                 errors,
                 key,
                 field,
-                f"{value!r} has an invalid label {label!r}: labels are 1 to 63 lower-case "
-                "letters, digits or '-', not starting or ending with '-'",
+                f"{_short(value)} has an invalid label {_short(label, 40)}: labels are 1 to 63 "
+                "lower-case letters, digits or '-', not starting or ending with '-'",
+            )
+            return False
+    return True
+
+
+def record_name_field(errors: list[FieldError], key: str, field: str, value: str) -> bool:
+    """A DNS record name relative to its zone: ``@`` for the apex, or labels like a host
+    name's that may start with ``_`` (``_sip._tcp``), the first one possibly ``*``.
+    """
+    if not isinstance(value, str) or not value:
+        _err(errors, key, field, "must be '@' or a name relative to the zone")
+        return False
+    if value == "@":
+        return True
+    if len(value) > 253:
+        _err(errors, key, field, f"is {len(value)} characters long, at most 253 allowed")
+        return False
+    for i, label in enumerate(value.split(".")):
+        if i == 0 and label == "*":
+            continue
+        if not _RECORD_LABEL.fullmatch(label):
+            _err(
+                errors,
+                key,
+                field,
+                f"{_short(value)} has an invalid label {_short(label, 40)}: use '@' for the "
+                "apex, or relative labels of lower-case letters, digits and '-' (a label may "
+                "start with '_', the first may be '*'), without a trailing '.'",
             )
             return False
     return True
@@ -100,29 +221,114 @@ def hostname_field(
 def email_field(errors: list[FieldError], key: str, field: str, value: str) -> bool:
     """An e-mail address ``local@domain`` with a plain local part and a valid domain."""
     if not isinstance(value, str) or value.count("@") != 1:
-        _err(errors, key, field, f"{value!r} is not an address of the form local@domain")
+        shown = _short(value) if isinstance(value, str) else type(value).__name__
+        _err(errors, key, field, f"{shown} is not an address of the form local@domain")
         return False
     local, domain = value.split("@")
-    if not local or len(local) > 64 or not _LOCAL_PART.match(local):
+    if not local or len(local) > 64 or not _LOCAL_PART.fullmatch(local):
         _err(
             errors,
             key,
             field,
-            f"{value!r} has an invalid local part {local!r} (no spaces, quotes or control "
-            "characters; at most 64 characters)",
+            f"{_short(value)} has an invalid local part {_short(local, 40)} (lower-case, no "
+            "spaces, quotes or control characters; at most 64 characters)",
         )
         return False
-    return hostname_field(errors, key, field, domain)
+    return hostname_field(errors, key, field, domain, trailing_dot=False)
 
 
 def ip_field(errors: list[FieldError], key: str, field: str, value: str, *, version: int) -> bool:
-    """An IPv4 (``version=4``) or IPv6 (``version=6``) address."""
+    """An IPv4 (``version=4``) or IPv6 (``version=6``) address, without an IPv6 scope."""
     try:
+        if not isinstance(value, str) or "%" in value:
+            raise ValueError(value)
         address = ipaddress.ip_address(value)
     except ValueError:
-        _err(errors, key, field, f"{value!r} is not an IPv{version} address")
+        shown = _short(value) if isinstance(value, str) else type(value).__name__
+        _err(errors, key, field, f"{shown} is not an IPv{version} address")
         return False
     if address.version != version:
-        _err(errors, key, field, f"{value!r} is an IPv{address.version} address, not IPv{version}")
+        _err(
+            errors,
+            key,
+            field,
+            f"{value!r} is an IPv{address.version} address, not IPv{version}",
+        )
         return False
     return True
+
+
+def path_field(
+    errors: list[FieldError], key: str, field: str, value: str, *, max_length: int = 4096
+) -> bool:
+    """An absolute POSIX path of ASCII letters, digits and ``. _ ~ + @ % = , : / -``, without
+    ``..`` segments. Returns True when valid.
+    """
+    if not isinstance(value, str) or not value.startswith("/"):
+        shown = _short(value) if isinstance(value, str) else type(value).__name__
+        _err(errors, key, field, f"{shown} is not an absolute path (it must start with '/')")
+        return False
+    if len(value) > max_length:
+        _err(errors, key, field, f"is {len(value)} characters long, at most {max_length} allowed")
+        return False
+    if not _PATH.fullmatch(value):
+        _err(
+            errors,
+            key,
+            field,
+            f"{_short(value)} may only hold ASCII letters, digits and '._~+@%=,:/-' "
+            "(no spaces, quotes or control characters)",
+        )
+        return False
+    if ".." in value.split("/"):
+        _err(errors, key, field, f"{_short(value)} must not contain '..'")
+        return False
+    return True
+
+
+def int_field(
+    errors: list[FieldError],
+    key: str,
+    field: str,
+    value: int,
+    *,
+    minimum: int | None = None,
+    maximum: int | None = None,
+) -> bool:
+    """An integer (not a bool) within ``minimum..maximum`` (inclusive, when given)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        _err(errors, key, field, f"must be an integer, got {type(value).__name__}")
+        return False
+    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        low = "" if minimum is None else str(minimum)
+        high = "" if maximum is None else str(maximum)
+        _err(errors, key, field, f"{value} is out of range {low}..{high}")
+        return False
+    return True
+
+
+def choice_field(
+    errors: list[FieldError], key: str, field: str, value: str, choices: Collection[str]
+) -> bool:
+    """One of a fixed set of strings."""
+    if value not in choices:
+        shown = _short(value) if isinstance(value, str) else type(value).__name__
+        _err(errors, key, field, f"{shown} is not one of {', '.join(choices)}")
+        return False
+    return True
+
+
+def unique_items(errors: list[FieldError], key: str, field: str, values: Sequence[object]) -> bool:
+    """Refuse a repeated item in a list; the error names the repeat, e.g. ``groups[2]``."""
+    seen: set[object] = set()
+    ok = True
+    for i, value in enumerate(values):
+        try:
+            repeated = value in seen
+        except TypeError:  # unhashable: a type error the field's own check reports
+            continue
+        if repeated:
+            _err(errors, key, f"{field}[{i}]", f"{value!r} is listed twice")
+            ok = False
+        seen.add(value)
+    return ok

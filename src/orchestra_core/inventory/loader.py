@@ -1,0 +1,388 @@
+"""Load an inventory: the servers, the routes to them, and the accounts with their services.
+
+An inventory is one YAML document with three optional sections::
+
+    servers:
+      - name: web1                # required; lower-case letters, digits, '_ . -'
+        address: 127.0.0.1        # host name or IP address; default 127.0.0.1
+        transport: local          # how to reach it (local, ssh, recording); default local
+        root: sandbox/web1        # optional sandbox folder for the local transport; a relative
+                                  # path is made absolute against base_dir (load_inventory: the
+                                  # inventory file's folder; parse_inventory: the current one)
+        settings: {}              # optional free mapping: transport options, and per-backend
+                                  # overrides under the backend's name
+    routes:
+      - backend: dummy-domain     # required; a backend name
+        servers: [web1]           # required; server names, or a single name
+        match: 'domain.name.endswith(".example")'   # optional jinja2 expression, default "True"
+        settings: {}              # optional overrides of the backend's settings
+        name: dns                 # optional; how listings and errors name the route
+    accounts:
+      - name: acme                # required
+        email: ops@acme.example   # optional
+        is_active: true           # optional, default true; false suspends every service
+        description: ""           # optional free text
+        domains:                  # any registered service type's plural names a section;
+          - name: acme.example    # each item holds that type's fields, and 'account' is
+            records:              # implied by the enclosing account
+              - {name: "@", type: A, values: [192.0.2.10]}
+        mailboxes:
+          - {address: info@acme.example, quota: 1073741824}
+
+Values are strict: a string field takes a string (quote ``"8.10"`` or YAML reads a number), a
+boolean field ``true`` or ``false``, a list field a list. Unknown keys are errors, and so are
+duplicate keys.
+
+Every problem is an :class:`~orchestra_core.errors.InventoryError` with the file and the line
+of the offending key or list item and what was expected. Problems with objects (a value that
+fails ``check()``, a duplicate key, a route to an unknown server) are collected and raised
+together as an :class:`InventoryValidationError`, whose ``problems`` name each object, field
+and line.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Collection, Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+import jinja2
+from jinja2.sandbox import SandboxedEnvironment
+
+from orchestra_core.errors import FieldError, InventoryError, ValidationError
+from orchestra_core.inventory.checks import check_route, check_server
+from orchestra_core.inventory.located import LineMap, parse_field_path, read_yaml
+from orchestra_core.inventory.located import Path as NodePath
+from orchestra_core.model.convert import structure_account, structure_object, structure_service
+from orchestra_core.model.index import ServiceIndex
+from orchestra_core.model.servers import Route, Server
+from orchestra_core.model.service import Account, Service
+
+__all__ = [
+    "Inventory",
+    "InventoryValidationError",
+    "Problem",
+    "load_inventory",
+    "parse_inventory",
+]
+
+_SECTIONS = ("servers", "routes", "accounts")
+_ACCOUNT_FIELDS = tuple(f.name for f in attrs.fields(Account))
+
+
+@attrs.frozen(kw_only=True)
+class Inventory:
+    """What an inventory file declares, checked and converted."""
+
+    servers: tuple[Server, ...] = ()
+    routes: tuple[Route, ...] = ()
+    accounts: tuple[Account, ...] = ()
+    services: tuple[Service, ...] = ()
+
+    def index(self) -> ServiceIndex:
+        """A :class:`ServiceIndex` of the accounts and services."""
+        return ServiceIndex(self.accounts, self.services)
+
+
+@attrs.frozen
+class Problem:
+    """One problem found in an inventory: its line, and the field error if it is about one."""
+
+    line: int | None
+    message: str
+    error: FieldError | None = None
+
+
+class InventoryValidationError(InventoryError):
+    """Objects of an inventory are invalid; ``problems`` lists each with its line.
+
+    ``line`` is the first problem's line; the message lists them all.
+    """
+
+    def __init__(self, problems: list[Problem], *, file: str) -> None:
+        self.problems = tuple(sorted(problems, key=lambda p: p.line or 0))
+        first = self.problems[0]
+        if len(self.problems) == 1:
+            message = first.message
+        else:
+            where = [f"{file}:{p.line}: {p.message}" for p in self.problems]
+            message = f"{len(where)} problems:\n  " + "\n  ".join(where)
+        super().__init__(message, file=file, line=first.line)
+
+    @property
+    def field_errors(self) -> tuple[FieldError, ...]:
+        """The field errors among the problems."""
+        return tuple(p.error for p in self.problems if p.error is not None)
+
+
+class _Loader:
+    """One pass over one document: raises on shape errors, collects object problems."""
+
+    def __init__(
+        self,
+        lines: LineMap,
+        filename: str,
+        service_types: Mapping[str, type[Service]],
+        backends: Collection[str] | None,
+        base_dir: Path,
+    ) -> None:
+        self.lines = lines
+        self.filename = filename
+        self.service_types = service_types
+        self.backends = backends
+        self.base_dir = base_dir
+        self.problems: list[Problem] = []
+
+    # -- reporting ------------------------------------------------------------------------------
+
+    def fail(self, path: NodePath, message: str) -> InventoryError:
+        return InventoryError(message, file=self.filename, line=self.lines.line(path))
+
+    def problem(self, path: NodePath, message: str) -> None:
+        self.problems.append(Problem(self.lines.line(path), message))
+
+    def field_errors(self, path: NodePath, errors: Collection[FieldError]) -> None:
+        for error in errors:
+            line = self.lines.line((*path, *parse_field_path(error.field)))
+            self.problems.append(Problem(line, str(error), error))
+
+    def expect_list(self, value: Any, path: NodePath, what: str) -> list[Any]:
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            raise self.fail(path, f"{path[-1]}: expected a list of {what}, got {_kind(value)}")
+        return value
+
+    # -- sections -------------------------------------------------------------------------------
+
+    def load(self, data: Any) -> Inventory:
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            raise self.fail(
+                (), f"expected a mapping with sections {', '.join(_SECTIONS)}, got {_kind(data)}"
+            )
+        for key in data:
+            if key not in _SECTIONS:
+                raise self.fail(
+                    (key,), f"unknown section {key!r} (expected {', '.join(_SECTIONS)})"
+                )
+        servers = self.servers(self.expect_list(data.get("servers"), ("servers",), "servers"))
+        routes = self.routes(self.expect_list(data.get("routes"), ("routes",), "routes"), servers)
+        accounts, services = self.accounts(
+            self.expect_list(data.get("accounts"), ("accounts",), "accounts")
+        )
+        if self.problems:
+            raise InventoryValidationError(self.problems, file=self.filename)
+        return Inventory(
+            servers=tuple(servers.values()),
+            routes=tuple(routes),
+            accounts=tuple(accounts),
+            services=tuple(services),
+        )
+
+    def structure(self, data: Any, path: NodePath, build: Any) -> Any:
+        """Call a converter function; its field errors become problems (None returned)."""
+        if not isinstance(data, dict):
+            self.problem(path, f"expected a mapping, got {_kind(data)}")
+            return None
+        try:
+            return build(data)
+        except ValidationError as exc:
+            self.field_errors(path, exc.errors)
+            return None
+
+    def servers(self, items: list[Any]) -> dict[str, Server]:
+        servers: dict[str, Server] = {}
+        for i, item in enumerate(items):
+            path: NodePath = ("servers", i)
+            if isinstance(item, dict) and isinstance(item.get("root"), str) and item["root"]:
+                item = {**item, "root": os.path.normpath(self.base_dir / item["root"])}
+            server = self.structure(item, path, lambda d: structure_object(d, Server))
+            if server is None:
+                continue
+            errors = check_server(server)
+            self.field_errors(path, errors)
+            if errors:
+                continue
+            if server.name in servers:
+                self.problem(
+                    (*path, "name"),
+                    f"{server.key}: name: server {server.name!r} is defined twice",
+                )
+                continue
+            servers[server.name] = server
+        return servers
+
+    def routes(self, items: list[Any], servers: Mapping[str, Server]) -> list[Route]:
+        routes: list[Route] = []
+        names: set[str] = set()
+        env = SandboxedEnvironment()
+        for i, item in enumerate(items):
+            path: NodePath = ("routes", i)
+            if isinstance(item, dict) and isinstance(item.get("servers"), str):
+                item = {**item, "servers": [item["servers"]]}
+            route = self.structure(item, path, lambda d: structure_object(d, Route))
+            if route is None:
+                continue
+            errors = check_route(route, f"route:{i}")
+            self.field_errors(path, errors)
+            if errors:
+                continue
+            where = f"route {route.label!r}"
+            if route.name is not None:
+                if route.name in names:
+                    self.problem((*path, "name"), f"{where}: the name is used by another route")
+                names.add(route.name)
+            if self.backends is not None and route.backend not in self.backends:
+                known = ", ".join(sorted(self.backends)) or "none"
+                self.problem(
+                    (*path, "backend"),
+                    f"{where}: backend {route.backend!r} is not installed "
+                    f"(installed backends: {known})",
+                )
+            if not route.servers:
+                self.problem((*path, "servers"), f"{where}: servers: needs at least one server")
+            for j, name in enumerate(route.servers):
+                if name not in servers:
+                    known = ", ".join(servers) or "none"
+                    self.problem(
+                        (*path, "servers", j),
+                        f"{where}: servers[{j}]: unknown server {name!r} (servers: {known})",
+                    )
+            try:
+                env.compile_expression(route.match)
+            except jinja2.TemplateSyntaxError as exc:
+                self.problem(
+                    (*path, "match"),
+                    f"{where}: match: {route.match!r} is not a valid expression: {exc.message}",
+                )
+            routes.append(route)
+        return routes
+
+    def accounts(self, items: list[Any]) -> tuple[list[Account], list[Service]]:
+        accounts: dict[str, Account] = {}
+        services: dict[str, tuple[Service, NodePath]] = {}
+        for i, item in enumerate(items):
+            path: NodePath = ("accounts", i)
+            if not isinstance(item, dict):
+                self.problem(path, f"expected an account (a mapping), got {_kind(item)}")
+                continue
+            fields = {k: v for k, v in item.items() if k in _ACCOUNT_FIELDS}
+            sections = {k: v for k, v in item.items() if k not in _ACCOUNT_FIELDS}
+            for key in sections:
+                if key not in self.service_types:
+                    raise self.fail(
+                        (*path, key),
+                        f"unknown field {key!r} in an account: expected an account field "
+                        f"({', '.join(_ACCOUNT_FIELDS)}) or a service section "
+                        f"({', '.join(sorted(self.service_types)) or 'none registered'})",
+                    )
+            account = self.structure(fields, path, structure_account)
+            if account is None:
+                continue
+            errors = account.check()
+            self.field_errors(path, errors)
+            if account.name in accounts:
+                self.problem((*path, "name"), f"{account.key}: the account is defined twice")
+            accounts[account.name] = account
+            for plural, value in sections.items():
+                for j, data in enumerate(self.expect_list(value, (*path, plural), plural)):
+                    self.service(
+                        data, (*path, plural, j), account, self.service_types[plural], services
+                    )
+        return list(accounts.values()), [s for s, _ in services.values()]
+
+    def service(
+        self,
+        data: Any,
+        path: NodePath,
+        account: Account,
+        cls: type[Service],
+        seen: dict[str, tuple[Service, NodePath]],
+    ) -> None:
+        if isinstance(data, dict) and "account" in data:
+            self.problem(
+                (*path, "account"),
+                f"{cls.kind}: account: is implied by the enclosing account; remove it",
+            )
+            return
+        if isinstance(data, dict):
+            data = {"account": account.name, **data}
+        service = self.structure(data, path, lambda d: structure_service(d, cls))
+        if service is None:
+            return
+        try:
+            errors = service.check()
+        except Exception as exc:  # a plugin's check() must not crash the loader
+            self.problem(path, f"{service.key}: check() failed: {exc!r}")
+            return
+        self.field_errors(path, [e for e in errors if e.field != "account"])
+        if service.key in seen:
+            first = self.lines.line(seen[service.key][1])
+            self.problem(path, f"{service.key}: defined twice (first at line {first})")
+            return
+        seen[service.key] = (service, path)
+
+
+def _kind(value: object) -> str:
+    if value is None:
+        return "nothing"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    return type(value).__name__
+
+
+def parse_inventory(
+    text: str,
+    *,
+    filename: str = "<inventory>",
+    service_types: Mapping[str, type[Service]],
+    backends: Collection[str] | None = None,
+    base_dir: Path | None = None,
+) -> Inventory:
+    """Parse inventory text; ``service_types`` maps section names to classes
+    (``Registry.by_plural()``), ``backends`` (when given) are the installed backend names, and
+    relative server roots are made absolute against ``base_dir`` (default: the current folder).
+    """
+    data, lines = read_yaml(text, filename)
+    base = (base_dir or Path.cwd()).absolute()
+    return _Loader(lines, filename, service_types, backends, base).load(data)
+
+
+def load_inventory(
+    path: str | Path,
+    *,
+    service_types: Mapping[str, type[Service]],
+    backends: Collection[str] | None = None,
+    base_dir: Path | None = None,
+) -> Inventory:
+    """Read and parse an inventory file; relative server roots are made absolute against
+    ``base_dir``, by default the file's folder.
+    """
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InventoryError(f"cannot read the inventory: {exc.strerror}", file=str(file)) from None
+    except UnicodeDecodeError as exc:
+        raise InventoryError(
+            f"the inventory is not UTF-8 text: {exc.reason}", file=str(file)
+        ) from None
+    return parse_inventory(
+        text,
+        filename=str(file),
+        service_types=service_types,
+        backends=backends,
+        base_dir=base_dir if base_dir is not None else file.parent,
+    )
