@@ -58,7 +58,17 @@ class BackendInfo:
 
 
 def _dist_of(entry_point: importlib.metadata.EntryPoint) -> tuple[str | None, str | None]:
+    """The distribution (name, version) that declares an entry point, when it can be found.
+
+    stevedore's cached entry points do not carry their distribution, so look it up in the
+    installed metadata by group, name and target.
+    """
     dist = getattr(entry_point, "dist", None)
+    if dist is None:
+        for candidate in importlib.metadata.entry_points(group=entry_point.group):
+            if candidate.name == entry_point.name and candidate.value == entry_point.value:
+                dist = candidate.dist
+                break
     if dist is None:
         return None, None
     return dist.metadata["Name"], dist.version

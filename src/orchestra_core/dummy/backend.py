@@ -36,12 +36,21 @@ from orchestra_core.planning.steps import CANDIDATE, DeleteFile, EnsureDirectory
 __all__ = ["DummyBackend", "DummySettings", "dummy_backend_for"]
 
 
+_OCTAL = r"(0o)?[0-7]{3,4}"
+
+
 @attrs.frozen(kw_only=True)
 class DummySettings:
     """Where the dummy backend keeps its files (a server path, under the sandbox root if any)."""
 
     directory: str = "/var/lib/orchestra-dummy"
-    file_mode: int = 0o644
+    #: Octal, as operators write it: "0644", "600", "0o600".
+    file_mode: str = attrs.field(default="0644", validator=attrs.validators.matches_re(_OCTAL))
+
+    @property
+    def mode(self) -> int:
+        """:attr:`file_mode` as a number."""
+        return int(self.file_mode.removeprefix("0o"), 8)
 
 
 class DummyBackend(Backend[Service]):
@@ -88,7 +97,7 @@ class DummyBackend(Backend[Service]):
                 description=f"configure {ctx.obj.key}",
                 path=path,
                 content=content,
-                mode=settings.file_mode,
+                mode=settings.mode,
                 # A real checker: the candidate must declare exactly this object's key.
                 validate=("grep", "-qxF", "-e", f"key = {ctx.obj.key}", "--", CANDIDATE),
                 notify=self.daemon,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import shlex
 from collections.abc import Iterator
 from typing import Any
 
@@ -136,7 +137,7 @@ def describe_step(step: Step) -> list[str]:
         )
         body = ["  " + line for line in diff]
         if step.validate:
-            body.append("  validated by: " + " ".join(step.validate))
+            body.append("  validated by: " + shlex.join(step.validate))
         return head + body
     if isinstance(step, DeleteFile):
         return [f"delete {step.path} - {step.description}"]
