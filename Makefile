@@ -1,0 +1,46 @@
+# Developer and CI entry points. `make demo` shows orchestra at work; `make test` runs every
+# check CI runs (system packages, lint, types, tests).
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+# Prerequisites run in order (system packages before the venv before the checks).
+.NOTPARALLEL:
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+# Driver distributions under plugins/ (none may exist yet): each is installed editable, its
+# code linted and its tests run with the core's.
+PLUGIN_PYPROJECTS := $(wildcard plugins/*/pyproject.toml)
+PLUGIN_DIRS := $(patsubst %/pyproject.toml,%,$(PLUGIN_PYPROJECTS))
+PLUGIN_TESTS := $(wildcard plugins/*/tests)
+
+.PHONY: demo test lint system-packages venv .venv clean
+
+# The virtualenv, rebuilt when a pyproject changes.
+$(STAMP): pyproject.toml $(PLUGIN_PYPROJECTS)
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check \
+		-e '.[dev]' $(foreach dir,$(PLUGIN_DIRS),-e ./$(dir))
+	touch $@
+
+venv .venv: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/orchestra apply examples/hosting.yaml --yes
+
+system-packages:
+	bash scripts/install-system-packages
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests $(PLUGIN_DIRS)
+	$(BIN)/mypy
+
+test: system-packages $(STAMP) lint
+	$(BIN)/pytest -q tests $(PLUGIN_TESTS)
+
+clean:
+	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache src/*.egg-info
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +
