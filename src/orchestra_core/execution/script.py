@@ -1,0 +1,401 @@
+"""Compile one server's steps into one bash script, and read its result records back.
+
+The script runs as ``bash -s`` with itself on standard input, so nothing it carries (file
+content, secrets) ever appears in a process's argv. Its shape:
+
+* a prelude: ``set -u``, ``umask 077``, a private temporary folder removed on exit, and a few
+  helper functions;
+* per step, every piece of data (file content, command scripts, ``unless`` snippets, stdin)
+  travels base64-encoded inside single quotes (the base64 alphabet cannot end a quoted word)
+  and is decoded into a file of the private folder; the step's own code is a small snippet
+  generated here, with every path and argv element quoted, and travels the same way;
+* each snippet runs as ``bash <snippet> <tmpdir>`` (under ``timeout`` when the step has one)
+  with stdin from ``/dev/null`` (the rest of the script is on the shell's stdin) and its output
+  captured to files; then one record line goes to stdout::
+
+      @@ORCHESTRA <nonce> <index> <status> <exit_code> <duration_ms> <b64 stdout> <b64 stderr>
+
+  Nothing else reaches stdout, and :func:`parse_output` ignores lines without the nonce.
+
+A snippet reports "unchanged" by creating ``<tmpdir>/<index>.unchanged``; exit 0 otherwise
+means "changed". Changed steps leave ``<index>.changed`` (what a :class:`Reload` looks at), and
+replaced or deleted files leave ``<index>.backup`` (or ``<index>.absent``) for a failed reload
+to restore. After a failed or timed-out step the script stops with exit code 1.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import posixpath
+import secrets
+
+from orchestra_core.execution.transport import Batch, RawStepResult
+from orchestra_core.model.secret import REDACTED
+from orchestra_core.planning.plan import ServerPlan
+from orchestra_core.planning.steps import (
+    CANDIDATE,
+    Command,
+    DeleteFile,
+    EnsureDirectory,
+    Reload,
+    Step,
+    WriteFile,
+)
+from orchestra_core.rendering.shell import quote
+
+__all__ = [
+    "OUTPUT_LIMIT",
+    "RECORD_PREFIX",
+    "STATUSES",
+    "compile_batch",
+    "describe_for_log",
+    "parse_output",
+]
+
+#: First word of every result record line.
+RECORD_PREFIX = "@@ORCHESTRA"
+#: The statuses a record may carry.
+STATUSES = frozenset({"changed", "unchanged", "failed", "timeout"})
+#: Bytes of a step's stdout (and of its stderr) sent back: the last ones, where errors are.
+OUTPUT_LIMIT = 1024 * 1024
+#: Seconds ``timeout`` waits after SIGTERM before it sends SIGKILL.
+KILL_AFTER = 2
+
+_PRELUDE = r"""set -u
+umask 077
+__o_tmp=$(mktemp -d) || exit 1
+trap 'rm -rf -- "$__o_tmp"' EXIT
+__o_nonce=__NONCE__
+__o_ms=0
+__o_now() {
+  local t=${EPOCHREALTIME:-}
+  if [ -n "$t" ]; then t=${t//[.,]/}; __o_ms=$((10#$t / 1000)); else __o_ms=$(date +%s%3N); fi
+}
+__o_b64() {
+  if [ -s "$1" ]; then tail -c __LIMIT__ -- "$1" | base64 -w0; else printf -- '-'; fi
+}
+__o_put() {
+  printf '%s' "$2" | base64 -d >"$__o_tmp/$1"
+}
+__o_report() {
+  local start=$4
+  __o_now
+  printf '@@ORCHESTRA %s %s %s %s %s %s %s\n' "$__o_nonce" "$1" "$2" "$3" \
+    "$((__o_ms - start))" "$(__o_b64 "$__o_tmp/$1.out")" "$(__o_b64 "$__o_tmp/$1.err")"
+}
+__o_broken() {
+  __o_now
+  : >"$__o_tmp/$1.out"
+  printf 'orchestra: could not unpack step %s\n' "$1" >"$__o_tmp/$1.err"
+  __o_report "$1" failed 2 "$__o_ms"
+}
+__o_run() {
+  local i=$1 secs=$2 wrap=$3 rc st start
+  __o_now
+  start=$__o_ms
+  if [ -n "$secs" ] && [ "$wrap" = 1 ]; then
+    timeout --kill-after=__KILL__ "$secs" bash "$__o_tmp/$i.sh" "$__o_tmp" \
+      </dev/null >"$__o_tmp/$i.out" 2>"$__o_tmp/$i.err"
+  else
+    bash "$__o_tmp/$i.sh" "$__o_tmp" </dev/null >"$__o_tmp/$i.out" 2>"$__o_tmp/$i.err"
+  fi
+  rc=$?
+  if [ -n "$secs" ] && { [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; }; then
+    st=timeout
+  elif [ "$rc" -ne 0 ]; then
+    st=failed
+  elif [ -e "$__o_tmp/$i.unchanged" ]; then
+    st=unchanged
+  else
+    st=changed
+    : >"$__o_tmp/$i.changed"
+  fi
+  __o_report "$i" "$st" "$rc" "$start"
+  [ "$st" = changed ] || [ "$st" = unchanged ]
+}
+"""
+
+_NEW = '"$n"'
+_PATH = '"$p"'
+_SNIPPET_HEAD = "set -u\nT=$1\n"
+_UNCHANGED = ': >"$T/{i}.unchanged"\nexit 0\n'
+
+
+def _b64(data: str) -> str:
+    return base64.b64encode(data.encode("utf-8")).decode("ascii")
+
+
+def _mode(mode: int) -> str:
+    """The mode as ``stat -c %a`` prints it and ``chmod`` takes it."""
+    return format(mode, "o")
+
+
+def _owner_checks(var: str, owner: str | None, group: str | None, *, follow: bool) -> str:
+    """``&& ...`` tests that the file in ``$var`` has this owner/group (by name or id)."""
+    stat = "stat -L" if follow else "stat"
+    out = ""
+    for want, name_fmt, id_fmt in ((owner, "%U", "%u"), (group, "%G", "%g")):
+        if want is None:
+            continue
+        q = quote(want)
+        out += (
+            f' && {{ [ "$({stat} -c {name_fmt} -- "${var}")" = {q} ]'
+            f' || [ "$({stat} -c {id_fmt} -- "${var}")" = {q} ]; }}'
+        )
+    return out
+
+
+def _chown(target: str, owner: str | None, group: str | None) -> str:
+    out = ""
+    if owner is not None:
+        out += f" && chown -- {quote(owner)} {target}"
+    if group is not None:
+        out += f" && chgrp -- {quote(group)} {target}"
+    return out
+
+
+def _write_snippet(step: WriteFile, i: int) -> str:
+    parent = posixpath.dirname(step.path) or "."
+    base = posixpath.basename(step.path)
+    mode = _mode(step.mode)
+    lines = [
+        _SNIPPET_HEAD,
+        f"p={quote(step.path)}\n",
+        f'c="$T/{i}.data"\n',
+        'if [ -d "$p" ] && [ ! -L "$p" ]; then\n'
+        "  printf 'orchestra: %s is a directory\\n' \"$p\" >&2\n  exit 1\nfi\n",
+        'if [ -f "$p" ] && [ ! -L "$p" ] && cmp -s -- "$c" "$p"'
+        f' && [ "$(stat -c %a -- "$p")" = {mode} ]'
+        f"{_owner_checks('p', step.owner, step.group, follow=False)}; then\n",
+        "  " + _UNCHANGED.format(i=i).replace("\n", "\n  ", 1),
+        "fi\n",
+    ]
+    if step.validate:
+        argv = " ".join('"$c"' if arg == CANDIDATE else quote(arg) for arg in step.validate)
+        lines.append(f'{argv}\nrc=$?\n[ "$rc" -eq 0 ] || exit "$rc"\n')
+    lines += [
+        f"(umask 022 && mkdir -p -- {quote(parent)}) || exit 1\n",
+        f"n=$(mktemp -- {quote(posixpath.join(parent, '.' + base + '.orchestra-'))}XXXXXX)"
+        " || exit 1\n",
+        f'if ! {{ cat -- "$c" >"$n" && chmod {mode} -- "$n"'
+        + _chown(_NEW, step.owner, step.group)
+        + "; }; then\n"
+        '  rm -f -- "$n"\n  exit 1\nfi\n',
+        'if [ -e "$p" ] || [ -L "$p" ]; then\n'
+        f'  cp -a -- "$p" "$T/{i}.backup" || {{ rm -f -- "$n"; exit 1; }}\n'
+        f'else\n  : >"$T/{i}.absent"\nfi\n',
+        'mv -f -- "$n" "$p" || { rm -f -- "$n"; exit 1; }\n',
+    ]
+    return "".join(lines)
+
+
+def _delete_snippet(step: DeleteFile, i: int) -> str:
+    return (
+        _SNIPPET_HEAD
+        + f"p={quote(step.path)}\n"
+        + 'if [ ! -e "$p" ] && [ ! -L "$p" ]; then\n  '
+        + _UNCHANGED.format(i=i).replace("\n", "\n  ", 1)
+        + "fi\n"
+        + 'if [ -d "$p" ] && [ ! -L "$p" ]; then\n'
+        + "  printf 'orchestra: refusing to delete the directory %s\\n' \"$p\" >&2\n"
+        + "  exit 1\nfi\n"
+        + f'cp -a -- "$p" "$T/{i}.backup" || exit 1\n'
+        + 'rm -f -- "$p"\n'
+    )
+
+
+def _mkdir_snippet(step: EnsureDirectory, i: int) -> str:
+    mode = _mode(step.mode)
+    return (
+        _SNIPPET_HEAD
+        + f"p={quote(step.path)}\n"
+        + f'if [ -d "$p" ] && [ "$(stat -L -c %a -- "$p")" = {mode} ]'
+        + f"{_owner_checks('p', step.owner, step.group, follow=True)}; then\n  "
+        + _UNCHANGED.format(i=i).replace("\n", "\n  ", 1)
+        + "fi\n"
+        + 'if [ -e "$p" ] && [ ! -d "$p" ]; then\n'
+        + "  printf 'orchestra: %s exists and is not a directory\\n' \"$p\" >&2\n"
+        + "  exit 1\nfi\n"
+        + f'(umask 022 && mkdir -p -- "$p") && chmod {mode} -- "$p"'
+        + _chown(_PATH, step.owner, step.group)
+        + "\n"
+    )
+
+
+def _command_snippet(step: Command, i: int) -> str:
+    out = _SNIPPET_HEAD
+    if step.unless is not None:
+        out += f'if bash "$T/{i}.unless" </dev/null >/dev/null 2>&1; then\n  '
+        out += _UNCHANGED.format(i=i).replace("\n", "\n  ", 1) + "fi\n"
+    stdin = f'"$T/{i}.stdin"' if step.stdin is not None else "/dev/null"
+    return out + f'exec bash "$T/{i}.cmd" <{stdin}\n'
+
+
+def _reload_snippet(step: Reload, i: int, earlier: list[tuple[int, Step]]) -> str:
+    watched = [j for j, s in earlier if s.notify == step.daemon]
+    restorable: list[tuple[int, WriteFile | DeleteFile]] = []
+    for j, s in earlier:
+        if j in watched and isinstance(s, WriteFile | DeleteFile):
+            restorable.append((j, s))
+    out = _SNIPPET_HEAD
+    if not watched:
+        return out + _UNCHANGED.format(i=i)
+    notified = " || ".join(f'[ -e "$T/{j}.changed" ]' for j in watched)
+    out += f"if ! {{ {notified}; }}; then\n  " + _UNCHANGED.format(i=i).replace("\n", "\n  ", 1)
+    out += "fi\n"
+    run = f'bash "$T/{i}.cmd" </dev/null'
+    if step.timeout is not None:
+        run = f"timeout --kill-after={KILL_AFTER} {_seconds(step.timeout)} {run}"
+    out += f'{run}\nrc=$?\n[ "$rc" -eq 0 ] && exit 0\n'
+    for j, s in restorable:
+        path = s.path
+        parent = posixpath.dirname(path) or "."
+        spare = posixpath.join(parent, "." + posixpath.basename(path) + ".orchestra-restore")
+        out += (
+            f'if [ -e "$T/{j}.changed" ]; then\n'
+            f"  p={quote(path)}\n"
+            f'  if [ -e "$T/{j}.backup" ] || [ -L "$T/{j}.backup" ]; then\n'
+            f"    n={quote(spare)}\n"
+            f'    rm -f -- "$n"\n'
+            f'    {{ cp -a -- "$T/{j}.backup" "$n" && mv -f -- "$n" "$p"; }} \\\n'
+            f"      || printf 'orchestra: could not restore %s\\n' \"$p\" >&2\n"
+            f'  elif [ -e "$T/{j}.absent" ]; then\n'
+            f'    rm -f -- "$p"\n'
+            f"  fi\nfi\n"
+        )
+    return out + f'{run} >/dev/null 2>&1\nexit "$rc"\n'
+
+
+def _seconds(timeout: float) -> str:
+    return format(max(timeout, 0.001), ".3f")
+
+
+def _snippet(step: Step, i: int, earlier: list[tuple[int, Step]]) -> str:
+    if isinstance(step, WriteFile):
+        return _write_snippet(step, i)
+    if isinstance(step, DeleteFile):
+        return _delete_snippet(step, i)
+    if isinstance(step, EnsureDirectory):
+        return _mkdir_snippet(step, i)
+    if isinstance(step, Reload):
+        return _reload_snippet(step, i, earlier)
+    if isinstance(step, Command):
+        return _command_snippet(step, i)
+    raise TypeError(f"cannot compile a step of kind {step.kind!r}: {type(step).__name__}")
+
+
+def _payloads(step: Step, i: int) -> list[tuple[str, str, bool]]:
+    """The data files of a step: (file name, text, secret?)."""
+    if isinstance(step, WriteFile):
+        return [(f"{i}.data", step.content, step.sensitive)]
+    if isinstance(step, Reload):
+        return [(f"{i}.cmd", step.script, False)]
+    if isinstance(step, Command):
+        out = [(f"{i}.cmd", step.script, False)]
+        if step.unless is not None:
+            out.append((f"{i}.unless", step.unless, False))
+        if step.stdin is not None:
+            out.append((f"{i}.stdin", step.stdin, step.sensitive))
+        return out
+    return []
+
+
+def _step_block(step: Step, i: int, earlier: list[tuple[int, Step]], *, redact: bool) -> str:
+    puts = [
+        f"__o_put {name} '{REDACTED if (redact and secret) else _b64(text)}'"
+        for name, text, secret in _payloads(step, i)
+    ]
+    puts.append(f"__o_put {i}.sh '{_b64(_snippet(step, i, earlier))}'")
+    secs = _seconds(step.timeout) if step.timeout is not None else ""
+    wrap = "0" if isinstance(step, Reload) else "1"
+    label = " ".join(f"{step.kind}: {step.description}".split())
+    return (
+        f"# step {i} - {label}\n"
+        f"{{ {' && '.join(puts)}; }} || {{ __o_broken {i}; exit 1; }}\n"
+        f"__o_run {i} '{secs}' {wrap} || exit 1\n"
+    )
+
+
+def compile_batch(server_plan: ServerPlan, *, nonce: str | None = None) -> Batch:
+    """Compile a server's steps, in order, into one script for ``bash -s``.
+
+    Raises :class:`~orchestra_core.errors.TemplateError` for a path or argv element that no
+    shell word can hold (NUL), and ``TypeError`` for a step kind it does not know.
+    """
+    nonce = nonce if nonce is not None else secrets.token_hex(8)
+    if not nonce or not nonce.isalnum():
+        raise ValueError("a batch nonce is a non-empty alphanumeric word")
+    steps = server_plan.steps
+    prelude = (
+        _PRELUDE.replace("__NONCE__", nonce)
+        .replace("__LIMIT__", str(OUTPUT_LIMIT))
+        .replace("__KILL__", str(KILL_AFTER))
+    )
+    script, redacted = [prelude], [prelude]
+    earlier: list[tuple[int, Step]] = []
+    for i, step in enumerate(steps):
+        script.append(_step_block(step, i, earlier, redact=False))
+        redacted.append(_step_block(step, i, earlier, redact=True))
+        earlier.append((i, step))
+    script.append("exit 0\n")
+    redacted.append("exit 0\n")
+    return Batch(
+        server=server_plan.server.name,
+        steps=steps,
+        script="".join(script),
+        redacted="".join(redacted),
+        nonce=nonce,
+    )
+
+
+def describe_for_log(
+    step: Step, index: int = 0, earlier: list[tuple[int, Step]] | None = None
+) -> str:
+    """A readable, redacted account of what the batch ran for one step, for operation logs.
+
+    Shows the step's data files (a sensitive step's content and stdin as the redaction marker)
+    followed by the generated snippet; ``$T`` is the batch's private temporary folder.
+    """
+    label = " ".join(f"{step.kind}: {step.description}".split())
+    out = [f"# step {index} - {label}\n"]
+    for name, text, secret in _payloads(step, index):
+        if secret:
+            out.append(f"# $T/{name}: {REDACTED} (sensitive)\n")
+            continue
+        out.append(f"# $T/{name} ({len(text.encode('utf-8'))} bytes):\n")
+        out.extend(f"#| {line}\n" for line in text.splitlines())
+    out.append(_snippet(step, index, earlier or []))
+    return "".join(out)
+
+
+def _decode(field: str) -> str:
+    if field == "-":
+        return ""
+    return base64.b64decode(field, validate=True).decode("utf-8", errors="replace")
+
+
+def parse_output(stdout: str, nonce: str) -> list[RawStepResult]:
+    """The result records of a batch's stdout, in order; other and malformed lines are ignored."""
+    results: list[RawStepResult] = []
+    for line in stdout.splitlines():
+        fields = line.split(" ")
+        if len(fields) != 8 or fields[0] != RECORD_PREFIX or fields[1] != nonce:
+            continue
+        _, _, index, status, exit_code, duration_ms, out, err = fields
+        if status not in STATUSES:
+            continue
+        try:
+            results.append(
+                RawStepResult(
+                    index=int(index),
+                    status=status,
+                    exit_code=int(exit_code),
+                    duration=int(duration_ms) / 1000,
+                    stdout=_decode(out),
+                    stderr=_decode(err),
+                )
+            )
+        except (ValueError, binascii.Error):
+            continue
+    return results
