@@ -34,7 +34,7 @@ def hidden_leftovers(folder: Path) -> list[str]:
     return sorted(name for name in os.listdir(folder) if ".orchestra-" in name)
 
 
-# --- WriteFile -------------------------------------------------------------------------------
+# --- WriteFile -----------------------------------------------------------------------------------
 
 
 def test_write_file_then_unchanged_then_changed_content(run: RunSteps, root: Path) -> None:
@@ -148,7 +148,7 @@ def test_ensure_directory(run: RunSteps, root: Path) -> None:
     assert mode_of(target) == 0o750
 
 
-# --- Command ---------------------------------------------------------------------------------------
+# --- Command -------------------------------------------------------------------------------------
 
 
 def test_command_with_unless(run: RunSteps, root: Path) -> None:
@@ -206,7 +206,7 @@ def test_command_without_stdin_reads_nothing(run: RunSteps, root: Path) -> None:
     assert (root / "next-ran").exists()
 
 
-# --- timeouts --------------------------------------------------------------------------------------
+# --- timeouts ------------------------------------------------------------------------------------
 
 
 def test_step_timeout_kills_the_step_and_aborts_the_rest(run: RunSteps, root: Path) -> None:
@@ -252,7 +252,7 @@ def test_batch_timeout_kills_every_process_of_the_batch(server: Server, root: Pa
         assert wait_gone(int((root / pidfile).read_text()))
 
 
-# --- Reload ----------------------------------------------------------------------------------------
+# --- Reload --------------------------------------------------------------------------------------
 
 
 def test_reload_runs_only_when_a_notifying_step_changed(run: RunSteps, root: Path) -> None:
@@ -304,7 +304,7 @@ def test_failed_reload_restores_the_previous_files(run: RunSteps, root: Path) ->
     assert hidden_leftovers(root) == []
 
 
-# --- hostile content -------------------------------------------------------------------------------
+# --- hostile content -----------------------------------------------------------------------------
 
 
 def hostile_values(canary: str) -> dict[str, str]:
@@ -371,7 +371,7 @@ def test_unicode_and_invalid_utf8_output(run: RunSteps) -> None:
     assert result.steps[0].stderr == "\ufffd\n"
 
 
-# --- sandbox ---------------------------------------------------------------------------------------
+# --- sandbox -------------------------------------------------------------------------------------
 
 
 def test_paths_outside_the_root_are_refused(server: Server, root: Path, tmp_path: Path) -> None:
