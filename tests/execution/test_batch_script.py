@@ -1,0 +1,136 @@
+"""The batch compiler's output as text, and the record parser."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable
+
+import pytest
+
+from orchestra_core.errors import TemplateError
+from orchestra_core.execution.script import compile_batch, describe_for_log, parse_output
+from orchestra_core.execution.transport import Batch, RawStepResult
+from orchestra_core.model.secret import REDACTED
+from orchestra_core.model.servers import Server
+from orchestra_core.planning.steps import Command, Step, WriteFile
+from tests.execution.conftest import server_plan
+
+SECRET = "correct horse battery staple"
+
+
+def b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+def record(nonce: str, index: int, status: str, out: str = "", err: str = "") -> str:
+    return (
+        f"@@ORCHESTRA {nonce} {index} {status} 0 12 {b64(out) if out else '-'} "
+        f"{b64(err) if err else '-'}"
+    )
+
+
+def test_parse_output_reads_records_and_ignores_other_lines() -> None:
+    stdout = "\n".join(
+        [
+            "noise",
+            record("n1", 0, "changed", "out ✓\n", "err\n"),
+            record("other", 1, "failed"),
+            "@@ORCHESTRA n1 garbage",
+            "@@ORCHESTRA n1 1 bogus 0 1 - -",
+            "@@ORCHESTRA n1 1 failed 0 1 !!! -",
+            record("n1", 1, "unchanged"),
+        ]
+    )
+
+    assert parse_output(stdout, "n1") == [
+        RawStepResult(
+            index=0, status="changed", exit_code=0, stdout="out ✓\n", stderr="err\n", duration=0.012
+        ),
+        RawStepResult(
+            index=1, status="unchanged", exit_code=0, stdout="", stderr="", duration=0.012
+        ),
+    ]
+
+
+def test_parse_output_replaces_invalid_utf8() -> None:
+    encoded = base64.b64encode(b"a\xffb").decode()
+    line = f"@@ORCHESTRA n 0 failed 2 5 {encoded} -"
+    assert parse_output(line, "n")[0].stdout == "a\ufffdb"
+
+
+def test_script_prelude_and_nonce(compile_steps: Callable[..., Batch]) -> None:
+    batch = compile_steps(Command(description="c", script="true"))
+    assert batch.script.startswith("set -u\numask 077\n__o_tmp=$(mktemp -d)")
+    assert "trap 'rm -rf -- \"$__o_tmp\"' EXIT" in batch.script
+    assert len(batch.nonce) == 16
+    assert int(batch.nonce, 16) >= 0
+    assert batch.nonce != compile_steps(Command(description="c", script="true")).nonce
+    assert batch.server == "sandbox"
+
+
+def test_payloads_never_appear_in_clear(compile_steps: Callable[..., Batch]) -> None:
+    batch = compile_steps(
+        WriteFile(description="w", path="/srv/x", content="PLAIN-CONTENT"),
+        Command(description="c", script="echo PLAIN-SCRIPT", stdin="PLAIN-STDIN"),
+    )
+    for word in ("PLAIN-CONTENT", "PLAIN-SCRIPT", "PLAIN-STDIN"):
+        assert word not in batch.script
+    assert b64("PLAIN-CONTENT") in batch.script
+
+
+def sensitive_steps() -> tuple[Step, ...]:
+    return (
+        WriteFile(description="creds", path="/srv/creds", content=SECRET, sensitive=True),
+        Command(description="passwd", script="chpasswd", stdin=f"u:{SECRET}\n", sensitive=True),
+        WriteFile(description="public", path="/srv/public", content="PUBLIC"),
+    )
+
+
+def test_redacted_script_hides_sensitive_payloads_only(
+    compile_steps: Callable[..., Batch],
+) -> None:
+    batch = compile_steps(*sensitive_steps())
+
+    assert b64(SECRET) in batch.script
+    assert b64(f"u:{SECRET}\n") in batch.script
+    for text in (batch.redacted, *(describe_for_log(s, i) for i, s in enumerate(batch.steps))):
+        assert SECRET not in text
+        assert b64(SECRET) not in text
+        assert b64(f"u:{SECRET}\n") not in text
+    assert batch.redacted.count(REDACTED) == 2
+    assert b64("PUBLIC") in batch.redacted
+    assert b64("chpasswd") in batch.redacted
+
+
+def test_describe_for_log_shows_data_and_snippet() -> None:
+    text = describe_for_log(
+        Command(description="make   it", script="echo one\necho two", unless="test -e x"), 4
+    )
+    assert text.splitlines()[0] == "# step 4 - command: make it"
+    assert "#| echo one\n#| echo two\n" in text
+    assert "#| test -e x\n" in text
+    assert 'exec bash "$T/4.cmd" </dev/null' in text
+
+
+def test_describe_for_log_redacts_sensitive() -> None:
+    text = describe_for_log(sensitive_steps()[1], 0)
+    assert f"# $T/0.stdin: {REDACTED} (sensitive)" in text
+    assert SECRET not in text
+
+
+def test_nul_in_a_path_is_refused() -> None:
+    sp = server_plan(Server(name="s"), (WriteFile(description="w", path="/a\x00b", content=""),))
+    with pytest.raises(TemplateError):
+        compile_batch(sp)
+
+
+def test_bad_nonce_is_refused() -> None:
+    sp = server_plan(Server(name="s"), (Command(description="c", script="true"),))
+    with pytest.raises(ValueError):
+        compile_batch(sp, nonce="a b")
+
+
+def test_step_timeout_wraps_the_snippet(compile_steps: Callable[..., Batch]) -> None:
+    batch = compile_steps(Command(description="c", script="true", timeout=2.5))
+    assert "__o_run 0 '2.500' 1 || exit 1" in batch.script
+    assert "timeout --kill-after=2" in batch.script
