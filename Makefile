@@ -22,7 +22,7 @@ PLUGIN_TESTS := $(wildcard plugins/*/tests)
 # The virtualenv, rebuilt when a pyproject changes.
 $(STAMP): pyproject.toml $(PLUGIN_PYPROJECTS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check \
+	$(BIN)/python -m pip install -qq --disable-pip-version-check \
 		-e '.[dev]' $(foreach dir,$(PLUGIN_DIRS),-e ./$(dir))
 	touch $@
 
