@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import click
 
@@ -53,7 +53,7 @@ def cli() -> None:
 def drivers(as_json: bool) -> None:
     """List the installed drivers: backends, service types and actions."""
     registry = Registry.load()
-    rows = []
+    rows: list[dict[str, Any]] = []
     for plugin, backends in registry.drivers():
         for backend in backends:
             rows.append(
@@ -71,14 +71,8 @@ def drivers(as_json: bool) -> None:
         return
     headers = ["DRIVER", "DISTRIBUTION", "VERSION", "BACKEND", "SERVICE TYPE", "ACTIONS"]
     cells = [
-        [
-            r["driver"],
-            r["distribution"],
-            r["version"],
-            r["backend"],
-            r["service_type"],
-            ",".join(r["actions"]),
-        ]
+        [str(r[k]) for k in ("driver", "distribution", "version", "backend", "service_type")]
+        + [",".join(r["actions"])]
         for r in rows
     ]
     click.echo(table(headers, cells))
