@@ -345,6 +345,8 @@ def test_hook_orchestra_operation_finished(caplog: pytest.LogCaptureFixture) -> 
 def test_entry_points_find_the_built_in_plugins() -> None:
     registry = Registry.load()
     assert {"catalogue", "dummy"} <= set(registry.plugins)
+    assert registry.plugins["catalogue"].distribution == "orchestra-core"
+    assert registry.plugins["dummy"].distribution == "orchestra-core"
     assert registry.service_types["mailbox"].__module__.startswith("orchestra_core.catalogue")
     dummy = [b for b in registry.backends.values() if b.plugin.name == "dummy"]
     assert dummy, "the dummy plugin provides backends"
