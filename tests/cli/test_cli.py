@@ -142,3 +142,39 @@ def test_yaml_syntax_error_and_missing_file(workdir: Path) -> None:
     assert done.returncode == 2 and "broken.yaml:" in done.stderr and "Traceback" not in done.stderr
     done = orchestra("plan", "absent.yaml", cwd=workdir)
     assert done.returncode == 2 and "absent.yaml" in done.stderr and "Traceback" not in done.stderr
+
+
+def _apply_on_a_terminal(workdir: Path, answer: bytes) -> tuple[int, str]:
+    """Run ``orchestra apply`` with a pseudo-terminal as stdin and answer its question."""
+    import os
+    import pty
+
+    master, slave = pty.openpty()
+    try:
+        proc = subprocess.Popen(
+            [ORCHESTRA, "apply", "hosting.yaml"],
+            cwd=workdir,
+            stdin=slave,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        os.write(master, answer)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        os.close(master)
+        os.close(slave)
+    return proc.returncode, out.decode()
+
+
+def test_apply_on_a_terminal_asks_and_applies_on_yes(workdir: Path) -> None:
+    code, out = _apply_on_a_terminal(workdir, b"y\n")
+    assert code == 0, out
+    assert "Apply this plan? [y/N]" in out
+    assert out.rstrip().splitlines()[-1] == "22 steps: 22 changed"
+
+
+def test_apply_on_a_terminal_does_nothing_on_no(workdir: Path) -> None:
+    code, out = _apply_on_a_terminal(workdir, b"n\n")
+    assert code == 2, out
+    assert "not applied" in out
+    assert not (workdir / "sandbox").exists()
