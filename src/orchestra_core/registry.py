@@ -141,7 +141,8 @@ class Registry:
     def _contributions(self, hook: Any) -> list[tuple[PluginInfo, Any]]:
         """Call each implementation of a contribution hook, remembering who answered."""
         out: list[tuple[PluginInfo, Any]] = []
-        for impl in reversed(hook.get_hookimpls()):
+        # get_hookimpls() is in registration order (pluggy calls them in reverse).
+        for impl in hook.get_hookimpls():
             info = self.plugins.get(impl.plugin_name, PluginInfo(impl.plugin_name))
             try:
                 items = impl.function()

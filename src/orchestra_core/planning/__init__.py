@@ -1,17 +1,44 @@
-"""Planning: change sets, routes, the planner and the plan it produces."""
+"""Planning: change sets, routes, the planner and the plan it produces.
 
-from orchestra_core.planning.changeset import ChangeSet, Operation
-from orchestra_core.planning.plan import Plan, PlannedOperation, ServerPlan
-from orchestra_core.planning.planner import Planner, dependency_order
-from orchestra_core.planning.steps import (
-    CANDIDATE,
-    Command,
-    DeleteFile,
-    EnsureDirectory,
-    Reload,
-    Step,
-    WriteFile,
-)
+Names are imported on first use: backends import :mod:`orchestra_core.planning.steps`, and
+the planner imports backends, so this package must not import the planner eagerly.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from orchestra_core.planning.changeset import ChangeSet, Operation
+    from orchestra_core.planning.plan import Plan, PlannedOperation, ServerPlan
+    from orchestra_core.planning.planner import Planner, dependency_order
+    from orchestra_core.planning.steps import (
+        CANDIDATE,
+        Command,
+        DeleteFile,
+        EnsureDirectory,
+        Reload,
+        Step,
+        WriteFile,
+    )
+
+_WHERE = {
+    "ChangeSet": "changeset",
+    "Operation": "changeset",
+    "Plan": "plan",
+    "PlannedOperation": "plan",
+    "ServerPlan": "plan",
+    "Planner": "planner",
+    "dependency_order": "planner",
+    "CANDIDATE": "steps",
+    "Command": "steps",
+    "DeleteFile": "steps",
+    "EnsureDirectory": "steps",
+    "Reload": "steps",
+    "Step": "steps",
+    "WriteFile": "steps",
+}
 
 __all__ = [
     "CANDIDATE",
@@ -29,3 +56,13 @@ __all__ = [
     "WriteFile",
     "dependency_order",
 ]
+
+
+def __getattr__(name: str) -> object:
+    try:
+        module = _WHERE[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
