@@ -69,11 +69,18 @@ def _session_members(sid: int) -> list[int]:
     return members
 
 
-def _signal_session(sid: int, sig: signal.Signals) -> None:
+def _signal_session(sid: int, sig: signal.Signals, *, others_only: bool = False) -> None:
+    """Signal the session's leading process group, then every other process of the session.
+
+    With ``others_only`` the leading group is signalled once only: a process the dying shell
+    starts afterwards (its EXIT trap's ``rm``) is in that group and must be left to finish.
+    """
     with contextlib.suppress(OSError):
         os.killpg(sid, sig)
     for pid in _session_members(sid):
         with contextlib.suppress(OSError):
+            if others_only and os.getpgid(pid) == sid:
+                continue
             os.kill(pid, sig)
 
 
@@ -120,7 +127,7 @@ class LocalTransport:
     def _kill(self, proc: subprocess.Popen[bytes]) -> tuple[bytes, bytes]:
         """SIGTERM the batch's session, SIGKILL what is left after the grace, collect output."""
         sid = proc.pid
-        _signal_session(sid, signal.SIGTERM)
+        _signal_session(sid, signal.SIGTERM, others_only=True)
         deadline = time.monotonic() + KILL_GRACE
         while time.monotonic() < deadline and (
             proc.poll() is None or any(_alive(pid) for pid in _session_members(sid))
