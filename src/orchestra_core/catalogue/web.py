@@ -101,11 +101,10 @@ class WebApp(Service):
             errors.append(FieldError(key, "php_version", "is only meaningful for type 'php'"))
         for name, value in self.options.items():
             if not isinstance(name, str) or not _OPTION_NAME.fullmatch(name):
-                shown = isinstance(name, str) and len(name) < 80 and name.isprintable()
                 errors.append(
                     FieldError(
                         key,
-                        f"options[{name}]" if shown else "options",
+                        "options",
                         f"{str(name)[:80]!r} is not an option name: lower-case letters, digits, "
                         "'_' and '.', starting with a letter, at most 128 characters",
                     )

@@ -23,6 +23,7 @@ Path = tuple[str | int, ...]
 
 #: Aliases can make a small file expand into a huge tree ("billion laughs"); stop early.
 _MAX_NODES = 200_000
+_PLAIN = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
 _FIELD_PART = re.compile(r"\.?([^.\[\]]+)|\[([^\]]*)\]")
 
 
@@ -78,6 +79,8 @@ class _Builder:
         self.count += 1
         if self.count > _MAX_NODES:
             raise self.error(node, f"the document expands to more than {_MAX_NODES} values")
+        if isinstance(node, yaml.MappingNode | yaml.SequenceNode) and node.tag not in _PLAIN:
+            raise self.error(node, f"unsupported YAML tag {node.tag!r}")
         if isinstance(node, yaml.MappingNode):
             return self.mapping(node, path)
         if isinstance(node, yaml.SequenceNode):

@@ -49,6 +49,10 @@ _WHOLE = "<object>"
 class _WrongType(TypeError):
     """A value of the wrong type; the message says what was expected and what came."""
 
+    def __init__(self, expected: Any, value: object) -> None:
+        self.got = _kind_of(value)
+        super().__init__(f"expected {describe_type(expected)}, got {self.got}")
+
 
 def _kind_of(value: object) -> str:
     if value is None:
@@ -100,7 +104,7 @@ def _plural(description: str) -> str:
 def _strict(tp: type, accept: Callable[[object], bool]) -> Callable[[object, type], Any]:
     def hook(value: object, _: type) -> Any:
         if not accept(value):
-            raise _WrongType(f"expected {describe_type(tp)}, got {_kind_of(value)}")
+            raise _WrongType(tp, value)
         return value
 
     return hook
@@ -122,7 +126,7 @@ def _tuple_hook(conv: cattrs.Converter, tp: Any) -> Callable[[object, type], tup
 
     def hook(value: object, _: type) -> tuple[Any, ...]:
         if not isinstance(value, list | tuple):
-            raise _WrongType(f"expected {describe_type(tp)}, got {_kind_of(value)}")
+            raise _WrongType(tp, value)
         out: list[Any] = []
         errors: list[Exception] = []
         for i, item in enumerate(value):
@@ -144,7 +148,7 @@ def _dict_hook(conv: cattrs.Converter, tp: Any) -> Callable[[object, type], dict
 
     def hook(value: object, _: type) -> dict[Any, Any]:
         if not isinstance(value, Mapping):
-            raise _WrongType(f"expected a mapping, got {_kind_of(value)}")
+            raise _WrongType(dict, value)
         out: dict[Any, Any] = {}
         errors: list[Exception] = []
         for key, item in value.items():
@@ -166,7 +170,7 @@ def _attrs_hook(conv: cattrs.Converter, cls: type[Any]) -> Callable[[object, typ
 
     def hook(value: object, _: type) -> Any:
         if not isinstance(value, Mapping):
-            raise _WrongType(f"expected {describe_type(cls)}, got {_kind_of(value)}")
+            raise _WrongType(cls, value)
         return inner(value, cls)
 
     return hook
@@ -240,6 +244,9 @@ def _walk_leaf(
     where = field_path(path) or _WHOLE
     if isinstance(exc, ClassValidationError | IterableValidationError | ForbiddenExtraKeysError):
         _walk(exc, path, out)
+    elif isinstance(exc, _WrongType) and tp is not None:
+        # the field's type says more than the hook's (``an integer or null``)
+        out.append((where, f"expected {describe_type(tp)}, got {exc.got}"))
     elif isinstance(exc, _WrongType):
         out.append((where, str(exc)))
     elif isinstance(exc, KeyError) and tp is not None:
