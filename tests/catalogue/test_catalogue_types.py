@@ -215,6 +215,14 @@ def test_record_names_allow_underscores_and_wildcards() -> None:
     assert domain(*records).check() == []
 
 
+def test_null_mx_and_srv_targets_are_accepted() -> None:
+    records = (
+        Record(name="nomail", type="MX", values=("0 .",)),
+        Record(name="_imap._tcp", type="SRV", values=("0 0 0 .",)),
+    )
+    assert domain(*records).check() == []
+
+
 def test_two_sets_with_the_same_name_and_type_are_an_error() -> None:
     errors = domain(
         Record(name="www", type="A", values=("192.0.2.1",)),

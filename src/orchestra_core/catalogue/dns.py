@@ -97,7 +97,8 @@ def _check_value(errors: list[FieldError], key: str, field: str, type_: str, val
             )
             return
         _port_range(errors, key, field, "priority", match.group(1))
-        checks.hostname_field(errors, key, field, match.group(2))
+        if match.group(2) != ".":  # "0 ." is a null MX (RFC 7505): no mail accepted
+            checks.hostname_field(errors, key, field, match.group(2))
     elif type_ == "SRV":
         match = _SRV.fullmatch(value)
         if match is None:
