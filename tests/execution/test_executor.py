@@ -11,7 +11,7 @@ from orchestra_core.execution.executor import Executor
 from orchestra_core.execution.local import LocalTransport
 from orchestra_core.execution.recording import RecordingTransport
 from orchestra_core.execution.results import OperationLog, State, StepResult
-from orchestra_core.execution.transport import Batch, BatchResult
+from orchestra_core.execution.transport import Batch, BatchResult, Transport
 from orchestra_core.model.secret import REDACTED
 from orchestra_core.model.servers import Server
 from orchestra_core.planning.plan import Plan
@@ -165,9 +165,10 @@ def test_transport_exceptions_never_escape() -> None:
         server = Server(name="web", transport=name)
         store = MemoryStore()
         finished: list[OperationLog] = []
-        result = Executor(
-            lambda _name, exc=exc: Exploding(exc), store, on_finished=finished.append
-        ).execute(plan((server, (SITE, USER))))
+        transports: dict[str, Transport] = {name: Exploding(exc)}
+        result = Executor(transports, store, on_finished=finished.append).execute(
+            plan((server, (SITE, USER)))
+        )
 
         assert states(result.logs) == [State.ERROR, State.ERROR], name
         assert str(exc) in result.logs[0].stderr
@@ -348,3 +349,18 @@ def test_secrets_never_reach_logs_or_store(tmp_path: Path) -> None:
     for text in texts:
         assert SECRET not in text
         assert not any(e in text for e in encoded)
+
+
+def test_transports_from_a_function() -> None:
+    asked: list[str] = []
+    recording = RecordingTransport()
+
+    def transport_for(name: str) -> Transport:
+        asked.append(name)
+        return recording
+
+    result = Executor(transport_for, MemoryStore()).execute(plan((WEB, (USER,))))
+
+    assert states(result.logs) == [State.SUCCESS]
+    assert asked == ["recording"]
+    assert len(recording.batches) == 1

@@ -17,6 +17,7 @@ from orchestra_core.planning.steps import (
     DeleteFile,
     EnsureDirectory,
     Reload,
+    Step,
     WriteFile,
 )
 from tests.execution.conftest import RunSteps, server_plan, statuses, wait_gone
@@ -328,7 +329,9 @@ def hostile_values(canary: str) -> dict[str, str]:
 def test_hostile_content_lands_byte_exact(run: RunSteps, root: Path, tmp_path: Path) -> None:
     canary = tmp_path / "CANARY"
     values = hostile_values(str(canary))
-    steps = [write(root / "files" / f"{name}.txt", value) for name, value in values.items()]
+    steps: list[Step] = [
+        write(root / "files" / f"{name}.txt", value) for name, value in values.items()
+    ]
     steps.append(
         Command(
             description="echo fake records",
@@ -435,3 +438,11 @@ def test_private_temporary_folder_is_removed_after_a_batch_timeout(
 
     assert result.timed_out
     assert os.listdir(tmpdir) == []
+
+
+def test_missing_bash_is_reported(server: Server) -> None:
+    sp = server_plan(server, (Command(description="c", script="true"),))
+    result = LocalTransport(bash="/nonexistent/bash").run(server, compile_batch(sp), timeout=5)
+    assert result.steps == ()
+    assert result.error is not None
+    assert result.error.startswith("could not start /nonexistent/bash: ")

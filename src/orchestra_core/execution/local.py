@@ -93,23 +93,27 @@ class LocalTransport:
         self.bash = bash
 
     def run(self, server: Server, batch: Batch, *, timeout: float | None) -> BatchResult:
-        """Run the batch; a sandbox violation or the timeout is reported, not raised."""
+        """Run the batch; a sandbox violation, a missing bash or the timeout is reported."""
         cwd: str | None = None
         if server.root:
             try:
                 check_sandbox(server, batch)
             except SandboxViolation as exc:
                 return BatchResult(steps=(), error=str(exc))
-            os.makedirs(server.root, exist_ok=True)
             cwd = server.root
-        proc = subprocess.Popen(
-            [self.bash, "-s"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            cwd=cwd,
-            start_new_session=True,
-        )
+        try:
+            if cwd is not None:
+                os.makedirs(cwd, exist_ok=True)
+            proc = subprocess.Popen(
+                [self.bash, "-s"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                cwd=cwd,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            return BatchResult(steps=(), error=f"could not start {self.bash}: {exc}")
         timed_out = False
         try:
             out, err = proc.communicate(batch.script.encode("utf-8"), timeout=timeout)
