@@ -32,7 +32,7 @@ from orchestra_core.catalogue import (
     WebsiteContent,
 )
 from orchestra_core.dummy.plugin import BACKENDS
-from orchestra_core.model import Service
+from orchestra_core.model import Service, ServiceIndex
 
 from .hostile import corpus
 
@@ -121,6 +121,12 @@ def _cases() -> list[Case]:
 
 
 CASES = _cases()
+WORLD = [cls(**{"account": "acme", **base}) for cls, base in BASES.items()]
+
+
+def world_with(obj: Service) -> ServiceIndex:
+    """Every base object (so that references resolve), with ``obj`` in place of its twin."""
+    return ServiceIndex([Account(name="acme")], [o for o in WORLD if o.key != obj.key] + [obj])
 ROUTES = [Route(backend=b.name, servers=("box",)) for b in BACKENDS]
 
 
@@ -148,10 +154,10 @@ def test_hostile_value_is_refused_or_lands_verbatim(value_name: str, tmp_path: P
                     errors,
                 )
                 with pytest.raises(ValidationError):
-                    orchestra.plan(ChangeSet().save(obj), accounts=[Account(name="acme")])
+                    orchestra.plan(ChangeSet().save(obj), index=world_with(obj))
                 refused.append(label)
                 continue
-            plan = orchestra.plan(ChangeSet().save(obj), accounts=[Account(name="acme")])
+            plan = orchestra.plan(ChangeSet().save(obj), index=world_with(obj))
             result = orchestra.apply(plan)
             assert result.ok, (label, [(log.state, log.stderr) for log in result.logs])
             name = urllib.parse.quote(obj.identity, safe="@.-_+") + ".conf"

@@ -9,7 +9,8 @@ import attrs
 
 from orchestra_core.errors import FieldError
 from orchestra_core.model import checks
-from orchestra_core.model.service import Service
+from orchestra_core.model.index import ServiceIndex
+from orchestra_core.model.service import Service, reference_errors
 
 __all__ = ["Database", "DatabaseUser"]
 
@@ -92,4 +93,12 @@ class DatabaseUser(Service):
         for i, name in enumerate(self.databases):
             checks.identifier_field(errors, key, f"databases[{i}]", name, max_length=64)
         checks.unique_items(errors, key, "databases", self.databases)
+        return errors
+
+    def check_references(self, index: ServiceIndex) -> list[FieldError]:
+        """Every database it is granted must exist in the same account."""
+        errors: list[FieldError] = []
+        for i, name in enumerate(self.databases):
+            key = f"database:{self.type}/{name}"
+            errors += reference_errors(self, index, f"databases[{i}]", key)
         return errors

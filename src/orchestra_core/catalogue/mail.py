@@ -8,7 +8,8 @@ import attrs
 
 from orchestra_core.errors import FieldError
 from orchestra_core.model import checks
-from orchestra_core.model.service import Service
+from orchestra_core.model.index import ServiceIndex
+from orchestra_core.model.service import Service, reference_errors
 
 __all__ = ["MailAddress", "Mailbox", "MailingList"]
 
@@ -74,6 +75,13 @@ class MailAddress(Service):
             errors.append(
                 FieldError(key, "mailboxes", "needs at least one mailbox or forward address")
             )
+        return errors
+
+    def check_references(self, index: ServiceIndex) -> list[FieldError]:
+        """Every local mailbox it delivers to must exist in the same account."""
+        errors: list[FieldError] = []
+        for i, mailbox in enumerate(self.mailboxes):
+            errors += reference_errors(self, index, f"mailboxes[{i}]", f"mailbox:{mailbox}")
         return errors
 
 

@@ -9,7 +9,8 @@ import attrs
 
 from orchestra_core.errors import FieldError
 from orchestra_core.model import checks
-from orchestra_core.model.service import Service
+from orchestra_core.model.index import ServiceIndex
+from orchestra_core.model.service import Service, reference_errors
 
 __all__ = [
     "PROTOCOLS",
@@ -113,6 +114,10 @@ class WebApp(Service):
             checks.text_field(errors, key, f"options[{name}]", value, max_length=4096)
         return errors
 
+    def check_references(self, index: ServiceIndex) -> list[FieldError]:
+        """The system user must exist in the same account."""
+        return reference_errors(self, index, "system_user", f"systemuser:{self.system_user}")
+
 
 @attrs.frozen(kw_only=True)
 class WebsiteContent:
@@ -181,4 +186,12 @@ class Website(Service):
             else:
                 paths[path.rstrip("/")] = i
             checks.name_field(errors, key, f"{prefix}.webapp", content.webapp, max_length=64)
+        return errors
+
+    def check_references(self, index: ServiceIndex) -> list[FieldError]:
+        """Every web app served must exist in the same account."""
+        errors: list[FieldError] = []
+        for i, content in enumerate(self.contents):
+            key = f"webapp:{self.account}/{content.webapp}"
+            errors += reference_errors(self, index, f"contents[{i}].webapp", key)
         return errors

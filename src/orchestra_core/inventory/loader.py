@@ -293,6 +293,10 @@ class _Loader:
                     self.service(
                         data, (*path, plural, j), account, self.service_types[plural], services
                     )
+        # References (a web app's system user...) are checked once every object is known.
+        index = ServiceIndex(accounts.values(), [s for s, _ in services.values()])
+        for service, where in services.values():
+            self.field_errors(where, service.check_references(index))
         return list(accounts.values()), [s for s, _ in services.values()]
 
     def service(

@@ -12,7 +12,7 @@ from orchestra_core.errors import FieldError, ValidationError
 if TYPE_CHECKING:
     from orchestra_core.model.index import ServiceIndex
 
-__all__ = ["Account", "Service", "ServiceT"]
+__all__ = ["Account", "Service", "ServiceT", "reference_errors"]
 
 
 @attrs.frozen(kw_only=True)
@@ -85,6 +85,14 @@ class Service:
         if errors:
             raise ValidationError(errors)
 
+    def check_references(self, index: ServiceIndex) -> list[FieldError]:
+        """Problems with the objects this one names (a web app's system user...).
+
+        Called by the planner for every object being saved, with the index of every known
+        object; the default finds none. Use :func:`reference_error` to build one.
+        """
+        return []
+
     def related_keys(self, index: ServiceIndex) -> Iterable[str]:
         """Keys of other objects whose rendering depends on this one.
 
@@ -95,6 +103,25 @@ class Service:
 
 
 ServiceT = TypeVar("ServiceT", bound=Service)
+
+
+def reference_errors(
+    obj: Service, index: ServiceIndex, field: str, key: str, *, same_account: bool = True
+) -> list[FieldError]:
+    """An error when ``key`` is not in the index (or belongs to another account), else none."""
+    target = index.get(key)
+    if target is None:
+        return [
+            FieldError(
+                obj.key,
+                field,
+                f"names {key}, which is not among the known objects "
+                "(give every object to the planner, e.g. ServiceIndex(accounts, services))",
+            )
+        ]
+    if same_account and target.account != obj.account:
+        return [FieldError(obj.key, field, f"names {key}, which belongs to another account")]
+    return []
 
 
 def iter_services(objects: Iterable[Service] | Mapping[str, Service]) -> Iterator[Service]:

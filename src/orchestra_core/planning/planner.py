@@ -110,7 +110,7 @@ class Planner:
         errors: list[FieldError] = []
         for op in operations:
             if op.action != "delete":
-                errors.extend(op.obj.check())
+                errors.extend(op.obj.check() or op.obj.check_references(index))
         if errors:
             raise ValidationError(errors)
 
