@@ -55,7 +55,12 @@ from orchestra_core.errors import FieldError, InventoryError, ValidationError
 from orchestra_core.inventory.checks import check_route, check_server
 from orchestra_core.inventory.located import LineMap, parse_field_path, read_yaml
 from orchestra_core.inventory.located import Path as NodePath
-from orchestra_core.model.convert import structure_account, structure_object, structure_service
+from orchestra_core.model.convert import (
+    kind_of,
+    structure_account,
+    structure_object,
+    structure_service,
+)
 from orchestra_core.model.index import ServiceIndex
 from orchestra_core.model.servers import Route, Server
 from orchestra_core.model.service import Account, Service
@@ -152,7 +157,7 @@ class _Loader:
         if value is None:
             return []
         if not isinstance(value, list):
-            raise self.fail(path, f"{path[-1]}: expected a list of {what}, got {_kind(value)}")
+            raise self.fail(path, f"{path[-1]}: expected a list of {what}, got {kind_of(value)}")
         return value
 
     # -- sections -------------------------------------------------------------------------------
@@ -162,7 +167,7 @@ class _Loader:
             data = {}
         if not isinstance(data, dict):
             raise self.fail(
-                (), f"expected a mapping with sections {', '.join(_SECTIONS)}, got {_kind(data)}"
+                (), f"expected a mapping with sections {', '.join(_SECTIONS)}, got {kind_of(data)}"
             )
         for key in data:
             if key not in _SECTIONS:
@@ -186,7 +191,7 @@ class _Loader:
     def structure(self, data: Any, path: NodePath, build: Any) -> Any:
         """Call a converter function; its field errors become problems (None returned)."""
         if not isinstance(data, dict):
-            self.problem(path, f"expected a mapping, got {_kind(data)}")
+            self.problem(path, f"expected a mapping, got {kind_of(data)}")
             return None
         try:
             return build(data)
@@ -268,7 +273,7 @@ class _Loader:
         for i, item in enumerate(items):
             path: NodePath = ("accounts", i)
             if not isinstance(item, dict):
-                self.problem(path, f"expected an account (a mapping), got {_kind(item)}")
+                self.problem(path, f"expected an account (a mapping), got {kind_of(item)}")
                 continue
             fields = {k: v for k, v in item.items() if k in _ACCOUNT_FIELDS}
             sections = {k: v for k, v in item.items() if k not in _ACCOUNT_FIELDS}
@@ -329,22 +334,6 @@ class _Loader:
             self.problem(path, f"{service.key}: defined twice (first at line {first})")
             return
         seen[service.key] = (service, path)
-
-
-def _kind(value: object) -> str:
-    if value is None:
-        return "nothing"
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    return type(value).__name__
 
 
 def parse_inventory(

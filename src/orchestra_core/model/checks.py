@@ -60,6 +60,30 @@ def _short(value: str, limit: int = 80) -> str:
     return repr(value[:limit]) + f"... ({len(value)} characters)"
 
 
+def _pattern_field(
+    errors: list[FieldError],
+    key: str,
+    field: str,
+    value: str,
+    *,
+    pattern: re.Pattern[str],
+    max_length: int,
+    rule: str,
+) -> bool:
+    """A non-empty string of at most ``max_length`` matching ``pattern``; ``rule`` says what
+    is allowed, for the error message. Returns True when valid."""
+    if not isinstance(value, str) or not value:
+        _err(errors, key, field, "must be a non-empty string")
+        return False
+    if len(value) > max_length:
+        _err(errors, key, field, f"is {len(value)} characters long, at most {max_length} allowed")
+        return False
+    if not pattern.fullmatch(value):
+        _err(errors, key, field, f"{_short(value)} {rule}")
+        return False
+    return True
+
+
 def name_field(
     errors: list[FieldError], key: str, field: str, value: str, *, max_length: int = 64
 ) -> bool:
@@ -67,22 +91,16 @@ def name_field(
 
     Returns True when valid.
     """
-    if not isinstance(value, str) or not value:
-        _err(errors, key, field, "must be a non-empty string")
-        return False
-    if len(value) > max_length:
-        _err(errors, key, field, f"is {len(value)} characters long, at most {max_length} allowed")
-        return False
-    if not _NAME.fullmatch(value):
-        _err(
-            errors,
-            key,
-            field,
-            f"{_short(value)} may only hold lower-case letters, digits, '_', '.' and '-', "
-            "and must start with a letter or digit",
-        )
-        return False
-    return True
+    return _pattern_field(
+        errors,
+        key,
+        field,
+        value,
+        pattern=_NAME,
+        max_length=max_length,
+        rule="may only hold lower-case letters, digits, '_', '.' and '-', "
+        "and must start with a letter or digit",
+    )
 
 
 def unix_name_field(errors: list[FieldError], key: str, field: str, value: str) -> bool:
@@ -108,22 +126,16 @@ def identifier_field(
     The core's rule is generic (every SQL engine can hold such a name when quoted); drivers
     add their own limits. Returns True when valid.
     """
-    if not isinstance(value, str) or not value:
-        _err(errors, key, field, "must be a non-empty string")
-        return False
-    if len(value) > max_length:
-        _err(errors, key, field, f"is {len(value)} characters long, at most {max_length} allowed")
-        return False
-    if not _IDENTIFIER.fullmatch(value):
-        _err(
-            errors,
-            key,
-            field,
-            f"{_short(value)} may only hold ASCII letters, digits, '_', '$' and '-', "
-            "and must start with a letter, digit or '_'",
-        )
-        return False
-    return True
+    return _pattern_field(
+        errors,
+        key,
+        field,
+        value,
+        pattern=_IDENTIFIER,
+        max_length=max_length,
+        rule="may only hold ASCII letters, digits, '_', '$' and '-', "
+        "and must start with a letter, digit or '_'",
+    )
 
 
 def text_field(

@@ -50,11 +50,12 @@ class _WrongType(TypeError):
     """A value of the wrong type; the message says what was expected and what came."""
 
     def __init__(self, expected: Any, value: object) -> None:
-        self.got = _kind_of(value)
+        self.got = kind_of(value)
         super().__init__(f"expected {describe_type(expected)}, got {self.got}")
 
 
-def _kind_of(value: object) -> str:
+def kind_of(value: object) -> str:
+    """How an error message names the type of a plain value ("a mapping", "a string"...)."""
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -286,9 +287,7 @@ def _guess_key(cls: type[Any], data: object) -> str:
 def _structure(data: Mapping[str, Any], cls: type[Any]) -> Any:
     key = _guess_key(cls, data)
     if not isinstance(data, Mapping):
-        raise ValidationError(
-            [FieldError(key, _WHOLE, f"expected a mapping, got {_kind_of(data)}")]
-        )
+        raise ValidationError([FieldError(key, _WHOLE, f"expected a mapping, got {kind_of(data)}")])
     try:
         return converter.structure(data, cls)
     except Exception as exc:
