@@ -178,3 +178,10 @@ def test_apply_on_a_terminal_does_nothing_on_no(workdir: Path) -> None:
     assert code == 2, out
     assert "not applied" in out
     assert not (workdir / "sandbox").exists()
+
+
+def test_validate_counts_what_it_checked(workdir: Path) -> None:
+    done = orchestra("validate", "hosting.yaml", cwd=workdir)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == ("hosting.yaml: 4 servers, 9 routes, 1 accounts, 9 services: valid\n")
+    assert not (workdir / "sandbox").exists()

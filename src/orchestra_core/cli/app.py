@@ -81,7 +81,7 @@ def drivers(as_json: bool) -> None:
 @cli.command()
 @click.argument("inventory", type=click.Path(dir_okay=False))
 def validate(inventory: str) -> None:
-    """Check an inventory without planning or touching any server."""
+    """Check an inventory: load, validate and plan it, without touching any server."""
     _, inv, _ = _load(inventory)
     click.echo(
         f"{inventory}: {len(inv.servers)} servers, {len(inv.routes)} routes, "
