@@ -197,3 +197,29 @@ def test_backend_errors_name_backend_and_object() -> None:
     p = Planner(backends, SERVERS, [Route(backend="broken", servers=("s2",))])
     with pytest.raises(Exception, match=r"backend broken \(thing:a\): rendering save failed"):
         p.plan(ChangeSet().save(thing), ServiceIndex([], [thing]))
+
+
+def test_backends_see_the_servers_another_backend_sends_the_object_to() -> None:
+    seen: dict[str, list[tuple[str, str]]] = {}
+
+    class Master(ThingFiles):
+        name = "master"
+
+        def render(self, ctx: Any) -> Any:
+            seen[ctx.server.name] = [(s.name, st.directory) for s, st in ctx.peers("slave")]
+            return []
+
+    class Slave(ThingFiles):
+        name = "slave"
+
+    servers = [Server(name="m"), Server(name="s1"), Server(name="s2"), Server(name="s3")]
+    routes = [
+        Route(backend="master", servers=("m",)),
+        Route(backend="slave", servers=("s1",), settings={"directory": "/one"}),
+        Route(backend="slave", servers=("s2",), match="thing.name == 'other'"),
+        Route(backend="slave", servers=("s3",)),
+    ]
+    p = Planner({"master": Master, "slave": Slave}, servers, routes)
+    thing = Thing(account="acme", name="a")
+    p.plan(ChangeSet().save(thing), ServiceIndex([], [thing]))
+    assert seen["m"] == [("s1", "/one"), ("s3", "/srv/things")]

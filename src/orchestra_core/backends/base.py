@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import posixpath
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Generic
 
 import attrs
@@ -50,6 +50,14 @@ class RenderContext(Generic[ServiceT]):
     index: ServiceIndex
     active: bool = True
     secret: Secret | None = None
+    peer_lookup: Callable[[str], list[tuple[Server, Any]]] = attrs.field(
+        default=lambda _backend: [], repr=False, eq=False
+    )
+
+    def peers(self, backend: str) -> list[tuple[Server, Any]]:
+        """The servers that ``backend``'s routes send this same object to, with that backend's
+        settings for each: how a DNS master finds its slaves (and a slave its masters)."""
+        return self.peer_lookup(backend)
 
     def path(self, path: str) -> str:
         """The real path of an absolute server path: under the server's sandbox root if any."""

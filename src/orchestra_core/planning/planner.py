@@ -91,6 +91,16 @@ class Planner:
             )
         return self._settings[cache_key]
 
+    def peers(self, backend: str, obj: Any, index: ServiceIndex) -> list[tuple[Server, Any]]:
+        """The servers ``backend`` routes ``obj`` to, with its settings on each (none when the
+        backend is not installed or not routed)."""
+        if backend not in self.backend_classes:
+            return []
+        return [
+            (server, self.settings(backend, server, route))
+            for server, route in self.router.targets(backend, obj, index)
+        ]
+
     def backends_for(self, kind: str, action: str) -> list[str]:
         """Names of the backends provisioning ``kind`` that support ``action``, in order."""
         names = [
@@ -165,6 +175,7 @@ class Planner:
             index=index,
             active=index.is_effectively_active(op.obj),
             secret=op.secret,
+            peer_lookup=lambda name: self.peers(name, op.obj, index),
         )
         try:
             steps = tuple(backend.render(ctx))
