@@ -24,10 +24,23 @@ from orchestra_core.planning.steps import Step
 if TYPE_CHECKING:
     from orchestra_core.rendering.templates import Templates
 
-__all__ = ["ACTIONS", "Backend", "NoSettings", "RenderContext"]
+__all__ = ["ACTIONS", "Backend", "NoSettings", "RenderContext", "server_path"]
 
 #: The actions a change set can ask for.
 ACTIONS = ("save", "delete", "set_password")
+
+
+def server_path(server: Server, path: str) -> str:
+    """The real path of an absolute path on ``server``: under its sandbox root, if it has one.
+
+    ``..`` cannot climb out of the root: the path is normalised before it is joined.
+    """
+    if not path.startswith("/"):
+        raise ValueError(f"server paths are absolute, got {path!r}")
+    normal = posixpath.normpath(path)
+    if server.root is None:
+        return normal
+    return posixpath.join(server.root, normal.lstrip("/"))
 
 
 @attrs.frozen(kw_only=True)
@@ -61,12 +74,7 @@ class RenderContext(Generic[ServiceT]):
 
     def path(self, path: str) -> str:
         """The real path of an absolute server path: under the server's sandbox root if any."""
-        if not path.startswith("/"):
-            raise ValueError(f"server paths are absolute, got {path!r}")
-        normal = posixpath.normpath(path)
-        if self.server.root is None:
-            return normal
-        return posixpath.join(self.server.root, normal.lstrip("/"))
+        return server_path(self.server, path)
 
 
 class Backend(ABC, Generic[ServiceT]):

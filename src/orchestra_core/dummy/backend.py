@@ -26,7 +26,7 @@ from typing import Any, ClassVar
 
 import attrs
 
-from orchestra_core.backends.base import Backend, RenderContext
+from orchestra_core.backends.base import Backend, RenderContext, server_path
 from orchestra_core.errors import BackendError
 from orchestra_core.model.convert import unstructure
 from orchestra_core.model.servers import Server
@@ -127,10 +127,7 @@ class DummyBackend(Backend[Service]):
 
     def reload(self, server: Server, settings: Any) -> str | None:
         """Append a line to the reload log, the dummy daemon's "reload"."""
-        directory = settings.directory
-        log = directory.rstrip("/") + "/reloads.log"
-        if server.root is not None:
-            log = posixpath.join(server.root, log.lstrip("/"))
+        log = server_path(server, posixpath.join(settings.directory, "reloads.log"))
         return self.templates.shell("reload.sh.j2", log=log)
 
 
