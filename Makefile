@@ -11,8 +11,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-# Driver distributions under plugins/ (none may exist yet): each is installed editable, its
-# code linted and its tests run with the core's.
+# Driver distributions under plugins/: each is installed editable with its `test` extra, its
+# code linted and type-checked (list its src in [tool.mypy] files) and its tests run with the
+# core's.
 PLUGIN_PYPROJECTS := $(wildcard plugins/*/pyproject.toml)
 PLUGIN_DIRS := $(patsubst %/pyproject.toml,%,$(PLUGIN_PYPROJECTS))
 PLUGIN_TESTS := $(wildcard plugins/*/tests)
@@ -23,7 +24,7 @@ PLUGIN_TESTS := $(wildcard plugins/*/tests)
 $(STAMP): pyproject.toml $(PLUGIN_PYPROJECTS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -qq --disable-pip-version-check \
-		-e '.[dev]' $(foreach dir,$(PLUGIN_DIRS),-e ./$(dir))
+		-e '.[dev]' $(foreach dir,$(PLUGIN_DIRS),-e './$(dir)[test]')
 	touch $@
 
 venv .venv: $(STAMP)

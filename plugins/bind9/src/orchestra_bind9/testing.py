@@ -1,0 +1,403 @@
+"""Real named instances for tests: one per temp dir, on free loopback ports.
+
+:func:`start_named` writes a ``named.conf`` (rndc key and control channel, a log file, and an
+orchestra-owned include file that starts empty), checks it with ``named-checkconf``, runs
+``named`` in the foreground through :class:`~orchestra_core.testing.daemon.DaemonProcess` and
+returns once ``rndc status`` answers. The :class:`NamedInstance` it returns queries the server
+with dnspython and gives the settings the bind9 backends take to drive it.
+
+This module is also the pytest plugin ``orchestra_bind9`` (``pytest11`` entry point): it offers
+the ``named_master``, ``named_slave`` and ``named_factory`` fixtures. It imports orchestra and
+dnspython inside functions only, so that loading the plugin costs nothing.
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import attrs
+import pytest
+
+if TYPE_CHECKING:
+    import dns.message
+
+    from orchestra_core.testing.daemon import DaemonProcess
+
+__all__ = [
+    "NamedFactory",
+    "NamedInstance",
+    "named_factory",
+    "named_master",
+    "named_slave",
+    "start_named",
+]
+
+#: Loopback address every test named listens on (peers differ by port).
+ADDRESS = "127.0.0.1"
+#: Seconds a DNS query waits for an answer.
+QUERY_TIMEOUT = 2.0
+#: Name of the rndc key in ``named.conf`` and ``rndc.conf``.
+RNDC_KEY = "orchestra-test"
+
+NAMED_CONF = """\
+options {{
+    directory "{dir}";
+    listen-on port {port} {{ {address}; }};
+    listen-on-v6 {{ none; }};
+    pid-file "{dir}/named.pid";
+    session-keyfile "{dir}/session.key";
+    managed-keys-directory "{dir}";
+    recursion no;
+    allow-query {{ any; }};
+    dnssec-validation no;
+    notify explicit;
+    notify-delay 0;
+}};
+
+key "{key_name}" {{
+    algorithm hmac-sha256;
+    secret "{secret}";
+}};
+
+controls {{
+    inet {address} port {control_port} allow {{ {address}; }} keys {{ "{key_name}"; }};
+}};
+
+logging {{
+    channel test_log {{
+        file "{log}";
+        severity info;
+        print-time yes;
+        print-category yes;
+        print-severity yes;
+    }};
+    category default {{ test_log; }};
+    category general {{ test_log; }};
+    category xfer-in {{ test_log; }};
+    category xfer-out {{ test_log; }};
+    category notify {{ test_log; }};
+}};
+
+include "{include}";
+"""
+
+RNDC_CONF = """\
+key "{key_name}" {{
+    algorithm hmac-sha256;
+    secret "{secret}";
+}};
+
+options {{
+    default-key "{key_name}";
+    default-server {address};
+    default-port {control_port};
+}};
+"""
+
+
+@attrs.frozen(eq=False)
+class NamedInstance:
+    """A running named started by :func:`start_named`, and how to talk to it.
+
+    Everything lives in ``dir``: ``conf`` (named.conf), ``rndc_conf``, ``include_file``
+    (orchestra's include, empty at start), ``zone_dir``, ``slave_dir``, ``conf_dir`` and
+    ``log`` (named's log, severity info, with times). It answers DNS on ``127.0.0.1:port``
+    (UDP and TCP) and rndc on ``127.0.0.1:control_port``. Unlike a stock named it sends
+    notifies at once (``notify-delay 0``), so tests of zone transfers need not wait 5 s.
+    """
+
+    name: str
+    dir: Path
+    port: int
+    control_port: int
+    conf: Path
+    rndc_conf: Path
+    include_file: Path
+    zone_dir: Path
+    slave_dir: Path
+    conf_dir: Path
+    log: Path
+    process: DaemonProcess
+
+    def __repr__(self) -> str:
+        return f"<NamedInstance {self.name} port={self.port} dir={self.dir}>"
+
+    # -- control ----------------------------------------------------------------------------------
+
+    def rndc(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """Run ``rndc -c RNDC_CONF ARGS``; with ``check`` a non-zero exit raises
+        :class:`subprocess.CalledProcessError` (its output is in the exception)."""
+        return subprocess.run(
+            ["rndc", "-c", str(self.rndc_conf), *args],
+            capture_output=True,
+            text=True,
+            check=check,
+            timeout=30,
+        )
+
+    def settings(self, **overrides: object) -> dict[str, object]:
+        """The settings the bind9 backends take to manage this instance, with ``overrides``."""
+        settings: dict[str, object] = {
+            "zone_dir": str(self.zone_dir),
+            "slave_dir": str(self.slave_dir),
+            "conf_dir": str(self.conf_dir),
+            "include_file": str(self.include_file),
+            "rndc": ["rndc", "-c", str(self.rndc_conf)],
+            "port": self.port,
+            "address": ADDRESS,
+        }
+        settings.update(overrides)
+        return settings
+
+    def stop(self) -> int | None:
+        """Stop named (SIGTERM, SIGKILL after 5 s); its exit code, None if never started."""
+        return self.process.stop()
+
+    def log_text(self) -> str:
+        """named's log so far ("" before it wrote any)."""
+        try:
+            return self.log.read_text(encoding="utf-8", errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    # -- queries ----------------------------------------------------------------------------------
+
+    def query(self, name: str, rdtype: str = "A", *, tcp: bool = False) -> dns.message.Message:
+        """Ask this named for ``name``/``rdtype`` over UDP (or TCP); the whole response.
+
+        Raises ``dns.exception.Timeout`` when there is no answer within 2 seconds.
+        """
+        import dns.message
+        import dns.query
+
+        request = dns.message.make_query(name, rdtype)
+        if tcp:
+            return dns.query.tcp(request, ADDRESS, timeout=QUERY_TIMEOUT, port=self.port)
+        return dns.query.udp(request, ADDRESS, timeout=QUERY_TIMEOUT, port=self.port)
+
+    def answers(self, name: str, rdtype: str = "A") -> list[str]:
+        """The answer's records of ``name``/``rdtype`` as rdata text, sorted ([] if none)."""
+        import dns.name
+        import dns.rdataclass
+        import dns.rdatatype
+
+        response = self.query(name, rdtype)
+        rrset = response.get_rrset(
+            response.answer,
+            dns.name.from_text(name),
+            dns.rdataclass.IN,
+            dns.rdatatype.from_text(rdtype),
+        )
+        return sorted(rdata.to_text() for rdata in rrset) if rrset is not None else []
+
+    def rcode(self, name: str, rdtype: str = "A") -> str:
+        """The response code for ``name``/``rdtype``: "NOERROR", "NXDOMAIN", "REFUSED"..."""
+        import dns.rcode
+
+        return dns.rcode.to_text(self.query(name, rdtype).rcode())
+
+    def serial(self, zone: str) -> int | None:
+        """The SOA serial this named serves for ``zone``; None while it does not serve it
+        authoritatively (unknown zone, slave not transferred yet)."""
+        import dns.flags
+        import dns.rcode
+
+        response = self.query(zone, "SOA")
+        if response.rcode() != dns.rcode.NOERROR or not response.flags & dns.flags.AA:
+            return None
+        for rrset in response.answer:
+            for rdata in rrset:
+                serial = getattr(rdata, "serial", None)
+                if isinstance(serial, int):
+                    return serial
+        return None
+
+    @staticmethod
+    def wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
+        """Call ``predicate`` until it returns True (True) or ``timeout`` seconds pass (False)."""
+        deadline = time.monotonic() + timeout
+        delay = 0.02
+        while True:
+            if predicate():
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(delay)
+            delay = min(delay * 2, 0.2)
+
+
+def start_named(dir: Path, *, name: str = "named", timeout: float = 10.0) -> NamedInstance:
+    """Configure and start a named in ``dir`` (created if missing); returns once rndc answers.
+
+    Raises :class:`~orchestra_core.testing.daemon.DaemonError` when ``named-checkconf``
+    rejects the generated config, or named exits or does not answer ``rndc status`` within
+    ``timeout`` seconds (the error quotes the end of named's log).
+    """
+    from orchestra_core.testing.daemon import DaemonError, DaemonProcess, free_port, write_config
+
+    dir = Path(dir).resolve()
+    zone_dir, slave_dir, conf_dir = dir / "zones", dir / "slaves", dir / "conf"
+    for folder in (dir, zone_dir, slave_dir, conf_dir):
+        folder.mkdir(parents=True, exist_ok=True)
+    include_file = write_config(dir, "named.conf.orchestra", "")
+    log = dir / "named.log"
+    port = _free_dns_port()
+    control_port = free_port(ADDRESS)
+    while control_port == port:
+        control_port = free_port(ADDRESS)
+    fields = {
+        "dir": dir,
+        "address": ADDRESS,
+        "port": port,
+        "control_port": control_port,
+        "key_name": RNDC_KEY,
+        "secret": base64.b64encode(secrets.token_bytes(32)).decode("ascii"),
+        "log": log,
+        "include": include_file,
+    }
+    conf = write_config(dir, "named.conf", NAMED_CONF.format(**fields), mode=0o600)
+    rndc_conf = write_config(dir, "rndc.conf", RNDC_CONF.format(**fields), mode=0o600)
+    check = subprocess.run(
+        ["named-checkconf", str(conf)], capture_output=True, text=True, check=False
+    )
+    if check.returncode != 0:
+        raise DaemonError(
+            "named-checkconf rejects the generated config",
+            argv=check.args,
+            exit_code=check.returncode,
+            stderr_tail=(check.stdout + check.stderr).strip(),
+        )
+
+    def rndc_answers() -> bool:
+        status = subprocess.run(
+            ["rndc", "-c", str(rndc_conf), "status"],
+            capture_output=True,
+            check=False,
+            timeout=10,
+        )
+        return status.returncode == 0
+
+    # -f, not -g: -g sends everything to stderr and ignores the logging statement. -L gets the
+    # lines named logs before it has read its config into the same file.
+    process = DaemonProcess(
+        ["named", "-f", "-L", str(log), "-c", str(conf)],
+        cwd=dir,
+        ready=rndc_answers,
+        name=name,
+    )
+    instance = NamedInstance(
+        name=name,
+        dir=dir,
+        port=port,
+        control_port=control_port,
+        conf=conf,
+        rndc_conf=rndc_conf,
+        include_file=include_file,
+        zone_dir=zone_dir,
+        slave_dir=slave_dir,
+        conf_dir=conf_dir,
+        log=log,
+        process=process,
+    )
+    try:
+        process.start(timeout=timeout)
+    except DaemonError as exc:
+        tail = "\n".join(instance.log_text().splitlines()[-20:]) or exc.stderr_tail
+        raise DaemonError(
+            f"named {name} did not come up ({exc.message})",
+            argv=exc.argv,
+            exit_code=exc.exit_code,
+            stderr_tail=tail,
+        ) from exc
+    return instance
+
+
+def _free_dns_port() -> int:
+    """A loopback port free for both TCP and UDP right now (DNS listens on both)."""
+    from orchestra_core.testing.daemon import free_port
+
+    for _ in range(50):
+        port = free_port(ADDRESS)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            try:
+                udp.bind((ADDRESS, port))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no loopback port is free for both TCP and UDP")
+
+
+class NamedFactory:
+    """Starts named instances, each in a new folder from ``make_dir(name)``, and stops them.
+
+    Behind the ``named_factory`` fixture.
+    """
+
+    def __init__(self, make_dir: Callable[[str], Path]) -> None:
+        self._make_dir = make_dir
+        self.instances: list[NamedInstance] = []
+
+    def __call__(self, name: str = "named", *, timeout: float = 10.0) -> NamedInstance:
+        """A started :class:`NamedInstance` called ``name`` (see :func:`start_named`)."""
+        instance = start_named(self._make_dir(name), name=name, timeout=timeout)
+        self.instances.append(instance)
+        return instance
+
+    def stop_all(self) -> None:
+        """Stop every instance started here, last first; the first error is raised at the end."""
+        first: BaseException | None = None
+        for instance in reversed(self.instances):
+            try:
+                instance.stop()
+            except Exception as exc:
+                first = first or exc
+        if first is not None:
+            raise first
+
+
+# -- pytest fixtures -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def named_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NamedFactory]:
+    """A callable that starts real named instances (function scope).
+
+    ``named_factory("name")`` returns a started :class:`NamedInstance` in a new temp dir, on
+    its own free ports; every instance it started is stopped at the end of the test, whether it
+    passed or not. ``named_master`` and ``named_slave`` are made with it. Override it with a
+    ``named_factory`` fixture of your own in ``conftest.py``.
+    """
+    factory = NamedFactory(lambda name: tmp_path_factory.mktemp(f"named-{name}"))
+    try:
+        yield factory
+    finally:
+        factory.stop_all()
+
+
+@pytest.fixture
+def named_master(named_factory: NamedFactory) -> NamedInstance:
+    """A started named to hold master zones (function scope), serving no zone yet.
+
+    Its ``include_file`` is empty: write zone stanzas into it (or let the bind9 backends do so
+    with ``named_master.settings()``) and run ``rndc reconfig``. Stopped after the test by
+    ``named_factory``. Override it with a ``named_master`` fixture in ``conftest.py``.
+    """
+    return named_factory("master")
+
+
+@pytest.fixture
+def named_slave(named_factory: NamedFactory) -> NamedInstance:
+    """A second started named, for slave zones (function scope), on ports of its own.
+
+    Like ``named_master``: empty include file, stopped after the test. Point its zones at
+    ``127.0.0.1 port named_master.port``. Override it with a ``named_slave`` fixture in
+    ``conftest.py``.
+    """
+    return named_factory("slave")
