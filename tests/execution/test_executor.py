@@ -364,3 +364,27 @@ def test_transports_from_a_function() -> None:
     assert states(result.logs) == [State.SUCCESS]
     assert asked == ["recording"]
     assert len(recording.batches) == 1
+
+
+def test_waves_run_one_after_the_other() -> None:
+    """A later wave starts only when every server of the earlier one has finished."""
+    import attrs
+
+    gate = Gate(2)  # the two wave-0 servers must run at the same time to get through
+    seen: list[tuple[str, int, int]] = []
+
+    class Probe(RecordingTransport):
+        name = "probe"
+
+        def run(self, server: Server, batch: Batch, *, timeout: float | None) -> BatchResult:
+            seen.append((server.name, gate.running, len(gate.inner.batches)))
+            return super().run(server, batch, timeout=timeout)
+
+    first = [server_plan(Server(name=f"m{n}", transport="gate"), USER) for n in range(2)]
+    later = attrs.evolve(server_plan(Server(name="s", transport="probe"), USER), wave=1)
+    result = Executor({"gate": gate, "probe": Probe()}, MemoryStore(), max_parallel=3).execute(
+        Plan(servers=(later, *first))
+    )
+    assert states(result.logs) == [State.SUCCESS] * 3
+    assert seen == [("s", 0, 2)]  # nothing of wave 0 running, both of its batches done
+    assert gate.most == 2

@@ -223,3 +223,30 @@ def test_backends_see_the_servers_another_backend_sends_the_object_to() -> None:
     thing = Thing(account="acme", name="a")
     p.plan(ChangeSet().save(thing), ServiceIndex([], [thing]))
     assert seen["m"] == [("s1", "/one"), ("s3", "/srv/things")]
+
+
+def test_a_dependency_on_another_server_runs_one_wave_later() -> None:
+    class Master(ThingFiles):
+        name = "master"
+
+    class Slave(ThingFiles):
+        name = "slave"
+        after = ("master",)
+
+    servers = [Server(name="m"), Server(name="s"), Server(name="both")]
+    routes = [
+        Route(backend="master", servers=("m", "both")),
+        Route(backend="slave", servers=("s", "both")),
+    ]
+    p = Planner({"master": Master, "slave": Slave}, servers, routes)
+    thing = Thing(account="acme", name="a")
+    plan = p.plan(ChangeSet().save(thing), ServiceIndex([], [thing]))
+    waves = [(sp.wave, sp.server.name, [op.backend for op in sp.operations]) for sp in plan.servers]
+    assert waves == [
+        (0, "both", ["master", "slave", "slave"]),  # local order is enough; one reload
+        (0, "m", ["master", "master"]),
+        (1, "s", ["slave", "slave"]),  # its master is elsewhere: after wave 0
+    ]
+    assert "server s via local, wave 2" in plan.render_text()
+    deleted = p.plan(ChangeSet().delete(thing), ServiceIndex([], []))
+    assert {sp.wave for sp in deleted.servers} == {0}

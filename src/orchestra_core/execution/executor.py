@@ -100,10 +100,12 @@ class Executor:
             for entry in logs:
                 self.store.save_log(entry)
             work.append((server_plan, logs))
-        if work:
-            workers = min(self.max_parallel, len(work))
+        # Waves run one after the other; the servers of one wave run in parallel.
+        for wave in sorted({sp.wave for sp, _ in work}):
+            batch = [(sp, logs) for sp, logs in work if sp.wave == wave]
+            workers = min(self.max_parallel, len(batch))
             with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="orchestra") as pool:
-                for future in [pool.submit(self._run_server, sp, logs) for sp, logs in work]:
+                for future in [pool.submit(self._run_server, sp, logs) for sp, logs in batch]:
                     future.result()
         return ApplyResult(logs=[entry for _, logs in work for entry in logs])
 

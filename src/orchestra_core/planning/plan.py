@@ -41,10 +41,16 @@ class PlannedOperation:
 
 @attrs.frozen(kw_only=True)
 class ServerPlan:
-    """Everything one server must do, in order, sent as one batch."""
+    """What one server must do in one wave, in order, sent as one batch.
+
+    Waves run one after the other, the servers of a wave in parallel. Most plans have one wave;
+    a later one exists when an operation must follow one on another server (a DNS slave's zone
+    after its master's).
+    """
 
     server: Server
     operations: tuple[PlannedOperation, ...]
+    wave: int = 0
 
     @property
     def steps(self) -> tuple[Step, ...]:
@@ -79,6 +85,7 @@ class Plan:
             "servers": [
                 {
                     "server": attrs.asdict(sp.server),
+                    "wave": sp.wave,
                     "operations": [
                         {
                             "id": op.id,
@@ -102,7 +109,8 @@ class Plan:
             if not sp.operations:
                 continue
             where = f" (root {sp.server.root})" if sp.server.root else ""
-            lines.append(f"server {sp.server.name} via {sp.server.transport}{where}")
+            wave = f", wave {sp.wave + 1}" if sp.wave else ""
+            lines.append(f"server {sp.server.name} via {sp.server.transport}{where}{wave}")
             for op in sp.operations:
                 keys = ", ".join(op.object_keys)
                 lines.append(f"  {op.action} {keys} [{op.backend}]")

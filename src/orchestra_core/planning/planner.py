@@ -69,6 +69,7 @@ class Planner:
         self.backend_classes = dict(backends)
         self.router = Router(servers, routes, self.backend_classes)
         self.order = {name: i for i, name in enumerate(dependency_order(self.backend_classes))}
+        self.requires = _transitive_after(self.backend_classes)
         self._instances: dict[str, Backend[Any]] = {}
         self._settings: dict[tuple[str, str, int], Any] = {}
 
@@ -124,12 +125,13 @@ class Planner:
         if errors:
             raise ValidationError(errors)
 
-        per_server: dict[str, list[tuple[tuple[int, int], int, PlannedOperation]]] = {}
+        per_server: dict[tuple[int, str], list[tuple[tuple[int, int], int, PlannedOperation]]] = {}
         settings_of: dict[str, Any] = {}
         servers: dict[str, Server] = {}
         unrouted: list[str] = []
         for seq, op in enumerate(operations):
             routed = False
+            placed: list[tuple[str, str, int]] = []  # (backend, server, wave) for this object
             for backend_name in self.backends_for(op.obj.kind, op.action):
                 backend = self.backend(backend_name)
                 for server, route in self.router.targets(backend_name, op.obj, index):
@@ -140,7 +142,9 @@ class Planner:
                     planned = self._render(backend, op, server, settings, index)
                     settings_of[planned.id] = settings
                     rank = self._rank(backend_name, op.action)
-                    per_server.setdefault(server.name, []).append((rank, seq, planned))
+                    wave = self._wave(backend_name, server.name, op.action, placed)
+                    placed.append((backend_name, server.name, wave))
+                    per_server.setdefault((wave, server.name), []).append((rank, seq, planned))
                     servers[server.name] = server
             if not routed:
                 unrouted.append(op.key)
@@ -148,11 +152,32 @@ class Planner:
             raise ValidationError(errors)
 
         server_plans = []
-        for name in sorted(per_server):
-            ordered = [p for _, _, p in sorted(per_server[name], key=lambda t: (t[0], t[1]))]
+        for wave, name in sorted(per_server):
+            ordered = [p for _, _, p in sorted(per_server[wave, name], key=lambda t: (t[0], t[1]))]
             with_reloads = self._add_reloads(servers[name], ordered, settings_of)
-            server_plans.append(ServerPlan(server=servers[name], operations=tuple(with_reloads)))
+            server_plans.append(
+                ServerPlan(server=servers[name], operations=tuple(with_reloads), wave=wave)
+            )
         return Plan(servers=tuple(server_plans), unrouted=tuple(dict.fromkeys(unrouted)))
+
+    def _wave(
+        self, backend: str, server: str, action: str, placed: list[tuple[str, str, int]]
+    ) -> int:
+        """The wave of an operation on an object, given its operations placed so far.
+
+        A backend's dependency on the same server is met by the order inside the batch. A
+        dependency with no operation on this server but some on others (a DNS slave's zone and
+        its master's) is met by running one wave later than those. Deletes need no waves.
+        """
+        if action == "delete":
+            return 0
+        wave = 0
+        needed = self.requires[backend]
+        for dep in needed:
+            here = [w for b, s, w in placed if b == dep and s == server]
+            elsewhere = [w + 1 for b, s, w in placed if b == dep and s != server]
+            wave = max(wave, *here) if here else max(wave, *elsewhere, 0)
+        return wave
 
     def _rank(self, backend: str, action: str) -> tuple[int, int]:
         # Deletes first, dependants before what they depend on; then saves in dependency order.
@@ -232,6 +257,22 @@ class Planner:
             out.append(op)
             out.extend(sorted(after.get(i, ()), key=lambda o: o.id))
         return out
+
+
+def _transitive_after(backends: Mapping[str, type[Backend[Any]]]) -> dict[str, frozenset[str]]:
+    """For each backend, every installed backend it runs after, directly or not."""
+    closure: dict[str, frozenset[str]] = {}
+
+    def visit(name: str) -> frozenset[str]:
+        if name not in closure:
+            closure[name] = frozenset()  # dependency_order has already refused cycles
+            direct = [dep for dep in backends[name].after if dep in backends]
+            closure[name] = frozenset(direct).union(*(visit(dep) for dep in direct))
+        return closure[name]
+
+    for name in backends:
+        visit(name)
+    return closure
 
 
 def _step_paths(step: Step) -> Iterable[str]:
