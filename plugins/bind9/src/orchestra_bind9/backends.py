@@ -1,0 +1,266 @@
+"""The bind9 backends: authoritative master and slave zones on BIND 9.
+
+Every file goes through a checker before it replaces a live one: the zone through
+``named-checkzone`` (as a source with serial 0, then again with its serial), each zone's stanza
+and the include file gathering them through ``named-checkconf``. A record change reloads only
+its zone (``rndc reload ZONE``); a change to the set of zones rebuilds the include file and runs
+``rndc reconfig`` once per server and batch. If that reload fails, the stanzas and zone files of
+the batch get their previous content back.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import posixpath
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from orchestra_core.backends import Backend, RenderContext, server_path
+from orchestra_core.catalogue import Domain
+from orchestra_core.errors import BackendError, FieldError
+from orchestra_core.model import checks
+from orchestra_core.model.servers import Server
+from orchestra_core.planning.steps import (
+    CANDIDATE,
+    Command,
+    DeleteFile,
+    EnsureDirectory,
+    Step,
+    WriteFile,
+)
+from orchestra_core.rendering import Templates
+
+from orchestra_bind9.settings import Bind9Settings
+from orchestra_bind9.zone import render_zone, zone_members
+
+__all__ = ["Bind9Master", "Bind9Slave", "named_string", "parse_peer"]
+
+#: Runs named-checkzone on a candidate and, on failure, shows each line it complains about:
+#: the line is the record set (owner, TTL, type, value), so the error names the record.
+CHECK_ZONE = r"""zone=$1 file=$2; shift 2
+out=$("$@" "$zone" "$file" 2>&1); rc=$?
+printf '%s\n' "$out"
+if [ "$rc" -ne 0 ]; then
+  for n in $(printf '%s\n' "$out" | grep -o ':[0-9][0-9]*:' | tr -d : | sort -un); do
+    printf 'line %s: %s\n' "$n" "$(sed -n "${n}p" -- "$file")"
+  done
+fi
+exit "$rc"
+"""
+
+NAMED = "named"
+
+
+def named_string(value: object) -> str:
+    """Text for inside a double-quoted named.conf string."""
+    text = str(value)
+    if any(c in text for c in '\n\r\x00'):
+        raise ValueError(f"{text!r} cannot be put in a named.conf string")
+    return text.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def parse_peer(text: str) -> tuple[str, int | None]:
+    """``"192.0.2.1"`` or ``"192.0.2.1 port 5353"`` as (address, port)."""
+    parts = text.split()
+    if len(parts) == 3 and parts[1] == "port" and parts[2].isdigit():
+        address, port = parts[0], int(parts[2])
+    elif len(parts) == 1:
+        address, port = parts[0], None
+    else:
+        raise ValueError(f"{text!r} is not 'ADDRESS' or 'ADDRESS port N'")
+    ipaddress.ip_address(address)
+    if port is not None and not 0 < port < 65536:
+        raise ValueError(f"port {port} is out of range 1..65535")
+    return str(ipaddress.ip_address(address)), port
+
+
+def _templates() -> Templates:
+    templates = Templates.for_package("orchestra_bind9")
+    templates.add_filters(named_string=named_string)
+    return templates
+
+
+class _Bind9(Backend[Domain]):
+    """What the master and the slave share: settings, paths, checks, the reconfig."""
+
+    service_type: ClassVar[type[Any]] = Domain
+    daemon: ClassVar[str | None] = NAMED
+    settings_class: ClassVar[type[Any]] = Bind9Settings
+    tools: ClassVar[tuple[str, ...]] = ("named-checkzone", "named-checkconf", "rndc")
+
+    def __init__(self) -> None:
+        super().__init__(_templates())
+
+    def check(self, obj: Domain, settings: Any) -> list[FieldError]:
+        """Settings that end up in zone files and named.conf must be well formed."""
+        errors: list[FieldError] = []
+        where = f"settings of {self.name}"
+        s: Bind9Settings = settings
+        for i, ns in enumerate(s.nameservers):
+            checks.hostname_field(errors, obj.key, f"{where}: nameservers[{i}]", ns)
+        if not s.nameservers:
+            errors.append(FieldError(obj.key, f"{where}: nameservers", "needs at least one"))
+        if s.primary_ns is not None:
+            checks.hostname_field(errors, obj.key, f"{where}: primary_ns", s.primary_ns)
+        checks.email_field(errors, obj.key, f"{where}: hostmaster", s.hostmaster)
+        for i, record in enumerate(s.default_records):
+            errors.extend(record.check(obj.key, f"{where}: default_records[{i}]"))
+        for field in ("masters", "also_notify"):
+            for i, text in enumerate(getattr(s, field)):
+                try:
+                    parse_peer(text)
+                except ValueError as exc:
+                    errors.append(FieldError(obj.key, f"{where}: {field}[{i}]", str(exc)))
+        return errors
+
+    def stanza_dir(self, server: Server, settings: Bind9Settings) -> str:
+        """Where the per-zone stanzas live on ``server``."""
+        return server_path(server, posixpath.join(settings.conf_dir, "zones"))
+
+    def stanza_path(self, ctx: RenderContext[Domain]) -> str:
+        """The stanza file of this zone."""
+        return posixpath.join(self.stanza_dir(ctx.server, ctx.settings), f"{ctx.obj.name}.conf")
+
+    def stanza_steps(self, ctx: RenderContext[Domain], content: str) -> list[Step]:
+        """Make sure the stanza directory exists and holds this zone's stanza."""
+        settings: Bind9Settings = ctx.settings
+        return [
+            EnsureDirectory(
+                description="directory of zone stanzas", path=self.stanza_dir(ctx.server, settings)
+            ),
+            WriteFile(
+                description=f"stanza of zone {ctx.obj.name}",
+                path=self.stanza_path(ctx),
+                content=content,
+                validate=(settings.named_checkconf, CANDIDATE),
+                notify=NAMED,
+            ),
+        ]
+
+    def is_subdomain(self, ctx: RenderContext[Domain]) -> bool:
+        """True when the domain's records are rendered into a parent zone (no zone of its own)."""
+        return bool(list(ctx.obj.related_keys(ctx.index)))
+
+    def reload(self, server: Server, settings: Any) -> str | None:
+        """Gather the stanzas into the include file (checked), then ``rndc reconfig``."""
+        s: Bind9Settings = settings
+        return self.templates.shell(
+            "reload.sh.j2",
+            include=server_path(server, s.include_file),
+            stanzas=self.stanza_dir(server, s),
+            checkconf=s.named_checkconf,
+            rndc=s.rndc,
+        )
+
+
+def _peer_address(server: Server, settings: Bind9Settings) -> tuple[str, int | None]:
+    address = settings.address or server.address
+    return str(ipaddress.ip_address(address)), (settings.port if settings.port != 53 else None)
+
+
+class Bind9Master(_Bind9):
+    """Serves a domain's zone as master, notifying its slaves and letting them transfer it."""
+
+    name: ClassVar[str] = "bind9-master"
+
+    def render(self, ctx: RenderContext[Domain]) -> Sequence[Step]:
+        """Steps for ``save`` (zone, stanza), ``delete`` (all gone) and a suspended domain
+        (stanza gone, zone files kept for the resume)."""
+        if self.is_subdomain(ctx):
+            return []  # its records are rendered into its parent zone, which is re-saved
+        s: Bind9Settings = ctx.settings
+        zone_dir = ctx.path(s.zone_dir)
+        live = posixpath.join(zone_dir, f"{ctx.obj.name}.zone")
+        src = live + ".src"
+        if ctx.action == "delete":
+            return [
+                DeleteFile(description=f"stanza of zone {ctx.obj.name}", path=self.stanza_path(ctx), notify=NAMED),
+                DeleteFile(description=f"zone file of {ctx.obj.name}", path=live, notify=NAMED),
+                DeleteFile(description=f"zone source of {ctx.obj.name}", path=src, notify=NAMED),
+            ]
+        if ctx.action != "save":
+            raise BackendError(self.name, f"unsupported action {ctx.action!r}", object_key=ctx.obj.key)
+        if not ctx.active:
+            return [
+                DeleteFile(
+                    description=f"stop serving suspended zone {ctx.obj.name}",
+                    path=self.stanza_path(ctx),
+                    notify=NAMED,
+                )
+            ]
+        zone = render_zone(ctx.obj, zone_members(ctx.obj, ctx.index), s)
+        checkzone = (s.named_checkzone, *s.checkzone_options)
+        peers = [_peer_address(server, settings) for server, settings in ctx.peers("bind9-slave")]
+        peers += [parse_peer(text) for text in s.also_notify]
+        peers = list(dict.fromkeys(peers))
+        stanza = self.templates.config(
+            "master.conf.j2",
+            key=ctx.obj.key,
+            zone=ctx.obj.name,
+            file=live,
+            peers=peers,
+            transfer=list(dict.fromkeys(address for address, _ in peers)),
+        )
+        return [
+            EnsureDirectory(description="directory of zone files", path=zone_dir),
+            WriteFile(
+                description=f"zone source of {ctx.obj.name}",
+                path=src,
+                content=zone.text,
+                validate=("bash", "-c", CHECK_ZONE, "check-zone", ctx.obj.name, CANDIDATE, *checkzone),
+            ),
+            Command(
+                description=f"publish zone {ctx.obj.name} with a new serial and reload it",
+                script=self.templates.shell(
+                    "publish.sh.j2", live=live, src=src, zone=ctx.obj.name, checkzone=checkzone, rndc=s.rndc
+                ),
+                unless=self.templates.shell("published.sh.j2", live=live, src=src),
+            ),
+            *self.stanza_steps(ctx, stanza),
+        ]
+
+
+class Bind9Slave(_Bind9):
+    """Serves a domain's zone as slave, transferred from its masters."""
+
+    name: ClassVar[str] = "bind9-slave"
+    after: ClassVar[tuple[str, ...]] = ("bind9-master",)
+
+    def render(self, ctx: RenderContext[Domain]) -> Sequence[Step]:
+        """Steps for ``save`` (stanza), ``delete`` (stanza and copy gone) and a suspended
+        domain (stanza gone)."""
+        if self.is_subdomain(ctx):
+            return []
+        s: Bind9Settings = ctx.settings
+        copy = posixpath.join(ctx.path(s.slave_dir), f"{ctx.obj.name}.db")
+        if ctx.action == "delete":
+            return [
+                DeleteFile(description=f"stanza of zone {ctx.obj.name}", path=self.stanza_path(ctx), notify=NAMED),
+                DeleteFile(description=f"transferred copy of {ctx.obj.name}", path=copy, notify=NAMED),
+            ]
+        if ctx.action != "save":
+            raise BackendError(self.name, f"unsupported action {ctx.action!r}", object_key=ctx.obj.key)
+        if not ctx.active:
+            return [
+                DeleteFile(
+                    description=f"stop serving suspended zone {ctx.obj.name}",
+                    path=self.stanza_path(ctx),
+                    notify=NAMED,
+                )
+            ]
+        masters = [_peer_address(server, settings) for server, settings in ctx.peers("bind9-master")]
+        masters += [parse_peer(text) for text in s.masters]
+        masters = list(dict.fromkeys(masters))
+        if not masters:
+            raise BackendError(
+                self.name,
+                "no master to transfer from: route bind9-master for this domain or set masters",
+                object_key=ctx.obj.key,
+            )
+        stanza = self.templates.config(
+            "slave.conf.j2", key=ctx.obj.key, zone=ctx.obj.name, file=copy, masters=masters
+        )
+        return [
+            EnsureDirectory(description="directory of transferred zones", path=ctx.path(s.slave_dir)),
+            *self.stanza_steps(ctx, stanza),
+        ]

@@ -1,0 +1,17 @@
+"""The ``bind9`` driver's plugin: its two backends."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from orchestra_core.backends import Backend
+from orchestra_core.hookspecs import hookimpl
+
+from orchestra_bind9.backends import Bind9Master, Bind9Slave
+
+
+@hookimpl
+def orchestra_backends() -> Sequence[type[Backend[Any]]]:
+    """``bind9-master`` and ``bind9-slave``, both for ``domain`` objects."""
+    return [Bind9Master, Bind9Slave]
