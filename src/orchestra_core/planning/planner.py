@@ -138,8 +138,13 @@ class Planner:
                     routed = True
                     settings = self.settings(backend_name, server, route)
                     if op.action != "delete":
-                        errors.extend(backend.check(op.obj, settings))
+                        problems = backend.check(op.obj, settings)
+                        if problems:  # rendering would only trip over them
+                            errors.extend(problems)
+                            continue
                     planned = self._render(backend, op, server, settings, index)
+                    if not planned.steps:  # e.g. a subdomain: its zone renders its records
+                        continue
                     settings_of[planned.id] = settings
                     rank = self._rank(backend_name, op.action)
                     wave = self._wave(backend_name, server.name, op.action, placed)

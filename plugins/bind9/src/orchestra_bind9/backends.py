@@ -15,6 +15,8 @@ import posixpath
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
+from orchestra_bind9.settings import Bind9Settings
+from orchestra_bind9.zone import render_zone, zone_members
 from orchestra_core.backends import Backend, RenderContext, server_path
 from orchestra_core.catalogue import Domain
 from orchestra_core.errors import BackendError, FieldError
@@ -29,9 +31,6 @@ from orchestra_core.planning.steps import (
     WriteFile,
 )
 from orchestra_core.rendering import Templates
-
-from orchestra_bind9.settings import Bind9Settings
-from orchestra_bind9.zone import render_zone, zone_members
 
 __all__ = ["Bind9Master", "Bind9Slave", "named_string", "parse_peer"]
 
@@ -54,7 +53,7 @@ NAMED = "named"
 def named_string(value: object) -> str:
     """Text for inside a double-quoted named.conf string."""
     text = str(value)
-    if any(c in text for c in '\n\r\x00'):
+    if any(c in text for c in "\n\r\x00"):
         raise ValueError(f"{text!r} cannot be put in a named.conf string")
     return text.replace("\\", "\\\\").replace('"', '\\"')
 
@@ -174,12 +173,18 @@ class Bind9Master(_Bind9):
         src = live + ".src"
         if ctx.action == "delete":
             return [
-                DeleteFile(description=f"stanza of zone {ctx.obj.name}", path=self.stanza_path(ctx), notify=NAMED),
+                DeleteFile(
+                    description=f"stanza of zone {ctx.obj.name}",
+                    path=self.stanza_path(ctx),
+                    notify=NAMED,
+                ),
                 DeleteFile(description=f"zone file of {ctx.obj.name}", path=live, notify=NAMED),
                 DeleteFile(description=f"zone source of {ctx.obj.name}", path=src, notify=NAMED),
             ]
         if ctx.action != "save":
-            raise BackendError(self.name, f"unsupported action {ctx.action!r}", object_key=ctx.obj.key)
+            raise BackendError(
+                self.name, f"unsupported action {ctx.action!r}", object_key=ctx.obj.key
+            )
         if not ctx.active:
             return [
                 DeleteFile(
@@ -207,12 +212,25 @@ class Bind9Master(_Bind9):
                 description=f"zone source of {ctx.obj.name}",
                 path=src,
                 content=zone.text,
-                validate=("bash", "-c", CHECK_ZONE, "check-zone", ctx.obj.name, CANDIDATE, *checkzone),
+                validate=(
+                    "bash",
+                    "-c",
+                    CHECK_ZONE,
+                    "check-zone",
+                    ctx.obj.name,
+                    CANDIDATE,
+                    *checkzone,
+                ),
             ),
             Command(
                 description=f"publish zone {ctx.obj.name} with a new serial and reload it",
                 script=self.templates.shell(
-                    "publish.sh.j2", live=live, src=src, zone=ctx.obj.name, checkzone=checkzone, rndc=s.rndc
+                    "publish.sh.j2",
+                    live=live,
+                    src=src,
+                    zone=ctx.obj.name,
+                    checkzone=checkzone,
+                    rndc=s.rndc,
                 ),
                 unless=self.templates.shell("published.sh.j2", live=live, src=src),
             ),
@@ -235,11 +253,19 @@ class Bind9Slave(_Bind9):
         copy = posixpath.join(ctx.path(s.slave_dir), f"{ctx.obj.name}.db")
         if ctx.action == "delete":
             return [
-                DeleteFile(description=f"stanza of zone {ctx.obj.name}", path=self.stanza_path(ctx), notify=NAMED),
-                DeleteFile(description=f"transferred copy of {ctx.obj.name}", path=copy, notify=NAMED),
+                DeleteFile(
+                    description=f"stanza of zone {ctx.obj.name}",
+                    path=self.stanza_path(ctx),
+                    notify=NAMED,
+                ),
+                DeleteFile(
+                    description=f"transferred copy of {ctx.obj.name}", path=copy, notify=NAMED
+                ),
             ]
         if ctx.action != "save":
-            raise BackendError(self.name, f"unsupported action {ctx.action!r}", object_key=ctx.obj.key)
+            raise BackendError(
+                self.name, f"unsupported action {ctx.action!r}", object_key=ctx.obj.key
+            )
         if not ctx.active:
             return [
                 DeleteFile(
@@ -248,7 +274,9 @@ class Bind9Slave(_Bind9):
                     notify=NAMED,
                 )
             ]
-        masters = [_peer_address(server, settings) for server, settings in ctx.peers("bind9-master")]
+        masters = [
+            _peer_address(server, settings) for server, settings in ctx.peers("bind9-master")
+        ]
         masters += [parse_peer(text) for text in s.masters]
         masters = list(dict.fromkeys(masters))
         if not masters:
@@ -261,6 +289,8 @@ class Bind9Slave(_Bind9):
             "slave.conf.j2", key=ctx.obj.key, zone=ctx.obj.name, file=copy, masters=masters
         )
         return [
-            EnsureDirectory(description="directory of transferred zones", path=ctx.path(s.slave_dir)),
+            EnsureDirectory(
+                description="directory of transferred zones", path=ctx.path(s.slave_dir)
+            ),
             *self.stanza_steps(ctx, stanza),
         ]

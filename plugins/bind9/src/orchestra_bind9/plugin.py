@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from orchestra_bind9.backends import Bind9Master, Bind9Slave
 from orchestra_core.backends import Backend
 from orchestra_core.hookspecs import hookimpl
-
-from orchestra_bind9.backends import Bind9Master, Bind9Slave
 
 
 @hookimpl

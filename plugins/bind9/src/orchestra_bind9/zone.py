@@ -13,9 +13,9 @@ from collections.abc import Iterable, Sequence
 
 import attrs
 
+from orchestra_bind9.settings import Bind9Settings
 from orchestra_core.catalogue import Domain, Record
 from orchestra_core.model.index import ServiceIndex
-from orchestra_bind9.settings import Bind9Settings
 
 __all__ = [
     "SERIAL_MARK",
@@ -58,7 +58,9 @@ def zone_members(zone: Domain, index: ServiceIndex) -> list[Domain]:
     others = [
         d
         for d in index.of_type(Domain)
-        if d.name != zone.name and d.name.endswith("." + zone.name) and zone_of(d, index) == zone.name
+        if d.name != zone.name
+        and d.name.endswith("." + zone.name)
+        and zone_of(d, index) == zone.name
     ]
     return [zone, *sorted(others, key=lambda d: d.name)]
 
@@ -128,7 +130,9 @@ def rdata(record_type: str, value: str) -> str:
     return value  # CAA: validated as FLAGS TAG "PRINTABLE ASCII WITHOUT QUOTES"
 
 
-def _record_sets(zone: Domain, members: Sequence[Domain], settings: Bind9Settings) -> list[tuple[str, Record]]:
+def _record_sets(
+    zone: Domain, members: Sequence[Domain], settings: Bind9Settings
+) -> list[tuple[str, Record]]:
     sets: list[tuple[str, Record]] = []
     for member in members:
         for record in member.records:

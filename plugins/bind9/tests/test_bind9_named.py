@@ -1,0 +1,253 @@
+"""The bind9 backends against real named instances (master and slave) on loopback.
+
+Everything goes through the core: an Orchestra with the local transport plans and applies;
+dnspython asks each named what it serves.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import attrs
+import pytest
+from orchestra_bind9.testing import NamedInstance
+
+from orchestra_core import Account, ChangeSet, Orchestra, Route, Server, ServiceIndex
+from orchestra_core.catalogue import Domain, Record
+from orchestra_core.execution.executor import ApplyResult
+
+pytestmark = pytest.mark.daemon
+
+NS = ["ns1.dns.test", "ns2.dns.test"]
+ACME = Account(name="acme")
+EXAMPLE = Domain(
+    account="acme",
+    name="example.com",
+    records=(
+        Record(type="A", values=("192.0.2.1", "192.0.2.2")),
+        Record(type="AAAA", values=("2001:db8::1",)),
+        Record(type="MX", values=("10 mail.example.com",)),
+        Record(name="mail", type="A", values=("192.0.2.25",), ttl=300),
+        Record(name="www", type="CNAME", values=("example.com",)),
+        Record(type="TXT", values=("v=spf1 mx -all", "long " + "x" * 300)),
+        Record(name="_sip._tcp", type="SRV", values=("10 5 5060 sip.example.net",)),
+        Record(type="CAA", values=('0 issue "letsencrypt.org"',)),
+    ),
+)
+SHOP = Domain(
+    account="acme", name="shop.example.com", records=(Record(type="A", values=("192.0.2.7",)),)
+)
+OTHER = Domain(
+    account="acme", name="example.org", records=(Record(type="A", values=("198.51.100.1",)),)
+)
+
+
+@pytest.fixture
+def orchestra(named_master: NamedInstance, named_slave: NamedInstance) -> Iterator[Orchestra]:
+    servers = [
+        Server(name="ns1", settings={"bind9-master": named_master.settings(nameservers=NS)}),
+        Server(name="ns2", settings={"bind9-slave": named_slave.settings()}),
+    ]
+    routes = [
+        Route(backend="bind9-master", servers=("ns1",)),
+        Route(backend="bind9-slave", servers=("ns2",)),
+    ]
+    engine = Orchestra(servers=servers, routes=routes)
+    yield engine
+    engine.close()
+
+
+def apply(orchestra: Orchestra, *domains: Domain, delete: tuple[Domain, ...] = ()) -> ApplyResult:
+    changes = ChangeSet()
+    for domain in domains:
+        changes.save(domain)
+    for domain in delete:
+        changes.delete(domain)
+    result = orchestra.apply(orchestra.plan(changes, index=ServiceIndex([ACME], domains)))
+    return result
+
+
+def assert_ok(result: ApplyResult) -> None:
+    assert result.ok, [
+        (log.server, log.action, log.state.value, log.stdout, log.stderr) for log in result.logs
+    ]
+
+
+def loaded(named: NamedInstance, zone: str) -> int:
+    return len(re.findall(rf"zone {re.escape(zone)}/IN: loaded serial", named.log_text()))
+
+
+def test_master_serves_every_record_as_rendered_and_the_slave_transfers(
+    orchestra: Orchestra, named_master: NamedInstance, named_slave: NamedInstance
+) -> None:
+    result = apply(orchestra, EXAMPLE, SHOP)
+    assert_ok(result)
+    for named in (named_master, named_slave):
+        if named is named_slave:
+            assert named.wait_for(
+                lambda: named_slave.serial("example.com") == named_master.serial("example.com")
+            )
+        assert named.answers("example.com", "A") == ["192.0.2.1", "192.0.2.2"]
+        assert named.answers("example.com", "AAAA") == ["2001:db8::1"]
+        assert named.answers("example.com", "MX") == ["10 mail.example.com."]
+        assert named.answers("mail.example.com", "A") == ["192.0.2.25"]
+        assert named.answers("www.example.com", "CNAME") == ["example.com."]
+        assert named.answers("_sip._tcp.example.com", "SRV") == ["10 5 5060 sip.example.net."]
+        assert named.answers("example.com", "CAA") == ['0 issue "letsencrypt.org"']
+        assert named.answers("example.com", "NS") == ["ns1.dns.test.", "ns2.dns.test."]
+        assert named.answers("shop.example.com", "A") == ["192.0.2.7"]
+        txt = named.query("example.com", "TXT", tcp=True).answer[0]
+        assert sorted(b"".join(r.strings).decode() for r in txt) == [
+            "long " + "x" * 300,
+            "v=spf1 mx -all",
+        ]
+    serial = named_master.serial("example.com")
+    assert serial is not None and serial >= int(time.strftime("%Y%m%d00", time.gmtime()))
+
+
+def test_a_second_apply_changes_nothing(orchestra: Orchestra, named_master: NamedInstance) -> None:
+    assert_ok(apply(orchestra, EXAMPLE))
+    serial = named_master.serial("example.com")
+    again = apply(orchestra, EXAMPLE)
+    assert {log.state.value for log in again.logs} == {"nothing"}
+    assert named_master.serial("example.com") == serial
+    assert loaded(named_master, "example.com") == 1
+
+
+def test_a_record_change_reloads_only_its_zone(
+    orchestra: Orchestra, named_master: NamedInstance, named_slave: NamedInstance
+) -> None:
+    assert_ok(apply(orchestra, EXAMPLE, OTHER))
+    before = named_master.serial("example.com")
+    other_serial = named_master.serial("example.org")
+    reconfigs = named_master.log_text().count("received control channel command 'reconfig'")
+    changed = attrs.evolve(EXAMPLE, records=(Record(type="A", values=("192.0.2.99",)),))
+    result = apply(orchestra, changed, OTHER)
+    assert_ok(result)
+    assert named_master.answers("example.com", "A") == ["192.0.2.99"]
+    assert named_master.serial("example.com") == before + 1  # type: ignore[operator]
+    assert named_master.serial("example.org") == other_serial
+    assert loaded(named_master, "example.com") == 2
+    assert loaded(named_master, "example.org") == 1
+    assert named_master.log_text().count("received control channel command 'reconfig'") == reconfigs
+    assert named_slave.wait_for(lambda: named_slave.answers("example.com", "A") == ["192.0.2.99"])
+    publish = [
+        log
+        for log in result.logs
+        if log.object_keys == ("domain:example.com",) and log.action == "save"
+    ]
+    assert f"example.com: serial {before + 1}" in publish[0].stdout  # type: ignore[operator]
+
+
+def test_a_change_named_refuses_leaves_the_old_zone_serving(
+    orchestra: Orchestra, named_master: NamedInstance
+) -> None:
+    assert_ok(apply(orchestra, EXAMPLE))
+    zone_file = Path(str(named_master.zone_dir)) / "example.com.zone"
+    live = zone_file.read_text()
+    # Valid for the catalogue, refused by named-checkzone -M fail: an MX naming a CNAME.
+    bad = attrs.evolve(
+        EXAMPLE,
+        records=(
+            *EXAMPLE.records[:2],
+            Record(type="MX", values=("10 www.example.com",)),
+            *EXAMPLE.records[3:],
+        ),
+    )
+    result = apply(orchestra, bad)
+    [log] = [log for log in result.logs if log.action == "save" and log.server == "ns1"]
+    assert log.state.value == "failure"
+    assert "example.com/MX 'www.example.com' is a CNAME (illegal)" in log.stdout + log.stderr
+    assert zone_file.read_text() == live
+    assert named_master.answers("example.com", "MX") == ["10 mail.example.com."]
+
+
+def test_suspend_stops_serving_and_resume_serves_again(
+    orchestra: Orchestra, named_master: NamedInstance, named_slave: NamedInstance
+) -> None:
+    assert_ok(apply(orchestra, EXAMPLE))
+    serial = named_master.serial("example.com")
+    assert_ok(apply(orchestra, attrs.evolve(EXAMPLE, is_active=False)))
+    assert named_master.rcode("example.com", "A") == "REFUSED"
+    assert named_slave.rcode("example.com", "A") == "REFUSED"
+    assert_ok(apply(orchestra, EXAMPLE))
+    assert named_master.answers("example.com", "A") == ["192.0.2.1", "192.0.2.2"]
+    assert named_master.serial("example.com") == serial
+    assert named_slave.wait_for(lambda: named_slave.serial("example.com") == serial)
+
+
+def test_delete_removes_the_zone_from_every_server(
+    orchestra: Orchestra, named_master: NamedInstance, named_slave: NamedInstance
+) -> None:
+    assert_ok(apply(orchestra, EXAMPLE, OTHER))
+    assert named_slave.wait_for(
+        lambda: None not in (named_slave.serial("example.com"), named_slave.serial("example.org"))
+    )
+    assert_ok(apply(orchestra, OTHER, delete=(EXAMPLE,)))
+    for named in (named_master, named_slave):
+        assert named.rcode("example.com", "SOA") == "REFUSED"
+        assert named.answers("example.org", "A") == ["198.51.100.1"]
+    assert not (Path(str(named_master.zone_dir)) / "example.com.zone").exists()
+    assert "example.com" not in named_master.include_file.read_text()
+    again = apply(orchestra, OTHER, delete=(EXAMPLE,))
+    assert {log.state.value for log in again.logs} == {"nothing"}
+
+
+HOSTILE_TEXT = [
+    'say "hi"',
+    "semi; colon",
+    "$(touch /tmp/orchestra-bind9-canary)",
+    "`touch /tmp/orchestra-bind9-canary`",
+    "back\\slash",
+    "Ünïcödé ✓ 日本語",
+    "-rf --help",
+    '} ; zone "evil" {',
+    "x" * 1000,
+]
+
+
+def test_hostile_txt_values_are_served_verbatim_as_data(
+    orchestra: Orchestra, named_master: NamedInstance
+) -> None:
+    canary = Path("/tmp/orchestra-bind9-canary")
+    canary.unlink(missing_ok=True)
+    domain = Domain(
+        account="acme",
+        name="example.com",
+        records=(Record(name="t", type="TXT", values=tuple(HOSTILE_TEXT)),),
+    )
+    assert_ok(apply(orchestra, domain))
+    answer = named_master.query("t.example.com", "TXT", tcp=True).answer[0]
+    assert sorted(b"".join(r.strings).decode() for r in answer) == sorted(HOSTILE_TEXT)
+    assert not canary.exists()
+    assert "evil" not in named_master.include_file.read_text()
+
+
+@pytest.mark.parametrize(
+    ("record", "field"),
+    [
+        (Record(name="t", type="TXT", values=("line\nbreak",)), "records[0].values[0]"),
+        (Record(name="t", type="TXT", values=("nul\x00",)), "records[0].values[0]"),
+        (Record(name="a;b", type="A", values=("192.0.2.1",)), "records[0].name"),
+        (Record(name="$(x)", type="A", values=("192.0.2.1",)), "records[0].name"),
+        (
+            Record(name="t", type="MX", values=("10 mail.example.com; evil",)),
+            "records[0].values[0]",
+        ),
+        (Record(name="t", type="CNAME", values=('a"b.example.com',)), "records[0].values[0]"),
+    ],
+)
+def test_hostile_names_and_values_fail_validation_before_anything_runs(
+    orchestra: Orchestra, named_master: NamedInstance, record: Record, field: str
+) -> None:
+    from orchestra_core.errors import ValidationError
+
+    with pytest.raises(ValidationError) as info:
+        orchestra.plan(
+            ChangeSet().save(Domain(account="acme", name="example.com", records=(record,)))
+        )
+    assert [e.field for e in info.value.errors] == [field]
+    assert named_master.include_file.read_text() == ""
