@@ -1,0 +1,100 @@
+"""The checkers that stand between a rendered file and a live one, run for real."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from orchestra_bind9.backends import CHECK_ZONE
+from orchestra_bind9.testing import NamedInstance
+
+from orchestra_core import ChangeSet, Orchestra, Route, Server, ServiceIndex
+from orchestra_core.catalogue import Domain, Record
+
+BROKEN = """\
+$TTL 3600
+example.com. IN SOA ns1.dns.test. hostmaster.dns.test. 0 3600 900 1209600 300
+example.com. IN NS ns1.dns.test.
+www.example.com. IN CNAME example.com.
+www.example.com. IN A 192.0.2.1
+"""
+
+
+def test_checkzone_failures_show_the_record_set_of_each_line(tmp_path: Path) -> None:
+    zone = tmp_path / "candidate"
+    zone.write_text(BROKEN)
+    done = subprocess.run(
+        ["bash", "-c", CHECK_ZONE, "check-zone", "example.com", str(zone), "named-checkzone"],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 1
+    assert "CNAME and other data" in done.stdout
+    assert "line 5: www.example.com. IN A 192.0.2.1" in done.stdout
+
+
+def test_checkzone_success_is_quiet_about_lines(tmp_path: Path) -> None:
+    zone = tmp_path / "candidate"
+    zone.write_text(BROKEN.replace("www.example.com. IN A 192.0.2.1\n", ""))
+    done = subprocess.run(
+        ["bash", "-c", CHECK_ZONE, "check-zone", "example.com", str(zone), "named-checkzone"],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stdout
+    assert "line " not in done.stdout
+
+
+@pytest.mark.daemon
+def test_a_failed_reconfig_puts_the_stanzas_back(named_master: NamedInstance) -> None:
+    """rndc reconfig fails: the new zone's stanza goes away again and named keeps serving
+    what it served before."""
+    rndc = ["rndc", "-c", str(named_master.rndc_conf)]
+    failing = [
+        "bash",
+        "-c",
+        'if [ "${@: -1}" = reconfig ] && [ -e "$0.fail" ]; then '
+        'echo "reconfig refused" >&2; exit 1; fi; exec "$@"',
+        str(named_master.dir / "rndc"),
+    ]
+    # bash -c SCRIPT $0 ARGS...: $0 names the marker file, "$@" is the real rndc call.
+    settings = named_master.settings(nameservers=["ns1.dns.test"], rndc=[*failing, *rndc])
+    orchestra = Orchestra(
+        servers=[Server(name="ns1", settings={"bind9-master": settings})],
+        routes=[Route(backend="bind9-master", servers=("ns1",))],
+    )
+    first = Domain(
+        account="a", name="example.com", records=(Record(type="A", values=("192.0.2.1",)),)
+    )
+    second = Domain(
+        account="a", name="example.org", records=(Record(type="A", values=("192.0.2.2",)),)
+    )
+    try:
+        assert orchestra.apply(orchestra.plan(ChangeSet().save(first))).ok
+        (named_master.dir / "rndc.fail").write_text("")
+        result = orchestra.apply(
+            orchestra.plan(ChangeSet().save(second), index=ServiceIndex([], [first, second]))
+        )
+    finally:
+        orchestra.close()
+    reload_log = next(log for log in result.logs if log.action == "reload")
+    assert reload_log.state.value == "failure"
+    assert "reconfig refused" in reload_log.stderr
+    stanzas = sorted(p.name for p in (named_master.conf_dir / "zones").iterdir())
+    assert stanzas == ["example.com.conf"]
+    assert "example.org" not in named_master.include_file.read_text()
+    assert named_master.answers("example.com", "A") == ["192.0.2.1"]
+    assert named_master.rcode("example.org", "A") == "REFUSED"
+
+
+def test_orchestra_drivers_lists_bind9_with_its_two_backends() -> None:
+    orchestra = str(Path(sys.executable).with_name("orchestra"))
+    done = subprocess.run([orchestra, "drivers"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    rows = [line.split() for line in done.stdout.splitlines() if line.startswith("bind9 ")]
+    assert [(r[0], r[1], r[3], r[4], r[5]) for r in rows] == [
+        ("bind9", "orchestra-bind9", "bind9-master", "domain", "delete,save"),
+        ("bind9", "orchestra-bind9", "bind9-slave", "domain", "delete,save"),
+    ]
