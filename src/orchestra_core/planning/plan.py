@@ -145,20 +145,33 @@ def describe_step(step: Step) -> list[str]:
         )
         body = ["  " + line for line in diff]
         if step.validate:
-            body.append("  validated by: " + shlex.join(step.validate))
+            body.append("  validated by: " + _argv_text(step.validate))
         return head + body
     if isinstance(step, DeleteFile):
         return [f"delete {step.path} - {step.description}"]
     if isinstance(step, EnsureDirectory):
         return [f"mkdir {step.path} (mode {step.mode:04o}) - {step.description}"]
     if isinstance(step, Reload):
-        return [f"reload {step.daemon} if changed: {step.script.strip()}"]
+        return [f"reload {step.daemon} if a step changed it:", *_script_lines(step.script)]
     if isinstance(step, Command):
-        out = [f"run - {step.description}"]
-        out += ["  $ " + line for line in step.script.strip().splitlines()]
+        out = [f"run - {step.description}", *_script_lines(step.script)]
         if step.unless:
-            out.append("  unless: " + step.unless.strip())
+            out += ["  unless:", *("  " + line for line in _script_lines(step.unless))]
         if step.stdin is not None:
             out.append("  stdin: " + (REDACTED if step.sensitive else repr(step.stdin)))
         return out
     return [f"{step.kind} - {step.description}"]
+
+
+def _script_lines(script: str) -> list[str]:
+    """A shell snippet, one ``$``-prefixed line each, comments left out."""
+    lines = [line for line in script.strip().splitlines() if not line.lstrip().startswith("#")]
+    return ["  $ " + line for line in lines]
+
+
+def _argv_text(argv: tuple[str, ...]) -> str:
+    """An argv as a shell line; an inline script argument is summarised, not spread over lines."""
+    shown = [f"<{len(a.splitlines())}-line script>" if "\n" in a else a for a in argv]
+    return " ".join(
+        a if a.startswith("<") and a.endswith(" script>") else shlex.quote(a) for a in shown
+    )
