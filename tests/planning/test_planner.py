@@ -182,7 +182,7 @@ def test_plan_text_shows_full_file_content() -> None:
     text = plan.render_text()
     assert "server s1 via local (root /sandbox/s1)" in text
     assert "+a on" in text
-    assert "reload thingd if changed: true" in text
+    assert "reload thingd if a step changed it:\n      $ true\n" in text
 
 
 def test_backend_errors_name_backend_and_object() -> None:
