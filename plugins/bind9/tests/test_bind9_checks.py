@@ -98,3 +98,46 @@ def test_orchestra_drivers_lists_bind9_with_its_two_backends() -> None:
         ("bind9", "orchestra-bind9", "bind9-master", "domain", "delete,save"),
         ("bind9", "orchestra-bind9", "bind9-slave", "domain", "delete,save"),
     ]
+
+
+def test_the_example_inventory_plans_a_master_then_its_slave(tmp_path: Path) -> None:
+    example = Path(__file__).resolve().parents[3] / "examples" / "bind9.yaml"
+    orchestra = str(Path(sys.executable).with_name("orchestra"))
+    done = subprocess.run(
+        [orchestra, "plan", str(example), "--json"], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    import json
+
+    plan = json.loads(done.stdout)
+    summary = [
+        (
+            s["server"]["name"],
+            s["wave"],
+            [(op["action"], *op["object_keys"]) for op in s["operations"]],
+        )
+        for s in plan["servers"]
+    ]
+    assert summary == [
+        (
+            "ns1",
+            0,
+            [
+                ("save", "domain:acme.example"),
+                ("save", "domain:globex.example"),
+                ("reload", "domain:acme.example", "domain:globex.example"),
+            ],
+        ),
+        (
+            "ns2",
+            1,
+            [
+                ("save", "domain:acme.example"),
+                ("save", "domain:globex.example"),
+                ("reload", "domain:acme.example", "domain:globex.example"),
+            ],
+        ),
+    ]
+    master_zone = plan["servers"][0]["operations"][0]["steps"][1]["content"]
+    assert "shop.acme.example. IN A 192.0.2.30" in master_zone
+    assert 'acme.example. IN CAA 0 issue "letsencrypt.org"' in master_zone
