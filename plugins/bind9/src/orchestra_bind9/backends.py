@@ -140,6 +140,46 @@ class _Bind9(Backend[Domain]):
         """True when the domain's records are rendered into a parent zone (no zone of its own)."""
         return bool(list(ctx.obj.related_keys(ctx.index)))
 
+    def render(self, ctx: RenderContext[Domain]) -> Sequence[Step]:
+        """Steps for ``save``, ``delete`` (stanza and files gone) and a suspended domain
+        (stanza gone, files kept for the resume). A subdomain renders nothing: its zone does."""
+        if self.is_subdomain(ctx):
+            return []
+        if ctx.action == "delete":
+            stanza = (f"stanza of zone {ctx.obj.name}", self.stanza_path(ctx))
+            return [
+                DeleteFile(description=description, path=path, notify=NAMED)
+                for description, path in (stanza, *self.zone_files(ctx))
+            ]
+        if ctx.action != "save":
+            raise BackendError(
+                self.name, f"unsupported action {ctx.action!r}", object_key=ctx.obj.key
+            )
+        if not ctx.active:
+            return [
+                DeleteFile(
+                    description=f"stop serving suspended zone {ctx.obj.name}",
+                    path=self.stanza_path(ctx),
+                    notify=NAMED,
+                )
+            ]
+        return self.render_save(ctx)
+
+    def zone_files(self, ctx: RenderContext[Domain]) -> list[tuple[str, str]]:
+        """(description, path) of the zone's files on the server, removed on delete."""
+        raise NotImplementedError
+
+    def render_save(self, ctx: RenderContext[Domain]) -> list[Step]:
+        """The steps that make the server serve an active zone."""
+        raise NotImplementedError
+
+    def peer_addresses(
+        self, ctx: RenderContext[Domain], backend: str, extra: Sequence[str]
+    ) -> list[tuple[str, int | None]]:
+        """Where the servers that ``backend`` routes this zone to answer, plus ``extra``."""
+        found = [_peer_address(server, settings) for server, settings in ctx.peers(backend)]
+        return list(dict.fromkeys([*found, *(parse_peer(text) for text in extra)]))
+
     def reload(self, server: Server, settings: Any) -> str | None:
         """Gather the stanzas into the include file (checked), then ``rndc reconfig``."""
         s: Bind9Settings = settings
@@ -162,42 +202,21 @@ class Bind9Master(_Bind9):
 
     name: ClassVar[str] = "bind9-master"
 
-    def render(self, ctx: RenderContext[Domain]) -> Sequence[Step]:
-        """Steps for ``save`` (zone, stanza), ``delete`` (all gone) and a suspended domain
-        (stanza gone, zone files kept for the resume)."""
-        if self.is_subdomain(ctx):
-            return []  # its records are rendered into its parent zone, which is re-saved
+    def zone_files(self, ctx: RenderContext[Domain]) -> list[tuple[str, str]]:
+        """The live zone file and its rendered source."""
+        live = posixpath.join(ctx.path(ctx.settings.zone_dir), f"{ctx.obj.name}.zone")
+        return [
+            (f"zone file of {ctx.obj.name}", live),
+            (f"zone source of {ctx.obj.name}", live + ".src"),
+        ]
+
+    def render_save(self, ctx: RenderContext[Domain]) -> list[Step]:
+        """Zone source (checked), publish with a serial and a reload of the zone, stanza."""
         s: Bind9Settings = ctx.settings
-        zone_dir = ctx.path(s.zone_dir)
-        live = posixpath.join(zone_dir, f"{ctx.obj.name}.zone")
-        src = live + ".src"
-        if ctx.action == "delete":
-            return [
-                DeleteFile(
-                    description=f"stanza of zone {ctx.obj.name}",
-                    path=self.stanza_path(ctx),
-                    notify=NAMED,
-                ),
-                DeleteFile(description=f"zone file of {ctx.obj.name}", path=live, notify=NAMED),
-                DeleteFile(description=f"zone source of {ctx.obj.name}", path=src, notify=NAMED),
-            ]
-        if ctx.action != "save":
-            raise BackendError(
-                self.name, f"unsupported action {ctx.action!r}", object_key=ctx.obj.key
-            )
-        if not ctx.active:
-            return [
-                DeleteFile(
-                    description=f"stop serving suspended zone {ctx.obj.name}",
-                    path=self.stanza_path(ctx),
-                    notify=NAMED,
-                )
-            ]
+        (_, live), (_, src) = self.zone_files(ctx)
         zone = render_zone(ctx.obj, zone_members(ctx.obj, ctx.index), s)
         checkzone = (s.named_checkzone, *s.checkzone_options)
-        peers = [_peer_address(server, settings) for server, settings in ctx.peers("bind9-slave")]
-        peers += [parse_peer(text) for text in s.also_notify]
-        peers = list(dict.fromkeys(peers))
+        peers = self.peer_addresses(ctx, "bind9-slave", s.also_notify)
         stanza = self.templates.config(
             "master.conf.j2",
             key=ctx.obj.key,
@@ -206,21 +225,14 @@ class Bind9Master(_Bind9):
             peers=peers,
             transfer=list(dict.fromkeys(address for address, _ in peers)),
         )
+        check = ("bash", "-c", CHECK_ZONE, "check-zone", ctx.obj.name, CANDIDATE, *checkzone)
         return [
-            EnsureDirectory(description="directory of zone files", path=zone_dir),
+            EnsureDirectory(description="directory of zone files", path=posixpath.dirname(live)),
             WriteFile(
                 description=f"zone source of {ctx.obj.name}",
                 path=src,
                 content=zone.text,
-                validate=(
-                    "bash",
-                    "-c",
-                    CHECK_ZONE,
-                    "check-zone",
-                    ctx.obj.name,
-                    CANDIDATE,
-                    *checkzone,
-                ),
+                validate=check,
             ),
             Command(
                 description=f"publish zone {ctx.obj.name} with a new serial and reload it",
@@ -244,41 +256,16 @@ class Bind9Slave(_Bind9):
     name: ClassVar[str] = "bind9-slave"
     after: ClassVar[tuple[str, ...]] = ("bind9-master",)
 
-    def render(self, ctx: RenderContext[Domain]) -> Sequence[Step]:
-        """Steps for ``save`` (stanza), ``delete`` (stanza and copy gone) and a suspended
-        domain (stanza gone)."""
-        if self.is_subdomain(ctx):
-            return []
+    def zone_files(self, ctx: RenderContext[Domain]) -> list[tuple[str, str]]:
+        """The copy named keeps of the transferred zone."""
+        copy = posixpath.join(ctx.path(ctx.settings.slave_dir), f"{ctx.obj.name}.db")
+        return [(f"transferred copy of {ctx.obj.name}", copy)]
+
+    def render_save(self, ctx: RenderContext[Domain]) -> list[Step]:
+        """The stanza naming the masters (found through routes, or in settings)."""
         s: Bind9Settings = ctx.settings
-        copy = posixpath.join(ctx.path(s.slave_dir), f"{ctx.obj.name}.db")
-        if ctx.action == "delete":
-            return [
-                DeleteFile(
-                    description=f"stanza of zone {ctx.obj.name}",
-                    path=self.stanza_path(ctx),
-                    notify=NAMED,
-                ),
-                DeleteFile(
-                    description=f"transferred copy of {ctx.obj.name}", path=copy, notify=NAMED
-                ),
-            ]
-        if ctx.action != "save":
-            raise BackendError(
-                self.name, f"unsupported action {ctx.action!r}", object_key=ctx.obj.key
-            )
-        if not ctx.active:
-            return [
-                DeleteFile(
-                    description=f"stop serving suspended zone {ctx.obj.name}",
-                    path=self.stanza_path(ctx),
-                    notify=NAMED,
-                )
-            ]
-        masters = [
-            _peer_address(server, settings) for server, settings in ctx.peers("bind9-master")
-        ]
-        masters += [parse_peer(text) for text in s.masters]
-        masters = list(dict.fromkeys(masters))
+        [(_, copy)] = self.zone_files(ctx)
+        masters = self.peer_addresses(ctx, "bind9-master", s.masters)
         if not masters:
             raise BackendError(
                 self.name,
@@ -290,7 +277,7 @@ class Bind9Slave(_Bind9):
         )
         return [
             EnsureDirectory(
-                description="directory of transferred zones", path=ctx.path(s.slave_dir)
+                description="directory of transferred zones", path=posixpath.dirname(copy)
             ),
             *self.stanza_steps(ctx, stanza),
         ]
