@@ -127,6 +127,8 @@ WORLD = [cls(**{"account": "acme", **base}) for cls, base in BASES.items()]
 def world_with(obj: Service) -> ServiceIndex:
     """Every base object (so that references resolve), with ``obj`` in place of its twin."""
     return ServiceIndex([Account(name="acme")], [o for o in WORLD if o.key != obj.key] + [obj])
+
+
 ROUTES = [Route(backend=b.name, servers=("box",)) for b in BACKENDS]
 
 

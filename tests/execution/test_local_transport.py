@@ -423,6 +423,7 @@ def test_private_temporary_folder_is_removed(
 
     result = run(Command(description="look", script='stat -c %a "$TMPDIR"/*'))
 
+    # Only the batch's private folder: the saved batch was unlinked as soon as it was open.
     assert result.steps[0].stdout == "700\n"
     assert os.listdir(tmpdir) == []
 
@@ -446,3 +447,18 @@ def test_missing_bash_is_reported(server: Server) -> None:
     assert result.steps == ()
     assert result.error is not None
     assert result.error.startswith("could not start /nonexistent/bash: ")
+
+
+def test_a_repeated_directory_step_reports_unchanged_without_running(
+    server: Server, root: Path
+) -> None:
+    from orchestra_core.planning.steps import EnsureDirectory
+
+    target = str(root / "d")
+    mkdir = EnsureDirectory(description="dir", path=target)
+    sp = server_plan(server, (mkdir, Command(description="rm", script=f"rmdir {target}"), mkdir))
+    batch = compile_batch(sp)
+    assert batch.script.count("__o_run ") == 2  # the third step is not run again
+    result = LocalTransport().run(server, batch, timeout=30)
+    assert [s.status for s in result.steps] == ["changed", "changed", "unchanged"]
+    assert not (root / "d").exists()  # proof that the repeat did not run

@@ -125,7 +125,7 @@ class Executor:
             own = steps[offset : offset + len(op.steps)]
             scripts = []
             for i, step in enumerate(op.steps, start=offset):
-                scripts.append(describe_for_log(step, i, list(earlier)))
+                scripts.append(describe_for_log(step, i, earlier))
                 earlier.append((i, step))
             offset += len(op.steps)
             _finish(entry, own, "\n".join(scripts), finished)

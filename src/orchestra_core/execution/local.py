@@ -1,6 +1,7 @@
 """The ``local`` transport: run a batch with bash on this machine, optionally in a sandbox root.
 
-The script goes to ``bash -s`` on stdin, in a new session, so that on the batch timeout every
+The script goes on stdin to ``bash -c BOOTSTRAP`` (which saves it to a private file and runs
+that), in a new session, so that on the batch timeout every
 process it started can be found and killed: the session leader's process group first, then any
 process left in the session (``timeout`` puts each timed step in a process group of its own).
 """
@@ -14,7 +15,7 @@ import subprocess
 import time
 
 from orchestra_core.errors import SandboxViolation
-from orchestra_core.execution.script import parse_output
+from orchestra_core.execution.script import BOOTSTRAP, parse_output
 from orchestra_core.execution.transport import Batch, BatchResult
 from orchestra_core.model.servers import Server
 from orchestra_core.planning.steps import DeleteFile, EnsureDirectory, WriteFile
@@ -85,7 +86,7 @@ def _signal_session(sid: int, sig: signal.Signals, *, others_only: bool = False)
 
 
 class LocalTransport:
-    """Runs batches on this machine with ``bash -s``; ``server.root`` confines file steps."""
+    """Runs batches on this machine with bash; ``server.root`` confines file steps."""
 
     name = "local"
 
@@ -105,7 +106,7 @@ class LocalTransport:
             if cwd is not None:
                 os.makedirs(cwd, exist_ok=True)
             proc = subprocess.Popen(
-                [self.bash, "-s"],
+                [self.bash, "-c", BOOTSTRAP],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,

@@ -1,7 +1,8 @@
 """Compile one server's steps into one bash script, and read its result records back.
 
-The script runs as ``bash -s`` with itself on standard input, so nothing it carries (file
-content, secrets) ever appears in a process's argv. Its shape:
+The script travels on standard input (to ``bash -c BOOTSTRAP``, which saves it in a private
+file and runs it), so nothing it carries (file content, secrets) ever appears in a process's
+argv. Its shape:
 
 * a prelude: ``set -u``, ``umask 077``, a private temporary folder removed on exit, and a few
   helper functions;
@@ -234,10 +235,11 @@ def _command_snippet(step: Command, i: int) -> str:
 
 def _reload_snippet(step: Reload, i: int, earlier: list[tuple[int, Step]]) -> str:
     watched = [j for j, s in earlier if s.notify == step.daemon]
-    restorable: list[tuple[int, WriteFile | DeleteFile]] = []
-    for j, s in earlier:
-        if j in watched and isinstance(s, WriteFile | DeleteFile):
-            restorable.append((j, s))
+    restorable = [
+        (j, s)
+        for j, s in earlier
+        if s.notify == step.daemon and isinstance(s, WriteFile | DeleteFile)
+    ]
     out = _SNIPPET_HEAD
     if not watched:
         return out + _UNCHANGED.format(i=i)
@@ -301,6 +303,16 @@ def _payloads(step: Step, i: int) -> list[tuple[str, str, bool]]:
     return []
 
 
+def _repeat_block(step: Step, i: int) -> str:
+    """A directory step identical to an earlier one of this batch: already done, no fork."""
+    label = " ".join(f"{step.kind}: {step.description}".split())
+    return (
+        f"# step {i} - {label} (same as an earlier step)\n"
+        f'__o_now; : >"$__o_tmp/{i}.out"; : >"$__o_tmp/{i}.err"; '
+        f'__o_report {i} unchanged 0 "$__o_ms"\n'
+    )
+
+
 def _step_block(step: Step, i: int, earlier: list[tuple[int, Step]], *, redact: bool) -> str:
     puts = [
         f"__o_put {name} '{REDACTED if (redact and secret) else _b64(text)}'"
@@ -317,8 +329,19 @@ def _step_block(step: Step, i: int, earlier: list[tuple[int, Step]], *, redact: 
     )
 
 
+#: Runs a batch sent on stdin (``bash -c BOOTSTRAP``): save it whole in a private file, open
+#: it, unlink it at once (nothing is left behind, even if the batch is killed) and run it from
+#: the open descriptor. bash reads a script from a pipe one byte at a time (it must not read
+#: past a command that reads stdin itself); from a file it reads in blocks, several times
+#: faster for a big batch. The batch's own stdin is /dev/null.
+BOOTSTRAP = (
+    'umask 077; f=$(mktemp) || exit 1; if cat >"$f" && exec 3<"$f"; then rm -f -- "$f"; '
+    'else rm -f -- "$f"; exit 1; fi; exec bash /dev/fd/3 </dev/null'
+)
+
+
 def compile_batch(server_plan: ServerPlan, *, nonce: str | None = None) -> Batch:
-    """Compile a server's steps, in order, into one script for ``bash -s``.
+    """Compile a server's steps, in order, into one script (run it with :data:`BOOTSTRAP`).
 
     Raises :class:`~orchestra_core.errors.TemplateError` for a path or argv element that no
     shell word can hold (NUL), and ``TypeError`` for a step kind it does not know.
@@ -334,7 +357,15 @@ def compile_batch(server_plan: ServerPlan, *, nonce: str | None = None) -> Batch
     )
     script, redacted = [prelude], [prelude]
     earlier: list[tuple[int, Step]] = []
+    directories: set[EnsureDirectory] = set()
     for i, step in enumerate(steps):
+        if isinstance(step, EnsureDirectory) and step.timeout is None:
+            if step in directories:
+                script.append(_repeat_block(step, i))
+                redacted.append(_repeat_block(step, i))
+                earlier.append((i, step))
+                continue
+            directories.add(step)
         script.append(_step_block(step, i, earlier, redact=False))
         redacted.append(_step_block(step, i, earlier, redact=True))
         earlier.append((i, step))

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import TypeVar
 
 from orchestra_core.errors import FieldError, ValidationError
 from orchestra_core.model.service import Account, Service, ServiceT
 
 __all__ = ["ServiceIndex"]
+
+T = TypeVar("T")
 
 
 class ServiceIndex:
@@ -20,6 +23,7 @@ class ServiceIndex:
     def __init__(self, accounts: Iterable[Account] = (), services: Iterable[Service] = ()) -> None:
         self._accounts: dict[str, Account] = {}
         self._services: dict[str, Service] = {}
+        self._memo: dict[str, object] = {}
         for account in accounts:
             self._accounts[account.name] = account
         for service in services:
@@ -41,6 +45,17 @@ class ServiceIndex:
     def get(self, key: str) -> Service | None:
         """The service with this key, or None."""
         return self._services.get(key)
+
+    def memo(self, key: str, build: Callable[[], T]) -> T:
+        """``build()``, computed once per index and ``key``.
+
+        For look-up tables a renderer needs for every object of a plan (a zone's subdomains):
+        the index never changes, so they are built once instead of once per object. ``key``
+        names the table; prefix it with your package name.
+        """
+        if key not in self._memo:
+            self._memo[key] = build()
+        return self._memo[key]  # type: ignore[return-value]
 
     def of_type(self, cls: type[ServiceT]) -> list[ServiceT]:
         """Every service of this class (or a subclass), in insertion order."""

@@ -77,7 +77,11 @@ class DeleteFile(Step):
 
 @attrs.frozen(kw_only=True)
 class EnsureDirectory(Step):
-    """Make a directory exist (with parents) with this mode; "nothing" when it already does."""
+    """Make a directory exist (with parents) with this mode; "nothing" when it already does.
+
+    The same directory step again later in one batch (many zones, one zone directory) is
+    taken as done and reported "nothing" without running.
+    """
 
     kind: ClassVar[str] = "mkdir"
 

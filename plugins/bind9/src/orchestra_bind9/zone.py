@@ -55,14 +55,20 @@ def zone_of(domain: Domain, index: ServiceIndex) -> str:
 
 def zone_members(zone: Domain, index: ServiceIndex) -> list[Domain]:
     """The zone's own domain first, then the subdomain objects rendered into it, by name."""
-    others = [
-        d
-        for d in index.of_type(Domain)
-        if d.name != zone.name
-        and d.name.endswith("." + zone.name)
-        and zone_of(d, index) == zone.name
+    return [
+        zone,
+        *index.memo("orchestra_bind9.zone_members", lambda: _members(index)).get(zone.name, []),
     ]
-    return [zone, *sorted(others, key=lambda d: d.name)]
+
+
+def _members(index: ServiceIndex) -> dict[str, list[Domain]]:
+    """Every zone's subdomain objects, found in one pass over the index."""
+    members: dict[str, list[Domain]] = {}
+    for domain in index.of_type(Domain):
+        top = zone_of(domain, index)
+        if top != domain.name:
+            members.setdefault(top, []).append(domain)
+    return {name: sorted(found, key=lambda d: d.name) for name, found in members.items()}
 
 
 def absolute(name: str) -> str:
