@@ -134,3 +134,104 @@ class TestStoreContract:
             thread.join()
 
         assert {entry.id for entry in store.list_logs()} == {log.id for log in logs}
+
+
+class TestStateContract:
+    """Applied and desired snapshots, topology, pruning and server locks."""
+
+    def test_applied_snapshots_round_trip_replace_and_forget(self, store: Store) -> None:
+        from orchestra_core.storage.protocol import ObjectSnapshot
+
+        a = ObjectSnapshot(
+            key="domain:a.example",
+            kind="domain",
+            data={"name": "a.example", "records": [{"type": "TXT", "values": ["ü ✓"]}]},
+        )
+        b = ObjectSnapshot(
+            key="mailbox:x@a.example", kind="mailbox", data={"address": "x@a.example"}, active=False
+        )
+        assert store.applied() == {}
+        store.record_applied([a, b])
+        assert store.applied() == {a.key: a, b.key: b}
+        changed = ObjectSnapshot(key=a.key, kind="domain", data={"name": "a.example"})
+        store.record_applied([changed])
+        store.forget_applied([b.key, "domain:unknown.example"])
+        assert store.applied() == {a.key: changed}
+
+    def test_desired_snapshots(self, store: Store) -> None:
+        from orchestra_core.storage.protocol import ObjectSnapshot
+
+        assert store.desired("domain:a.example") is None
+        one = ObjectSnapshot(key="domain:a.example", kind="domain", data={"name": "a.example"})
+        store.record_desired([one])
+        store.record_desired(
+            [ObjectSnapshot(key=one.key, kind="domain", data={"name": "a.example", "ttl": 60})]
+        )
+        assert store.desired(one.key) == ObjectSnapshot(
+            key=one.key, kind="domain", data={"name": "a.example", "ttl": 60}
+        )
+        assert store.applied() == {}  # desired is not applied
+
+    def test_topology_is_replaced_whole(self, store: Store) -> None:
+        from orchestra_core.model.servers import Route, Server
+
+        servers = [
+            Server(name="ns1", root="/srv/x", settings={"bind9-master": {"port": 5300}}),
+            Server(name="web1", address="192.0.2.1"),
+        ]
+        routes = [
+            Route(
+                backend="bind9-master",
+                servers=("ns1",),
+                match='domain.name.endswith(".x")',
+                settings={"ttl": 60},
+                name="dns",
+            )
+        ]
+        store.save_topology(servers, routes)
+        assert store.servers() == servers and store.routes() == routes
+        store.save_topology(servers[1:], [])
+        assert store.servers() == servers[1:] and store.routes() == []
+
+    def test_prune_deletes_only_older_logs(self, store: Store) -> None:
+        for n in range(5):
+            store.save_log(make_log(n))
+        assert store.prune_logs(older_than=T0 + timedelta(minutes=2)) == 2
+        assert [log.operation_id for log in store.list_logs()] == ["op4", "op3", "op2"]
+        assert store.prune_logs(older_than=T0) == 0
+
+    def test_locks_are_exclusive_all_or_none_and_reentrant(self, store: Store) -> None:
+        from orchestra_core.storage.protocol import ServerBusy
+
+        store.lock_servers(["ns1", "web1"], "host:1:a")
+        store.lock_servers(["ns1"], "host:1:a")  # re-entrant
+        with pytest.raises(ServerBusy) as info:
+            store.lock_servers(["mail1", "web1"], "host:1:b")
+        assert info.value.server == "web1" and info.value.holder == "host:1:a"
+        assert "web1 is being applied by host:1:a" in str(info.value)
+        store.lock_servers(["mail1"], "host:1:b")  # nothing of the failed call was kept...
+        store.unlock_servers(["ns1", "web1"], "host:1:a")
+        store.lock_servers(["web1", "ns1"], "host:1:b")  # ...and freed servers can be taken
+        store.unlock_servers(["web1", "ns1", "mail1"], "someone-else")  # not theirs: no effect
+        with pytest.raises(ServerBusy):
+            store.lock_servers(["ns1"], "host:1:c")
+
+    def test_a_waiting_lock_gets_the_server_when_it_is_freed(self, store: Store) -> None:
+        store.lock_servers(["ns1"], "host:1:a")
+        timer = threading.Timer(0.3, store.unlock_servers, (["ns1"], "host:1:a"))
+        timer.start()
+        try:
+            store.lock_servers(["ns1"], "host:1:b", wait=10)
+        finally:
+            timer.join()
+        from orchestra_core.storage.protocol import ServerBusy
+
+        with pytest.raises(ServerBusy):
+            store.lock_servers(["ns1"], "host:1:a")
+
+    def test_locks_of_a_dead_process_on_this_host_are_taken_over(self, store: Store) -> None:
+        from orchestra_core.storage.protocol import holder_id
+
+        dead = f"{holder_id().split(':')[0]}:999999999"  # no such pid on this host
+        store.lock_servers(["ns1"], dead)
+        store.lock_servers(["ns1"], holder_id("me"))

@@ -4,18 +4,27 @@ from __future__ import annotations
 
 import copy
 import threading
+import time
+from collections.abc import Sequence
+from datetime import datetime
 
-from orchestra_core.execution.results import OperationLog, State
-from orchestra_core.storage.protocol import NotFound
+from orchestra_core.execution.results import OperationLog, State, utcnow
+from orchestra_core.model.servers import Route, Server
+from orchestra_core.storage.protocol import NotFound, ObjectSnapshot, ServerBusy, holder_is_gone
 
 __all__ = ["MemoryStore"]
 
 
 class MemoryStore:
-    """Keeps copies of operation logs under a lock; returned logs are copies too."""
+    """Keeps copies of everything under a lock; what it returns are copies too."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self._applied: dict[str, ObjectSnapshot] = {}
+        self._desired: dict[str, ObjectSnapshot] = {}
+        self._servers: list[Server] = []
+        self._routes: list[Route] = []
+        self._held: dict[str, tuple[str, datetime]] = {}
         self._logs: dict[str, OperationLog] = {}
         # Insertion order breaks ties between logs created in the same microsecond.
         self._order: dict[str, int] = {}
@@ -62,3 +71,85 @@ class MemoryStore:
             if limit is not None:
                 found = found[:limit]
             return [copy.deepcopy(log) for log in found]
+
+    def prune_logs(self, *, older_than: datetime) -> int:
+        """Delete the logs created before ``older_than``."""
+        with self._lock:
+            old = [id for id, log in self._logs.items() if log.created_at < older_than]
+            for id in old:
+                del self._logs[id]
+                del self._order[id]
+            return len(old)
+
+    def applied(self) -> dict[str, ObjectSnapshot]:
+        """Copies of the applied snapshots, by key."""
+        with self._lock:
+            return copy.deepcopy(self._applied)
+
+    def record_applied(self, snapshots: Sequence[ObjectSnapshot]) -> None:
+        """Remember these snapshots as applied."""
+        with self._lock:
+            for snapshot in snapshots:
+                self._applied[snapshot.key] = copy.deepcopy(snapshot)
+
+    def forget_applied(self, keys: Sequence[str]) -> None:
+        """Forget the applied snapshots of these keys."""
+        with self._lock:
+            for key in keys:
+                self._applied.pop(key, None)
+
+    def record_desired(self, snapshots: Sequence[ObjectSnapshot]) -> None:
+        """Remember what was last asked of these objects."""
+        with self._lock:
+            for snapshot in snapshots:
+                self._desired[snapshot.key] = copy.deepcopy(snapshot)
+
+    def desired(self, key: str) -> ObjectSnapshot | None:
+        """What was last asked of this object, or None."""
+        with self._lock:
+            return copy.deepcopy(self._desired.get(key))
+
+    def save_topology(self, servers: Sequence[Server], routes: Sequence[Route]) -> None:
+        """Replace the stored servers and routes."""
+        with self._lock:
+            self._servers = list(servers)
+            self._routes = list(routes)
+
+    def servers(self) -> list[Server]:
+        """The stored servers."""
+        with self._lock:
+            return list(self._servers)
+
+    def routes(self) -> list[Route]:
+        """The stored routes."""
+        with self._lock:
+            return list(self._routes)
+
+    def lock_servers(self, names: Sequence[str], holder: str, *, wait: float = 0.0) -> None:
+        """Take every server of ``names`` for ``holder``, all or none, waiting up to ``wait``."""
+        deadline = time.monotonic() + wait
+        while True:
+            with self._lock:
+                busy = [
+                    (name, self._held[name])
+                    for name in sorted(set(names))
+                    if name in self._held
+                    and self._held[name][0] != holder
+                    and not holder_is_gone(self._held[name][0])
+                ]
+                if not busy:
+                    now = utcnow()
+                    for name in names:
+                        self._held[name] = (holder, now)
+                    return
+            if time.monotonic() >= deadline:
+                name, (other, since) = busy[0]
+                raise ServerBusy(name, other, since)
+            time.sleep(0.05)
+
+    def unlock_servers(self, names: Sequence[str], holder: str) -> None:
+        """Give back the servers ``holder`` holds."""
+        with self._lock:
+            for name in names:
+                if name in self._held and self._held[name][0] == holder:
+                    del self._held[name]
