@@ -8,8 +8,12 @@ involved; the CLI is a thin layer over the same calls.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
+import attrs
+
+from orchestra_core.errors import PlanningError
 from orchestra_core.execution.executor import ApplyResult, Executor
 from orchestra_core.execution.loading import load_transport
 from orchestra_core.execution.results import OperationLog
@@ -18,13 +22,29 @@ from orchestra_core.model.index import ServiceIndex
 from orchestra_core.model.servers import Route, Server
 from orchestra_core.model.service import Account, Service
 from orchestra_core.planning.changeset import ChangeSet, Operation
-from orchestra_core.planning.plan import Plan
+from orchestra_core.planning.incremental import Changes, restore
+from orchestra_core.planning.plan import Plan, ServerPlan
 from orchestra_core.planning.planner import Planner
 from orchestra_core.registry import Registry
 from orchestra_core.storage.memory import MemoryStore
-from orchestra_core.storage.protocol import Store
+from orchestra_core.storage.protocol import ObjectSnapshot, Store, holder_id
 
-__all__ = ["Orchestra"]
+__all__ = ["Orchestra", "record_outcome"]
+
+
+def record_outcome(store: Store, changes: Changes, result: ApplyResult) -> None:
+    """Remember as applied every wanted object none of whose operations failed, and forget
+    every removed object whose deletes all succeeded. A failed object keeps its previous
+    applied state, so the next incremental plan tries it again."""
+    failed = {key for log in result.logs if not log.state.is_ok for key in log.object_keys}
+    store.record_applied([snap for snap in changes.desired if snap.key not in failed])
+    store.forget_applied([key for key in changes.removed if key not in failed])
+
+
+def _live(snap: ObjectSnapshot, types: Mapping[str, type[Service]]) -> Service:
+    """The object of a snapshot, suspended if it was (its account is not in the store)."""
+    obj = restore(snap, types)
+    return obj if snap.active == obj.is_active else attrs.evolve(obj, is_active=snap.active)
 
 
 class Orchestra:
@@ -90,12 +110,20 @@ class Orchestra:
         self,
         plan: Plan,
         *,
+        changes: Changes | None = None,
         on_finished: Callable[[OperationLog], None] | None = None,
+        lock_wait: float = 0.0,
+        retry_of: Mapping[str, str] | None = None,
     ) -> ApplyResult:
         """Run ``plan``: servers in parallel, each server's steps in order, one batch each.
 
-        Every operation's log goes to the store and to ``orchestra_operation_finished``
-        (and to ``on_finished`` when given) as soon as it is final.
+        The plan's servers are locked in the store for the run (waiting up to ``lock_wait``
+        seconds for another apply, then :class:`~orchestra_core.storage.ServerBusy`). Every
+        operation's log goes to the store and to ``orchestra_operation_finished`` (and to
+        ``on_finished``) as soon as it is final. With ``changes`` (from
+        :func:`~orchestra_core.planning.incremental.compare`), the store also learns the
+        servers and routes, what was asked of each object, and what is now applied: an object
+        counts as applied only when none of its operations failed.
         """
 
         def finished(log: OperationLog) -> None:
@@ -103,14 +131,102 @@ class Orchestra:
             if on_finished is not None:
                 on_finished(log)
 
-        executor = Executor(
-            self.transport,
-            self.store,
-            max_parallel=self.max_parallel,
-            batch_timeout=self.batch_timeout,
-            on_finished=finished,
+        holder = holder_id(uuid.uuid4().hex[:8])
+        names = sorted({sp.server.name for sp in plan.servers if sp.operations})
+        self.store.lock_servers(names, holder, wait=lock_wait)
+        try:
+            if changes is not None:
+                self.store.save_topology(self.servers, self.routes)
+                self.store.record_desired(changes.desired)
+            executor = Executor(
+                self.transport,
+                self.store,
+                max_parallel=self.max_parallel,
+                batch_timeout=self.batch_timeout,
+                on_finished=finished,
+            )
+            result = executor.execute(plan, retry_of=retry_of)
+            if changes is not None:
+                record_outcome(self.store, changes, result)
+            return result
+        finally:
+            self.store.unlock_servers(names, holder)
+
+    def retry(
+        self,
+        log_id: str,
+        *,
+        on_finished: Callable[[OperationLog], None] | None = None,
+        lock_wait: float = 0.0,
+    ) -> ApplyResult:
+        """Run a failed operation again, with its objects as last asked for.
+
+        Re-plans the operation's objects (the world is the applied state, with the retried
+        objects as last asked for), keeps that server's operations of that backend (and the
+        server's reloads), and links each new log to the original with ``retry_of``.
+        """
+        original = self.store.get_log(log_id)
+        if original.state.is_ok:
+            raise PlanningError(
+                f"operation {original.id} ended {original.state.value}: nothing to retry"
+            )
+        if original.action == "set_password":
+            raise PlanningError(
+                f"operation {original.id} set a password, which orchestra does not keep: "
+                "set it again from the application"
+            )
+        types = self.registry.service_types
+        applied = self.store.applied()
+        wanted: dict[str, ObjectSnapshot] = {}
+        for key in original.object_keys:
+            snap = self.store.desired(key) or applied.get(key)
+            if snap is None:
+                raise PlanningError(f"{key} is not known to the store: nothing to retry it with")
+            wanted[key] = snap
+        world = {key: _live(snap, types) for key, snap in {**applied, **wanted}.items()}
+        index = ServiceIndex((), world.values())
+        changes = ChangeSet()
+        for key in original.object_keys:
+            if original.action == "delete":
+                changes.delete(world[key])
+            else:
+                changes.save(world[key])
+        plan = self.plan(changes, index=index)
+        kept = tuple(
+            ServerPlan(
+                server=sp.server,
+                wave=sp.wave,
+                operations=tuple(
+                    op
+                    for op in sp.operations
+                    if op.backend == original.backend or op.action == "reload"
+                ),
+            )
+            for sp in plan.servers
+            if sp.server.name == original.server
         )
-        return executor.execute(plan)
+        retry_plan = Plan(servers=tuple(sp for sp in kept if sp.operations))
+        if retry_plan.is_empty:
+            raise PlanningError(
+                f"operation {original.id}: {original.backend} no longer sends "
+                f"{', '.join(original.object_keys)} to server {original.server}"
+            )
+        outcome = Changes(
+            changeset=changes,
+            index=index,
+            desired=tuple(wanted.values()) if original.action != "delete" else (),
+            removed=original.object_keys if original.action == "delete" else (),
+        )
+        links = {
+            op.id: original.id for op in retry_plan.operations() if op.id == original.operation_id
+        }
+        return self.apply(
+            retry_plan,
+            changes=outcome,
+            on_finished=on_finished,
+            lock_wait=lock_wait,
+            retry_of=links,
+        )
 
     def save_all(
         self, services: Iterable[Service], *, accounts: Iterable[Account] = ()

@@ -90,13 +90,20 @@ class Executor:
         self.on_finished = on_finished
         self.on_step = on_step
 
-    def execute(self, plan: Plan) -> ApplyResult:
-        """Run every server's batch of ``plan`` and return the final operation logs."""
+    def execute(self, plan: Plan, *, retry_of: Mapping[str, str] | None = None) -> ApplyResult:
+        """Run every server's batch of ``plan`` and return the final operation logs.
+
+        ``retry_of`` maps a planned operation's id to the id of the log it retries; the new
+        log links to it.
+        """
         work: list[tuple[ServerPlan, list[OperationLog]]] = []
         for server_plan in plan.servers:
             if not server_plan.operations:
                 continue
-            logs = [_new_log(server_plan.server, op) for op in server_plan.operations]
+            logs = [
+                _new_log(server_plan.server, op, (retry_of or {}).get(op.id))
+                for op in server_plan.operations
+            ]
             for entry in logs:
                 self.store.save_log(entry)
             work.append((server_plan, logs))
@@ -169,13 +176,14 @@ class Executor:
                 log.exception("on_finished callback failed for %s", entry.id)
 
 
-def _new_log(server: Server, op: PlannedOperation) -> OperationLog:
+def _new_log(server: Server, op: PlannedOperation, retry_of: str | None) -> OperationLog:
     return OperationLog(
         operation_id=op.id,
         server=server.name,
         backend=op.backend,
         action=op.action,
         object_keys=op.object_keys,
+        retry_of=retry_of,
     )
 
 
