@@ -462,3 +462,24 @@ def test_a_repeated_directory_step_reports_unchanged_without_running(
     result = LocalTransport().run(server, batch, timeout=30)
     assert [s.status for s in result.steps] == ["changed", "changed", "unchanged"]
     assert not (root / "d").exists()  # proof that the repeat did not run
+
+
+def test_a_reload_a_batch_could_not_run_is_run_by_the_next(server: Server, root: Path) -> None:
+    from orchestra_core.planning.steps import Reload
+
+    marker = str(root / "state/pending-reload/box.d")
+    log = root / "reloads"
+    write = WriteFile(description="conf", path=str(root / "conf"), content="x\n", notify="d")
+    boom = Command(description="boom", script="exit 3")
+    reload = Reload(description="reload d", daemon="d", script=f"echo r >> {log}", marker=marker)
+
+    def run(*steps: object) -> list[str]:
+        sp = server_plan(server, steps)  # type: ignore[arg-type]
+        return [s.status for s in LocalTransport().run(server, compile_batch(sp), timeout=30).steps]
+
+    assert run(write, boom, reload) == ["changed", "failed"]  # the reload never ran...
+    assert Path(marker).exists()  # ...and is owed
+    assert run(write, reload) == ["unchanged", "changed"]  # nothing changed, still reloaded
+    assert not Path(marker).exists() and log.read_text() == "r\n"
+    assert run(write, reload) == ["unchanged", "unchanged"]
+    assert log.read_text() == "r\n"

@@ -62,7 +62,12 @@ def test_a_failed_reconfig_puts_the_stanzas_back(named_master: NamedInstance) ->
     # bash -c SCRIPT $0 ARGS...: $0 names the marker file, "$@" is the real rndc call.
     settings = named_master.settings(nameservers=["ns1.dns.test"], rndc=[*failing, *rndc])
     orchestra = Orchestra(
-        servers=[Server(name="ns1", settings={"bind9-master": settings})],
+        servers=[
+            Server(
+                name="ns1",
+                settings={"state_dir": str(named_master.dir / "state"), "bind9-master": settings},
+            )
+        ],
         routes=[Route(backend="bind9-master", servers=("ns1",))],
     )
     first = Domain(
@@ -82,6 +87,8 @@ def test_a_failed_reconfig_puts_the_stanzas_back(named_master: NamedInstance) ->
     reload_log = next(log for log in result.logs if log.action == "reload")
     assert reload_log.state.value == "failure"
     assert "reconfig refused" in reload_log.stderr
+    # The reconfig is still owed: the next batch runs it even if nothing changes then.
+    assert (named_master.dir / "state/pending-reload/ns1.named").exists()
     stanzas = sorted(p.name for p in (named_master.conf_dir / "zones").iterdir())
     assert stanzas == ["example.com.conf"]
     assert "example.org" not in named_master.include_file.read_text()

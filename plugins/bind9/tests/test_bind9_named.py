@@ -48,8 +48,20 @@ OTHER = Domain(
 @pytest.fixture
 def orchestra(named_master: NamedInstance, named_slave: NamedInstance) -> Iterator[Orchestra]:
     servers = [
-        Server(name="ns1", settings={"bind9-master": named_master.settings(nameservers=NS)}),
-        Server(name="ns2", settings={"bind9-slave": named_slave.settings()}),
+        Server(
+            name="ns1",
+            settings={
+                "state_dir": str(named_master.dir / "orchestra"),
+                "bind9-master": named_master.settings(nameservers=NS),
+            },
+        ),
+        Server(
+            name="ns2",
+            settings={
+                "state_dir": str(named_slave.dir / "orchestra"),
+                "bind9-slave": named_slave.settings(),
+            },
+        ),
     ]
     routes = [
         Route(backend="bind9-master", servers=("ns1",)),

@@ -241,15 +241,20 @@ def _reload_snippet(step: Reload, i: int, earlier: list[tuple[int, Step]]) -> st
         if s.notify == step.daemon and isinstance(s, WriteFile | DeleteFile)
     ]
     out = _SNIPPET_HEAD
-    if not watched:
+    owed = [f'[ -e "$T/{j}.changed" ]' for j in watched]
+    if step.marker is not None:
+        owed.append(f"[ -e {quote(step.marker)} ]")  # a reload an earlier batch still owes
+    if not owed:
         return out + _UNCHANGED.format(i=i)
-    notified = " || ".join(f'[ -e "$T/{j}.changed" ]' for j in watched)
-    out += f"if ! {{ {notified}; }}; then\n  " + _UNCHANGED.format(i=i).replace("\n", "\n  ", 1)
+    out += f"if ! {{ {' || '.join(owed)}; }}; then\n  " + _UNCHANGED.format(i=i).replace(
+        "\n", "\n  ", 1
+    )
     out += "fi\n"
     run = f'bash "$T/{i}.cmd" </dev/null'
     if step.timeout is not None:
         run = f"timeout --kill-after={KILL_AFTER} {_seconds(step.timeout)} {run}"
-    out += f'{run}\nrc=$?\n[ "$rc" -eq 0 ] && exit 0\n'
+    done = f"rm -f -- {quote(step.marker)}; " if step.marker is not None else ""
+    out += f'{run}\nrc=$?\n[ "$rc" -eq 0 ] && {{ {done}exit 0; }}\n'
     for j, s in restorable:
         path = s.path
         parent = posixpath.dirname(path) or "."
@@ -313,6 +318,15 @@ def _repeat_block(step: Step, i: int) -> str:
     )
 
 
+def _marker_block(i: int, marker: str) -> str:
+    """After a step that notifies a daemon: when it changed something, the reload is owed."""
+    parent = posixpath.dirname(marker)
+    return (
+        f'if [ -e "$__o_tmp/{i}.changed" ]; then '
+        f"mkdir -p -- {quote(parent)} && : >{quote(marker)}; fi\n"
+    )
+
+
 def _step_block(step: Step, i: int, earlier: list[tuple[int, Step]], *, redact: bool) -> str:
     puts = [
         f"__o_put {name} '{REDACTED if (redact and secret) else _b64(text)}'"
@@ -358,6 +372,7 @@ def compile_batch(server_plan: ServerPlan, *, nonce: str | None = None) -> Batch
     script, redacted = [prelude], [prelude]
     earlier: list[tuple[int, Step]] = []
     directories: set[EnsureDirectory] = set()
+    markers = {s.daemon: s.marker for s in steps if isinstance(s, Reload) and s.marker}
     for i, step in enumerate(steps):
         if isinstance(step, EnsureDirectory) and step.timeout is None:
             if step in directories:
@@ -368,6 +383,10 @@ def compile_batch(server_plan: ServerPlan, *, nonce: str | None = None) -> Batch
             directories.add(step)
         script.append(_step_block(step, i, earlier, redact=False))
         redacted.append(_step_block(step, i, earlier, redact=True))
+        if step.notify is not None and step.notify in markers and not isinstance(step, Reload):
+            marker = markers[step.notify]
+            script.append(_marker_block(i, marker))
+            redacted.append(_marker_block(i, marker))
         earlier.append((i, step))
     script.append("exit 0\n")
     redacted.append("exit 0\n")

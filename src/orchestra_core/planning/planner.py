@@ -6,7 +6,7 @@ import posixpath
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from orchestra_core.backends.base import Backend, RenderContext
+from orchestra_core.backends.base import Backend, RenderContext, server_path
 from orchestra_core.backends.settings import build_settings
 from orchestra_core.errors import (
     BackendError,
@@ -254,7 +254,14 @@ class Planner:
                 backend=backend_name,
                 action="reload",
                 object_keys=tuple(dict.fromkeys(keys[daemon])),
-                steps=(Reload(description=f"reload {daemon}", daemon=daemon, script=script),),
+                steps=(
+                    Reload(
+                        description=f"reload {daemon}",
+                        daemon=daemon,
+                        script=script,
+                        marker=_reload_marker(server, daemon),
+                    ),
+                ),
             )
             after.setdefault(position, []).append(reload_op)
         out: list[PlannedOperation] = []
@@ -262,6 +269,24 @@ class Planner:
             out.append(op)
             out.extend(sorted(after.get(i, ()), key=lambda o: o.id))
         return out
+
+
+#: Where orchestra keeps its own state on a server unless its ``state_dir`` setting says.
+STATE_DIR = "/var/lib/orchestra"
+
+
+def _safe(name: str) -> str:
+    """A server or daemon name as a file name."""
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name).lstrip(".") or "_"
+
+
+def _reload_marker(server: Server, daemon: str) -> str:
+    """The file that says a reload of ``daemon`` is owed on ``server`` (see :class:`Reload`).
+
+    Named after the server too: two servers may share a machine (two named instances).
+    """
+    state_dir = str(server.settings.get("state_dir", STATE_DIR))
+    return server_path(server, f"{state_dir}/pending-reload/{_safe(server.name)}.{_safe(daemon)}")
 
 
 def _transitive_after(backends: Mapping[str, type[Backend[Any]]]) -> dict[str, frozenset[str]]:

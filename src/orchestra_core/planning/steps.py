@@ -115,9 +115,14 @@ class Reload(Step):
     Added by the planner, one per daemon and server, after the last step that notifies it. If
     the reload fails, the files that the notifying steps replaced get their previous content
     back, the reload runs once more, and the step fails with the reload's own words.
+
+    ``marker`` is a file on the server that a notifying step creates when it changes
+    something and a successful reload removes: a reload that did not happen (its batch failed
+    earlier, or was killed) still happens in the next batch, even if nothing changes then.
     """
 
     kind: ClassVar[str] = "reload"
 
     daemon: str
     script: str
+    marker: str | None = None
