@@ -1,0 +1,548 @@
+"""The SQL store: SQLAlchemy Core on SQLite (one file, the default) or PostgreSQL.
+
+Tables are in :mod:`orchestra_core.storage.schema`, migrations in ``storage/migrations``.
+Rows and domain objects are converted here, explicitly. Monitor samples and resource usage
+(the resources issue) will get their own tables in a later migration.
+
+SQLite files run in WAL mode (readers do not block the writer) with a busy timeout (a writer
+waits for another process's write instead of failing); writers take the lock at BEGIN.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from orchestra_core.execution.results import OperationLog, State, StepResult, utcnow
+from orchestra_core.model.servers import Route, Server
+from orchestra_core.storage.database import (
+    WRITE_OPTION,
+    Database,
+    StoreError,
+    connect_error,
+    create_engine,
+    resolve,
+)
+from orchestra_core.storage.memory import MemoryStore
+from orchestra_core.storage.migrate import current_revision, head_revision, prepare, upgrade
+from orchestra_core.storage.protocol import (
+    NotFound,
+    ObjectSnapshot,
+    ServerBusy,
+    Store,
+    holder_is_gone,
+)
+from orchestra_core.storage.schema import (
+    OBJECT_STATE,
+    OPERATION_LOG_OBJECTS,
+    OPERATION_LOGS,
+    OPERATION_STEPS,
+    ROUTES,
+    SERVER_LOCKS,
+    SERVERS,
+)
+
+# The schema functions are re-exported: ``storage.sql`` is the SQL store's whole surface.
+__all__ = [
+    "SQLStore",
+    "StoreError",
+    "current_revision",
+    "head_revision",
+    "open_store",
+    "upgrade",
+]
+
+#: Keys per ``IN (...)``: well under SQLite's limit on bound parameters.
+_CHUNK = 500
+#: Seconds between two tries of a lock another holder has.
+_LOCK_POLL = 0.05
+
+_T = TypeVar("_T")
+
+
+def open_store(url: str | None = None) -> Store:
+    """The store ``url`` names, ready to use.
+
+    ``memory`` (or ``memory:``) is a :class:`MemoryStore`; a path or ``sqlite:///PATH`` an
+    SQLite file; ``postgresql://USER@HOST:PORT/DB`` a PostgreSQL database. ``None`` or ``""``
+    use ``$ORCHESTRA_DB``, else ``orchestra.sqlite`` in the current directory. A new file or
+    an empty database gets the schema; any other problem is a :class:`StoreError`.
+    """
+    db = resolve(url)
+    if db is None:
+        return MemoryStore()
+    return SQLStore._open(db)
+
+
+class _LostRace(Exception):
+    """Rolls back a lock attempt that another writer overtook."""
+
+
+def _insert(conn: sa.Connection, table: sa.Table) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT that can say what to do on conflict (both dialects spell it alike)."""
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
+def _chunks(items: Sequence[_T]) -> Iterator[Sequence[_T]]:
+    for start in range(0, len(items), _CHUNK):
+        yield items[start : start + _CHUNK]
+
+
+class SQLStore:
+    """A :class:`~orchestra_core.storage.protocol.Store` in an SQL database; thread-safe.
+
+    ``url`` is anything :func:`open_store` takes but ``memory``. Opening checks the schema:
+    an empty database gets it, an older one asks for ``orchestra db upgrade``.
+    """
+
+    def __init__(self, url: str) -> None:
+        db = resolve(url)
+        if db is None:
+            raise StoreError(f"{url!r} names the memory store: use MemoryStore", database=url)
+        self._setup(db)
+
+    @classmethod
+    def _open(cls, db: Database) -> SQLStore:
+        store = cls.__new__(cls)
+        store._setup(db)
+        return store
+
+    def _setup(self, db: Database) -> None:
+        self._db = db
+        self._engine = create_engine(db)
+        try:
+            prepare(self._engine, db)
+        except BaseException:
+            self._engine.dispose()
+            raise
+        self._writer = self._engine.execution_options(**{WRITE_OPTION: True})
+
+    def __repr__(self) -> str:
+        return f"SQLStore({self._db.label!r})"
+
+    @property
+    def database(self) -> str:
+        """The database, as given (password hidden)."""
+        return self._db.label
+
+    def close(self) -> None:
+        """Close the pooled connections (the store opens new ones if used again)."""
+        self._engine.dispose()
+
+    # -- connections --------------------------------------------------------------------------
+
+    @contextmanager
+    def _read(self) -> Iterator[sa.Connection]:
+        try:
+            with self._engine.connect() as conn:
+                yield conn
+        except sa.exc.OperationalError as exc:
+            raise connect_error(self._db, exc) from exc
+
+    @contextmanager
+    def _write(self) -> Iterator[sa.Connection]:
+        try:
+            with self._writer.begin() as conn:
+                yield conn
+        except sa.exc.OperationalError as exc:
+            raise connect_error(self._db, exc) from exc
+
+    def _upsert(
+        self,
+        conn: sa.Connection,
+        table: sa.Table,
+        rows: list[dict[str, Any]],
+        *,
+        key: str,
+    ) -> None:
+        """Insert ``rows`` into ``table``, or update the columns they give where ``key``
+        already exists (other columns keep their values)."""
+        if not rows:
+            return
+        insert = _insert(conn, table)
+        update = {name: insert.excluded[name] for name in rows[0] if name != key}
+        conn.execute(insert.on_conflict_do_update(index_elements=[key], set_=update), rows)
+
+    # -- operation logs -----------------------------------------------------------------------
+
+    def save_log(self, log: OperationLog) -> None:
+        """Insert ``log``, or replace the stored log with the same id (steps included)."""
+        row = _log_row(log)
+        steps = [_step_row(log.id, step) for step in log.steps]
+        keys = [{"log_id": log.id, "object_key": key} for key in dict.fromkeys(log.object_keys)]
+        with self._write() as conn:
+            # The upsert locks the row first: concurrent saves of one log follow each other.
+            self._upsert(conn, OPERATION_LOGS, [row], key="id")
+            conn.execute(sa.delete(OPERATION_STEPS).where(OPERATION_STEPS.c.log_id == log.id))
+            conn.execute(
+                sa.delete(OPERATION_LOG_OBJECTS).where(OPERATION_LOG_OBJECTS.c.log_id == log.id)
+            )
+            if steps:
+                conn.execute(sa.insert(OPERATION_STEPS), steps)
+            if keys:
+                conn.execute(sa.insert(OPERATION_LOG_OBJECTS), keys)
+
+    def get_log(self, id: str) -> OperationLog:
+        """The log with this id; :class:`NotFound` when there is none."""
+        with self._read() as conn:
+            row = conn.execute(sa.select(OPERATION_LOGS).where(OPERATION_LOGS.c.id == id)).first()
+            if row is None:
+                raise NotFound(id)
+            return _log(row, self._steps(conn, [id]).get(id, []))
+
+    def list_logs(
+        self,
+        *,
+        state: State | None = None,
+        server: str | None = None,
+        object_key: str | None = None,
+        limit: int | None = None,
+    ) -> list[OperationLog]:
+        """The matching logs, newest first (ties in ``created_at``: by id, descending)."""
+        if limit is not None and limit < 0:
+            raise ValueError("limit must not be negative")
+        query = sa.select(OPERATION_LOGS)
+        if state is not None:
+            query = query.where(OPERATION_LOGS.c.state == State(state).value)
+        if server is not None:
+            query = query.where(OPERATION_LOGS.c.server == server)
+        if object_key is not None:
+            query = query.where(
+                OPERATION_LOGS.c.id.in_(
+                    sa.select(OPERATION_LOG_OBJECTS.c.log_id).where(
+                        OPERATION_LOG_OBJECTS.c.object_key == object_key
+                    )
+                )
+            )
+        query = query.order_by(OPERATION_LOGS.c.created_at.desc(), OPERATION_LOGS.c.id.desc())
+        if limit is not None:
+            query = query.limit(limit)
+        with self._read() as conn:
+            rows = conn.execute(query).all()
+            steps = self._steps(conn, [row.id for row in rows])
+        return [_log(row, steps.get(row.id, [])) for row in rows]
+
+    def _steps(self, conn: sa.Connection, ids: Sequence[str]) -> dict[str, list[StepResult]]:
+        found: dict[str, list[StepResult]] = {}
+        for chunk in _chunks(ids):
+            query = (
+                sa.select(OPERATION_STEPS)
+                .where(OPERATION_STEPS.c.log_id.in_(chunk))
+                .order_by(OPERATION_STEPS.c.log_id, OPERATION_STEPS.c.index)
+            )
+            for row in conn.execute(query):
+                found.setdefault(row.log_id, []).append(_step(row))
+        return found
+
+    def prune_logs(self, *, older_than: datetime) -> int:
+        """Delete the logs created before ``older_than`` with their steps; how many went."""
+        if older_than.tzinfo is None:
+            raise ValueError("older_than must be timezone-aware (orchestra keeps UTC)")
+        old = sa.select(OPERATION_LOGS.c.id).where(OPERATION_LOGS.c.created_at < older_than)
+        with self._write() as conn:
+            # Explicit as well as ON DELETE CASCADE: a connection without SQLite's
+            # foreign_keys pragma leaves nothing behind either.
+            conn.execute(sa.delete(OPERATION_STEPS).where(OPERATION_STEPS.c.log_id.in_(old)))
+            conn.execute(
+                sa.delete(OPERATION_LOG_OBJECTS).where(OPERATION_LOG_OBJECTS.c.log_id.in_(old))
+            )
+            result = conn.execute(
+                sa.delete(OPERATION_LOGS).where(OPERATION_LOGS.c.created_at < older_than)
+            )
+            return int(result.rowcount)
+
+    # -- the state of objects -----------------------------------------------------------------
+
+    def applied(self) -> dict[str, ObjectSnapshot]:
+        """The last applied snapshot of every object, by key."""
+        query = sa.select(
+            OBJECT_STATE.c.key,
+            OBJECT_STATE.c.kind,
+            OBJECT_STATE.c.applied,
+            OBJECT_STATE.c.applied_active,
+        ).where(OBJECT_STATE.c.applied_at.is_not(None))
+        with self._read() as conn:
+            return {
+                row.key: ObjectSnapshot(
+                    key=row.key, kind=row.kind, data=row.applied, active=bool(row.applied_active)
+                )
+                for row in conn.execute(query)
+            }
+
+    def record_applied(self, snapshots: Sequence[ObjectSnapshot]) -> None:
+        """Remember these snapshots as applied (insert or replace by key)."""
+        self._record(snapshots, "applied")
+
+    def record_desired(self, snapshots: Sequence[ObjectSnapshot]) -> None:
+        """Remember what was last asked of these objects."""
+        self._record(snapshots, "desired")
+
+    def _record(self, snapshots: Sequence[ObjectSnapshot], which: str) -> None:
+        now = utcnow()
+        # The last snapshot of a key wins, as in a dict.
+        latest = {snapshot.key: snapshot for snapshot in snapshots}
+        rows = [
+            {
+                "key": snapshot.key,
+                "kind": snapshot.kind,
+                which: snapshot.data,
+                f"{which}_active": snapshot.active,
+                f"{which}_at": now,
+            }
+            for snapshot in latest.values()
+        ]
+        with self._write() as conn:
+            for chunk in _chunks(rows):
+                self._upsert(conn, OBJECT_STATE, list(chunk), key="key")
+
+    def forget_applied(self, keys: Sequence[str]) -> None:
+        """Forget the applied snapshots of these keys; unknown keys are fine."""
+        with self._write() as conn:
+            for chunk in _chunks(list(dict.fromkeys(keys))):
+                conn.execute(
+                    sa.update(OBJECT_STATE)
+                    .where(OBJECT_STATE.c.key.in_(chunk))
+                    .values(applied=None, applied_active=None, applied_at=None)
+                )
+                conn.execute(
+                    sa.delete(OBJECT_STATE).where(
+                        OBJECT_STATE.c.key.in_(chunk), OBJECT_STATE.c.desired_at.is_(None)
+                    )
+                )
+
+    def desired(self, key: str) -> ObjectSnapshot | None:
+        """What was last asked of this object, or None."""
+        query = sa.select(
+            OBJECT_STATE.c.kind, OBJECT_STATE.c.desired, OBJECT_STATE.c.desired_active
+        ).where(OBJECT_STATE.c.key == key, OBJECT_STATE.c.desired_at.is_not(None))
+        with self._read() as conn:
+            row = conn.execute(query).first()
+        if row is None:
+            return None
+        return ObjectSnapshot(
+            key=key, kind=row.kind, data=row.desired, active=bool(row.desired_active)
+        )
+
+    # -- topology -----------------------------------------------------------------------------
+
+    def save_topology(self, servers: Sequence[Server], routes: Sequence[Route]) -> None:
+        """Replace the stored servers and routes with these."""
+        server_rows = [
+            {
+                "name": server.name,
+                "position": position,
+                "address": server.address,
+                "transport": server.transport,
+                "root": server.root,
+                "settings": server.settings,
+            }
+            for position, server in enumerate(servers)
+        ]
+        route_rows = [
+            {
+                "position": position,
+                "name": route.name,
+                "backend": route.backend,
+                "servers": list(route.servers),
+                "match": route.match,
+                "settings": route.settings,
+            }
+            for position, route in enumerate(routes)
+        ]
+        with self._write() as conn:
+            conn.execute(sa.delete(SERVERS))
+            conn.execute(sa.delete(ROUTES))
+            if server_rows:
+                conn.execute(sa.insert(SERVERS), server_rows)
+            if route_rows:
+                conn.execute(sa.insert(ROUTES), route_rows)
+
+    def servers(self) -> list[Server]:
+        """The stored servers, in the order they were saved."""
+        with self._read() as conn:
+            rows = conn.execute(sa.select(SERVERS).order_by(SERVERS.c.position)).all()
+        return [
+            Server(
+                name=row.name,
+                address=row.address,
+                transport=row.transport,
+                root=row.root,
+                settings=row.settings,
+            )
+            for row in rows
+        ]
+
+    def routes(self) -> list[Route]:
+        """The stored routes, in the order they were saved."""
+        with self._read() as conn:
+            rows = conn.execute(sa.select(ROUTES).order_by(ROUTES.c.position)).all()
+        return [
+            Route(
+                backend=row.backend,
+                servers=tuple(row.servers),
+                match=row.match,
+                settings=row.settings,
+                name=row.name,
+            )
+            for row in rows
+        ]
+
+    # -- locks --------------------------------------------------------------------------------
+
+    def lock_servers(self, names: Sequence[str], holder: str, *, wait: float = 0.0) -> None:
+        """Take every server of ``names`` for ``holder``, all or none, waiting up to ``wait``
+        seconds; :class:`ServerBusy` names the first one (by name) still held by another."""
+        wanted = sorted(set(names))
+        deadline = time.monotonic() + wait
+        while True:
+            busy = self._try_lock(wanted, holder)
+            if busy is None:
+                return
+            if busy and time.monotonic() >= deadline:
+                server, other, since = busy[0]
+                raise ServerBusy(server, other, since)
+            time.sleep(_LOCK_POLL)
+
+    def _try_lock(self, wanted: list[str], holder: str) -> list[tuple[str, str, datetime]] | None:
+        """One all-or-none try: None when taken, else who holds what (empty: lost a race
+        with another writer; look again)."""
+        if not wanted:
+            return None
+        try:
+            with self._write() as conn:
+                held = {
+                    row.server: row
+                    for chunk in _chunks(wanted)
+                    for row in conn.execute(
+                        sa.select(SERVER_LOCKS)
+                        .where(SERVER_LOCKS.c.server.in_(chunk))
+                        .with_for_update()
+                    )
+                }
+                busy = [
+                    (name, held[name].holder, held[name].acquired_at)
+                    for name in wanted
+                    if name in held
+                    and held[name].holder != holder
+                    and not holder_is_gone(held[name].holder)
+                ]
+                if busy:
+                    return busy
+                now = utcnow()
+                taken_over = [
+                    name for name in wanted if name in held and held[name].holder != holder
+                ]
+                fresh = [name for name in wanted if name not in held]
+                for chunk in _chunks(taken_over):
+                    conn.execute(
+                        sa.update(SERVER_LOCKS)
+                        .where(SERVER_LOCKS.c.server.in_(chunk))
+                        .values(holder=holder, acquired_at=now)
+                    )
+                for chunk in _chunks(fresh):
+                    rows = [
+                        {"server": name, "holder": holder, "acquired_at": now} for name in chunk
+                    ]
+                    conn.execute(_insert(conn, SERVER_LOCKS).values(rows).on_conflict_do_nothing())
+                    # Counted, not rowcount: psycopg does not report one for this statement.
+                    mine = conn.execute(
+                        sa.select(sa.func.count())
+                        .select_from(SERVER_LOCKS)
+                        .where(SERVER_LOCKS.c.server.in_(chunk), SERVER_LOCKS.c.holder == holder)
+                    ).scalar_one()
+                    if mine != len(rows):
+                        # Another writer inserted one since we looked (PostgreSQL): undo all.
+                        raise _LostRace
+                return None
+        except _LostRace:
+            return []
+
+    def unlock_servers(self, names: Sequence[str], holder: str) -> None:
+        """Give back the servers of ``names`` that ``holder`` holds."""
+        with self._write() as conn:
+            for chunk in _chunks(sorted(set(names))):
+                conn.execute(
+                    sa.delete(SERVER_LOCKS).where(
+                        SERVER_LOCKS.c.server.in_(chunk), SERVER_LOCKS.c.holder == holder
+                    )
+                )
+
+
+# -- rows <-> domain objects ------------------------------------------------------------------
+
+
+def _log_row(log: OperationLog) -> dict[str, Any]:
+    return {
+        "id": log.id,
+        "operation_id": log.operation_id,
+        "server": log.server,
+        "backend": log.backend,
+        "action": log.action,
+        "object_keys": list(log.object_keys),
+        "state": State(log.state).value,
+        "script": log.script,
+        "exit_code": log.exit_code,
+        "stdout": log.stdout,
+        "stderr": log.stderr,
+        "created_at": log.created_at,
+        "started_at": log.started_at,
+        "finished_at": log.finished_at,
+        "retry_of": log.retry_of,
+    }
+
+
+def _step_row(log_id: str, step: StepResult) -> dict[str, Any]:
+    return {
+        "log_id": log_id,
+        "index": step.index,
+        "kind": step.kind,
+        "description": step.description,
+        "state": State(step.state).value,
+        "exit_code": step.exit_code,
+        "stdout": step.stdout,
+        "stderr": step.stderr,
+        "duration": step.duration,
+    }
+
+
+def _log(row: sa.Row[Any], steps: Iterable[StepResult]) -> OperationLog:
+    return OperationLog(
+        id=row.id,
+        operation_id=row.operation_id,
+        server=row.server,
+        backend=row.backend,
+        action=row.action,
+        object_keys=tuple(row.object_keys),
+        state=State(row.state),
+        script=row.script,
+        steps=list(steps),
+        exit_code=row.exit_code,
+        stdout=row.stdout,
+        stderr=row.stderr,
+        created_at=row.created_at,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        retry_of=row.retry_of,
+    )
+
+
+def _step(row: sa.Row[Any]) -> StepResult:
+    return StepResult(
+        # ``row.index`` would be the tuple method.
+        index=row._mapping["index"],
+        kind=row.kind,
+        description=row.description,
+        state=State(row.state),
+        exit_code=row.exit_code,
+        stdout=row.stdout,
+        stderr=row.stderr,
+        duration=row.duration,
+    )

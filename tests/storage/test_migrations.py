@@ -1,0 +1,152 @@
+"""Migrations: they produce exactly the tables of ``storage/schema.py``, an empty database is
+created on open, and an older or newer one is refused with what to do."""
+
+from __future__ import annotations
+
+import shlex
+
+import pytest
+import sqlalchemy as sa
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+
+from orchestra_core.storage import (
+    SQLStore,
+    StoreError,
+    current_revision,
+    head_revision,
+    open_store,
+    upgrade,
+)
+from orchestra_core.storage.database import create_engine, resolve
+from orchestra_core.storage.migrate import MIGRATIONS, alembic_config
+from orchestra_core.storage.schema import METADATA
+
+
+def engine_for(url: str) -> sa.Engine:
+    db = resolve(url)
+    assert db is not None
+    return create_engine(db)
+
+
+def tables(url: str) -> set[str]:
+    engine = engine_for(url)
+    try:
+        with engine.connect() as conn:
+            return set(sa.inspect(conn).get_table_names())
+    finally:
+        engine.dispose()
+
+
+def label(url: str) -> str:
+    db = resolve(url)
+    assert db is not None
+    return db.label
+
+
+def at_base(url: str) -> None:
+    """Leave ``url`` as an orchestra from before the first migration would: stamped, empty."""
+    engine = engine_for(url)
+    try:
+        with engine.begin() as conn:
+            command.upgrade(alembic_config(conn), "base")
+    finally:
+        engine.dispose()
+
+
+def test_the_migrated_schema_is_the_table_metadata(database_url: str) -> None:
+    assert upgrade(database_url) == (None, head_revision())
+    engine = engine_for(database_url)
+    try:
+        with engine.connect() as conn:
+            context = MigrationContext.configure(
+                conn, opts={"compare_type": True, "compare_server_default": True}
+            )
+            assert compare_metadata(context, METADATA) == []
+            assert set(sa.inspect(conn).get_table_names()) == set(METADATA.tables) | {
+                "alembic_version"
+            }
+    finally:
+        engine.dispose()
+
+
+def test_every_migration_goes_down_and_up_again(database_url: str) -> None:
+    upgrade(database_url)
+    engine = engine_for(database_url)
+    try:
+        with engine.begin() as conn:
+            command.downgrade(alembic_config(conn), "base")
+    finally:
+        engine.dispose()
+    assert tables(database_url) == {"alembic_version"}
+    assert upgrade(database_url) == (None, head_revision())
+
+
+def test_upgrade_is_a_no_op_at_head(database_url: str) -> None:
+    head = head_revision()
+    assert current_revision(database_url) is None
+    assert upgrade(database_url) == (None, head)
+    assert upgrade(database_url) == (head, head)
+    assert current_revision(database_url) == head
+
+
+def test_an_empty_database_is_created_on_open(database_url: str) -> None:
+    store = open_store(database_url)
+    assert isinstance(store, SQLStore)
+    try:
+        assert store.list_logs() == []
+    finally:
+        store.close()
+    assert current_revision(database_url) == head_revision()
+
+
+def test_an_older_schema_is_refused_until_upgraded(database_url: str) -> None:
+    at_base(database_url)
+    with pytest.raises(StoreError) as info:
+        open_store(database_url)
+    given = label(database_url)
+    assert str(info.value) == (
+        f"the database at {given} is at schema revision base, this orchestra needs "
+        f"{head_revision()}: run `orchestra db upgrade --db {shlex.quote(given)}`"
+    )
+    assert info.value.database == label(database_url)
+    assert tables(database_url) == {"alembic_version"}  # not migrated behind the user's back
+
+    assert upgrade(database_url) == (None, head_revision())
+    store = SQLStore(database_url)
+    try:
+        assert store.applied() == {}
+    finally:
+        store.close()
+
+
+def test_a_schema_from_a_newer_orchestra_is_refused(database_url: str) -> None:
+    upgrade(database_url)
+    engine = engine_for(database_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sa.text("UPDATE alembic_version SET version_num = '9999_future'"))
+    finally:
+        engine.dispose()
+
+    message = (
+        f"the database at {label(database_url)} was upgraded by a newer orchestra (schema "
+        f"revision 9999_future, this orchestra knows up to {head_revision()}): use that "
+        "orchestra, or upgrade this one"
+    )
+    with pytest.raises(StoreError) as info:
+        SQLStore(database_url)
+    assert str(info.value) == message
+    with pytest.raises(StoreError) as info:
+        upgrade(database_url)
+    assert str(info.value) == message
+    assert current_revision(database_url) == "9999_future"
+
+
+def test_the_migrations_ship_in_the_package() -> None:
+    assert (MIGRATIONS / "env.py").is_file()
+    assert (MIGRATIONS / "script.py.mako").is_file()
+    assert sorted(path.name for path in (MIGRATIONS / "versions").glob("*.py")) == [
+        "0001_initial.py"
+    ]
