@@ -92,7 +92,13 @@ def test_apply_writes_into_the_sandbox_and_a_second_apply_changes_nothing(workdi
     )
     second = orchestra("apply", "hosting.yaml", "--yes", cwd=workdir)
     assert second.returncode == 0, second.stderr
-    assert second.stdout.rstrip().splitlines()[-1] == "22 steps: 22 unchanged"
+    assert second.stdout.splitlines() == [
+        "changes: 0 new, 0 changed, 0 removed, 9 unchanged",
+        "nothing to do",
+    ]
+    resync = orchestra("apply", "hosting.yaml", "--yes", "--all", cwd=workdir)
+    assert resync.returncode == 0, resync.stderr
+    assert resync.stdout.rstrip().splitlines()[-1] == "22 steps: 22 unchanged"
     reloads = workdir / "sandbox/ns1/var/lib/orchestra-dummy/reloads.log"
     assert len(reloads.read_text().splitlines()) == 1, "no reload when nothing changed"
 

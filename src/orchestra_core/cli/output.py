@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import threading
 from collections.abc import Sequence
 from datetime import datetime
@@ -77,27 +78,50 @@ def state_label(state: State) -> str:
 class LogPrinter:
     """Prints each operation's step results as soon as the operation is final.
 
-    Called from the executor's worker threads; a lock keeps operations' lines together.
+    Called from the executor's worker threads; a lock keeps an operation's lines together. On
+    a terminal, an apply of more than :attr:`BAR_FROM` operations shows a progress bar and
+    prints only the operations that did not end well. ``quiet`` prints nothing (``--json``).
     """
 
-    def __init__(self) -> None:
+    BAR_FROM = 20
+
+    def __init__(self, total: int = 0, *, quiet: bool = False) -> None:
         self._lock = threading.Lock()
         self.steps: dict[State, int] = {}
+        self.quiet = quiet
+        self._bar: Any = None
+        if not quiet and total > self.BAR_FROM and sys.stdout.isatty():
+            self._bar = click.progressbar(length=total, label="applying", show_pos=True)
+            self._bar.__enter__()
 
     def __call__(self, log: OperationLog) -> None:
         with self._lock:
+            for step in log.steps:
+                self.steps[step.state] = self.steps.get(step.state, 0) + 1
+            if self.quiet:
+                return
+            if self._bar is not None:
+                self._bar.update(1)
+                if log.state.is_ok:
+                    return
+                click.echo("")
             keys = ", ".join(log.object_keys)
             click.echo(f"{log.server}: {log.action} {keys} [{log.backend}] -> {log.state.value}")
             for step in log.steps:
                 self._step(step)
 
     def _step(self, step: StepResult) -> None:
-        self.steps[step.state] = self.steps.get(step.state, 0) + 1
         click.echo(f"  {state_label(step.state)} {step.description}")
         if not step.state.is_ok and step.state is not State.ABORTED:
             for stream in (step.stdout, step.stderr):
                 for line in stream.strip().splitlines()[-20:]:
                     click.echo(f"      | {line}")
+
+    def close(self) -> None:
+        """End the progress bar, if there is one."""
+        if self._bar is not None:
+            self._bar.__exit__(None, None, None)
+            self._bar = None
 
     def summary(self) -> str:
         """``N steps: a changed, b unchanged...`` for the end of an apply."""
