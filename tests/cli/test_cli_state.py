@@ -160,3 +160,27 @@ def test_db_option_env_and_bad_databases(workdir: Path, tmp_path: Path) -> None:
     assert status.returncode == 0 and status.stdout.startswith("database revision ")
     upgrade = orchestra("db", "upgrade", cwd=workdir)
     assert upgrade.returncode == 0 and "up to date" in upgrade.stdout
+
+
+def test_an_apply_on_a_busy_server_waits_then_refuses_and_loses_nothing(workdir: Path) -> None:
+    import os
+
+    from orchestra_core.storage import holder_id, open_store
+
+    store = open_store(str(workdir / "orchestra.sqlite"))
+    other = holder_id("other-apply")  # this test's own process: alive, so the lock holds
+    logs_before = len(store.list_logs(limit=None))
+    store.lock_servers(["ns1"], other)
+    try:
+        edit(workdir, "192.0.2.10", "192.0.2.12")
+        done = orchestra("apply", "hosting.yaml", "--yes", "--wait", "0.5", cwd=workdir)
+        assert done.returncode == 3
+        assert f"server ns1 is being applied by {other} since" in done.stderr
+        assert f":{os.getpid()}:" in done.stderr
+        assert len(store.list_logs(limit=None)) == logs_before  # nothing ran, nothing lost
+    finally:
+        store.unlock_servers(["ns1"], other)
+        store.close()  # type: ignore[attr-defined]
+    done = orchestra("apply", "hosting.yaml", "--yes", cwd=workdir)
+    assert done.returncode == 0, done.stderr
+    assert planned(workdir) == []
