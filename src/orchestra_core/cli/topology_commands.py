@@ -8,7 +8,10 @@ import attrs
 import click
 
 from orchestra_core.cli.output import echo_json, table
-from orchestra_core.cli.session import Session, pass_session
+from orchestra_core.cli.session import EXIT_FAILED, Session, pass_session
+from orchestra_core.engine import Orchestra
+from orchestra_core.errors import OrchestraError
+from orchestra_core.execution.transport import Probe
 
 __all__ = ["drivers", "routes", "servers"]
 
@@ -45,11 +48,15 @@ def drivers(session: Session, as_json: bool) -> None:
     click.echo(table(headers, cells))
 
 
-@click.command()
+@click.group(invoke_without_command=True)
 @_JSON
-@pass_session
-def servers(session: Session, as_json: bool) -> None:
-    """The servers of the latest apply, as the store knows them."""
+@click.pass_context
+def servers(ctx: click.Context, as_json: bool) -> None:
+    """The servers of the latest apply, as the store knows them (``servers test`` checks them)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    session = ctx.find_object(Session)
+    assert session is not None
     found = session.store.servers()
     if as_json:
         echo_json([attrs.asdict(server) for server in found])
@@ -62,6 +69,72 @@ def servers(session: Session, as_json: bool) -> None:
         for s in found
     ]
     click.echo(table(["NAME", "ADDRESS", "TRANSPORT", "ROOT", "SETTINGS FOR"], rows))
+
+
+@servers.command("test")
+@click.argument("inventory", required=False, type=click.Path(dir_okay=False))
+@_JSON
+@pass_session
+def test_servers(session: Session, inventory: str | None, as_json: bool) -> None:
+    """Check that each server is reachable, lets orchestra in, and has the tools of the backends
+    routed to it (the servers and routes of INVENTORY, or of the latest apply)."""
+    if inventory is not None:
+        from pathlib import Path
+
+        from orchestra_core.inventory import load_inventory
+
+        inv = load_inventory(
+            inventory,
+            service_types=session.registry.by_plural(),
+            backends=set(session.registry.backends),
+            base_dir=Path.cwd(),
+        )
+        found, routed = list(inv.servers), list(inv.routes)
+    else:
+        found, routed = session.store.servers(), session.store.routes()
+    engine = Orchestra(servers=found, routes=routed, registry=session.registry, store=session.store)
+    results = []
+    try:
+        for server in found:
+            tools = sorted(
+                {
+                    tool
+                    for route in routed
+                    if server.name in route.servers
+                    for tool in session.registry.backend(route.backend).tools
+                }
+            )
+            try:
+                probe = engine.transport(server.transport).probe(server, tools)
+            except OrchestraError as exc:
+                probe = Probe(reachable=False, error=str(exc))
+            results.append((server, tools, probe))
+    finally:
+        engine.close()
+    if as_json:
+        echo_json(
+            [
+                {"server": s.name, "tools": tools, **attrs.asdict(probe), "ok": probe.ok}
+                for s, tools, probe in results
+            ]
+        )
+    else:
+        yes = click.style("yes", fg="green")
+        no = click.style("NO", fg="red", bold=True)
+        rows = [
+            [
+                s.name,
+                f"{s.transport} {s.address}",
+                yes if probe.reachable else no,
+                yes if probe.authenticated else no,
+                ", ".join(probe.missing_tools) or ("-" if probe.authenticated else "?"),
+                probe.error or "",
+            ]
+            for s, _, probe in results
+        ]
+        click.echo(table(["SERVER", "VIA", "REACHABLE", "LOGIN", "MISSING TOOLS", "ERROR"], rows))
+    if not all(probe.ok for _, _, probe in results):
+        raise SystemExit(EXIT_FAILED)
 
 
 @click.command()

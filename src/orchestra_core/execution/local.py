@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import time
+from collections.abc import Sequence
 
 from orchestra_core.errors import SandboxViolation
 from orchestra_core.execution.script import BOOTSTRAP, parse_output
-from orchestra_core.execution.transport import Batch, BatchResult
+from orchestra_core.execution.transport import Batch, BatchResult, Probe
 from orchestra_core.model.servers import Server
 from orchestra_core.planning.steps import DeleteFile, EnsureDirectory, WriteFile
 
@@ -128,6 +130,11 @@ class LocalTransport:
             stderr=err.decode("utf-8", errors="replace"),
             timed_out=timed_out,
         )
+
+    def probe(self, server: Server, tools: Sequence[str]) -> Probe:
+        """This machine is always reachable; look for ``tools`` on its PATH."""
+        missing = tuple(tool for tool in tools if shutil.which(tool) is None)
+        return Probe(reachable=True, authenticated=True, missing_tools=missing)
 
     def _kill(self, proc: subprocess.Popen[bytes]) -> tuple[bytes, bytes]:
         """SIGTERM the batch's session, SIGKILL what is left after the grace, collect output."""

@@ -8,10 +8,11 @@ have run, and program results with :meth:`RecordingTransport.respond` and
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 
 import attrs
 
-from orchestra_core.execution.transport import Batch, BatchResult, RawStepResult
+from orchestra_core.execution.transport import Batch, BatchResult, Probe, RawStepResult
 from orchestra_core.model.servers import Server
 from orchestra_core.planning.steps import Step
 
@@ -135,6 +136,10 @@ class RecordingTransport:
         name = _server_name(server)
         with self._lock:
             return [b.script for s, b in self.batches if name is None or s.name == name]
+
+    def probe(self, server: Server, tools: Sequence[str]) -> Probe:
+        """Every server is fine: nothing is reached."""
+        return Probe(reachable=True, authenticated=True)
 
     def close(self) -> None:
         """Mark the transport closed (tests may check that the engine closed it)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
 import attrs
@@ -9,7 +10,7 @@ import attrs
 from orchestra_core.model.servers import Server
 from orchestra_core.planning.steps import Step
 
-__all__ = ["Batch", "BatchResult", "RawStepResult", "Transport"]
+__all__ = ["Batch", "BatchResult", "Probe", "RawStepResult", "Transport"]
 
 
 @attrs.frozen(kw_only=True)
@@ -57,6 +58,22 @@ class BatchResult:
     timed_out: bool = False
 
 
+@attrs.frozen(kw_only=True)
+class Probe:
+    """What ``orchestra servers test`` learns of a server: can it be reached, does it let us
+    in, and which of the tools its backends need are missing."""
+
+    reachable: bool
+    authenticated: bool = False
+    missing_tools: tuple[str, ...] = ()
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when the server is reachable, lets us in and has every tool."""
+        return self.reachable and self.authenticated and not self.missing_tools and not self.error
+
+
 @runtime_checkable
 class Transport(Protocol):
     """Runs batches on servers. Implementations: ``local``, ``recording`` (and later ``ssh``).
@@ -69,6 +86,10 @@ class Transport(Protocol):
 
     def run(self, server: Server, batch: Batch, *, timeout: float | None) -> BatchResult:
         """Run ``batch`` on ``server`` and return its per-step results."""
+        ...
+
+    def probe(self, server: Server, tools: Sequence[str]) -> Probe:
+        """Check that ``server`` can be reached and logged in to, and has ``tools``."""
         ...
 
     def close(self) -> None:
