@@ -17,8 +17,9 @@ import pytest
 if TYPE_CHECKING:
     from orchestra_core.execution.recording import RecordingTransport
     from orchestra_core.testing.daemon import DaemonFactory
+    from orchestra_core.testing.sshd import SSHHost, SSHHostFactory
 
-__all__ = ["daemon_factory", "recording_transport"]
+__all__ = ["daemon_factory", "recording_transport", "ssh_host_factory", "ssh_hosts"]
 
 
 @pytest.fixture
@@ -53,3 +54,34 @@ def daemon_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaemonF
         yield factory
     finally:
         factory.stop_all()
+
+
+@pytest.fixture
+def ssh_host_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SSHHostFactory]:
+    """A callable that starts real sshd hosts on loopback (function scope).
+
+    ``ssh_host_factory(count=1)`` returns a list of started
+    :class:`~orchestra_core.testing.sshd.SSHHost`, each on its own 127.0.0.x address (the next
+    unused ones, from 127.0.0.2) and free port, with its own host key, in a new temp dir; the
+    current user logs in with the client key of that call. Every host it started, and every
+    session on it, is stopped at the end of the test, whether it passed or not. Override it
+    with a ``ssh_host_factory`` fixture of your own in ``conftest.py``.
+    """
+    from orchestra_core.testing.sshd import SSHHostFactory
+
+    factory = SSHHostFactory(lambda name: tmp_path_factory.mktemp(name))
+    try:
+        yield factory
+    finally:
+        factory.stop_all()
+
+
+@pytest.fixture
+def ssh_hosts(ssh_host_factory: SSHHostFactory) -> list[SSHHost]:
+    """Three started sshd hosts on 127.0.0.2, 127.0.0.3 and 127.0.0.4 (function scope).
+
+    Made by ``ssh_host_factory`` (so more hosts from it take 127.0.0.5 on) and stopped by it
+    after the test. ``host.server()`` gives the ssh ``Server`` for each. Override it with a
+    ``ssh_hosts`` fixture of your own in ``conftest.py`` (for example with another count).
+    """
+    return ssh_host_factory(3)
