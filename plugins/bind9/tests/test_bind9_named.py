@@ -45,24 +45,26 @@ OTHER = Domain(
 )
 
 
-@pytest.fixture
-def orchestra(named_master: NamedInstance, named_slave: NamedInstance) -> Iterator[Orchestra]:
-    servers = [
-        Server(
-            name="ns1",
-            settings={
-                "state_dir": str(named_master.dir / "orchestra"),
-                "bind9-master": named_master.settings(nameservers=NS),
-            },
-        ),
-        Server(
-            name="ns2",
-            settings={
-                "state_dir": str(named_slave.dir / "orchestra"),
-                "bind9-slave": named_slave.settings(),
-            },
-        ),
-    ]
+@pytest.fixture(params=["local", "ssh"])
+def orchestra(
+    request: pytest.FixtureRequest, named_master: NamedInstance, named_slave: NamedInstance
+) -> Iterator[Orchestra]:
+    """The engine, reaching both nameds through the local transport or over real SSH."""
+    settings = {
+        "ns1": {
+            "state_dir": str(named_master.dir / "orchestra"),
+            "bind9-master": named_master.settings(nameservers=NS),
+        },
+        "ns2": {
+            "state_dir": str(named_slave.dir / "orchestra"),
+            "bind9-slave": named_slave.settings(),
+        },
+    }
+    if request.param == "ssh":
+        [host] = request.getfixturevalue("ssh_host_factory")(1)
+        servers = [host.server(name, settings=settings[name]) for name in ("ns1", "ns2")]
+    else:
+        servers = [Server(name=name, settings=settings[name]) for name in ("ns1", "ns2")]
     routes = [
         Route(backend="bind9-master", servers=("ns1",)),
         Route(backend="bind9-slave", servers=("ns2",)),
