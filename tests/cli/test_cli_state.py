@@ -184,3 +184,39 @@ def test_an_apply_on_a_busy_server_waits_then_refuses_and_loses_nothing(workdir:
     done = orchestra("apply", "hosting.yaml", "--yes", cwd=workdir)
     assert done.returncode == 0, done.stderr
     assert planned(workdir) == []
+
+
+def test_servers_test_reports_reachability_login_and_missing_tools(
+    tmp_path: Path, ssh_host_factory: object
+) -> None:
+    [host] = ssh_host_factory(1)  # type: ignore[operator]
+    ssh = host.server_settings()["ssh"]
+    inventory = tmp_path / "servers.yaml"
+    down = {**ssh, "port": 1, "connect_retries": 0}
+    data = {
+        "servers": [
+            {"name": "up", "address": host.address, "transport": "ssh", "settings": {"ssh": ssh}},
+            {
+                "name": "down",
+                "address": host.address,
+                "transport": "ssh",
+                "settings": {"ssh": down},
+            },
+            {"name": "here"},
+        ],
+        "routes": [
+            {"backend": "bind9-master", "servers": ["up", "here"]},
+            {"backend": "dummy-domain", "servers": ["down"]},
+        ],
+    }
+    inventory.write_text(json.dumps(data))  # JSON is YAML
+    done = orchestra("--db", "memory", "servers", "test", str(inventory), "--json", cwd=tmp_path)
+    assert done.returncode == 1
+    rows = {row["server"]: row for row in json.loads(done.stdout)}
+    assert rows["up"]["ok"] and rows["up"]["tools"] == [
+        "named-checkconf",
+        "named-checkzone",
+        "rndc",
+    ]
+    assert rows["here"]["ok"] and rows["here"]["missing_tools"] == []
+    assert not rows["down"]["reachable"] and "cannot reach" in rows["down"]["error"]
