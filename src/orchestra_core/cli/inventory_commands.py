@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from orchestra_core.cli.output import LogPrinter, echo_json, log_to_dict
+from orchestra_core.cli.output import LogPrinter, echo_json, report
 from orchestra_core.cli.session import EXIT_BUSY, EXIT_FAILED, Session, fail, pass_session
 from orchestra_core.engine import Orchestra
 from orchestra_core.inventory import Inventory, load_inventory
@@ -132,11 +132,7 @@ def apply(
             fail(str(exc), EXIT_BUSY)
         finally:
             printer.close()
-        if as_json:
-            echo_json([log_to_dict(log) for log in result.logs])
-        else:
-            click.echo(printer.summary())
-        if not result.ok:
+        if not report(printer, result.logs, as_json=as_json):
             sys.exit(EXIT_FAILED)
     finally:
         orchestra.close()

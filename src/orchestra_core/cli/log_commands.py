@@ -13,6 +13,7 @@ from orchestra_core.cli.output import (
     LogPrinter,
     echo_json,
     log_to_dict,
+    report,
     state_label,
     table,
 )
@@ -173,11 +174,7 @@ def retry(session: Session, ident: str, yes: bool, as_json: bool, wait: float) -
             result = orchestra.retry(original.id, on_finished=printer, lock_wait=wait)
         except ServerBusy as exc:
             fail(str(exc), EXIT_BUSY)
-        if as_json:
-            echo_json([log_to_dict(entry) for entry in result.logs])
-        else:
-            click.echo(printer.summary())
-        if not result.ok:
+        if not report(printer, result.logs, as_json=as_json):
             sys.exit(EXIT_FAILED)
     finally:
         orchestra.close()

@@ -134,3 +134,13 @@ class LogPrinter:
         total = sum(self.steps.values())
         parts = [f"{n} {LABELS[state]}" for state, n in sorted(self.steps.items()) if n]
         return f"{total} steps: " + (", ".join(parts) if parts else "none")
+
+
+def report(printer: LogPrinter, logs: Sequence[OperationLog], *, as_json: bool) -> bool:
+    """Print the outcome of an apply or a retry (logs as JSON, or the step summary); True when
+    every operation ended well."""
+    if as_json:
+        echo_json([log_to_dict(log) for log in logs])
+    else:
+        click.echo(printer.summary())
+    return all(log.state.is_ok for log in logs)

@@ -213,28 +213,24 @@ class SSHTransport:
     # -- running ------------------------------------------------------------------------------
 
     def run(self, server: Server, batch: Batch, *, timeout: float | None) -> BatchResult:
-        """Run ``batch`` on ``server`` in one round trip; transport failures are reported."""
-        try:
-            pooled = self._checkout(server)
-        except (ConnectionError, ConfigurationError) as exc:
-            return BatchResult(steps=(), error=str(exc))
-        with pooled.lock:
+        """Run ``batch`` on ``server`` in one round trip; transport failures are reported.
+
+        A pooled connection found dead before anything was sent is reopened, once.
+        """
+        lost = ""
+        for _attempt in range(2):
             try:
-                return self._run(pooled, batch, timeout)
-            except _ReconnectOnce:
-                pass
-        # The pooled connection was dead although it looked alive: reopen it, once.
-        with self._lock:
-            self._pool.pop(server.name, None)
-        try:
-            pooled = self._checkout(server)
-        except (ConnectionError, ConfigurationError) as exc:
-            return BatchResult(steps=(), error=str(exc))
-        with pooled.lock:
-            try:
-                return self._run(pooled, batch, timeout)
-            except _ReconnectOnce as exc:
-                return BatchResult(steps=(), error=f"connection lost: {exc}")
+                pooled = self._checkout(server)
+            except (ConnectionError, ConfigurationError) as exc:
+                return BatchResult(steps=(), error=str(exc))
+            with pooled.lock:
+                try:
+                    return self._run(pooled, batch, timeout)
+                except _ReconnectOnce as exc:
+                    lost = str(exc)
+            with self._lock:
+                self._pool.pop(server.name, None)
+        return BatchResult(steps=(), error=f"connection lost: {lost}")
 
     def _run(self, pooled: _Pooled, batch: Batch, timeout: float | None) -> BatchResult:
         command = _command(pooled.settings, REMOTE)
