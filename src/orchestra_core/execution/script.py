@@ -80,10 +80,13 @@ __o_put() {
   printf '%s' "$2" | base64 -d >"$__o_tmp/$1"
 }
 __o_report() {
-  local start=$4
+  local start=$4 o=- e=-
   __o_now
+  # A command substitution forks: only pay for it when there is output to send.
+  if [ -s "$__o_tmp/$1.out" ]; then o=$(__o_b64 "$__o_tmp/$1.out"); fi
+  if [ -s "$__o_tmp/$1.err" ]; then e=$(__o_b64 "$__o_tmp/$1.err"); fi
   printf '@@ORCHESTRA %s %s %s %s %s %s %s\n' "$__o_nonce" "$1" "$2" "$3" \
-    "$((__o_ms - start))" "$(__o_b64 "$__o_tmp/$1.out")" "$(__o_b64 "$__o_tmp/$1.err")"
+    "$((__o_ms - start))" "$o" "$e"
 }
 __o_broken() {
   __o_now
