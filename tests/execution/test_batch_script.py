@@ -8,7 +8,12 @@ from collections.abc import Callable
 import pytest
 
 from orchestra_core.errors import TemplateError
-from orchestra_core.execution.script import compile_batch, describe_for_log, parse_output
+from orchestra_core.execution.script import (
+    compile_batch,
+    describe_for_log,
+    parse_output,
+    payload_word,
+)
 from orchestra_core.execution.transport import Batch, RawStepResult
 from orchestra_core.model.secret import REDACTED
 from orchestra_core.model.servers import Server
@@ -68,14 +73,23 @@ def test_script_prelude_and_nonce(compile_steps: Callable[..., Batch]) -> None:
     assert batch.server == "sandbox"
 
 
-def test_payloads_never_appear_in_clear(compile_steps: Callable[..., Batch]) -> None:
+HOSTILE = "it's \"q\" $(touch x) `y` \\ \n EOF\n' ; ü ✓ \t"
+
+
+def test_payloads_travel_as_words_nothing_can_end(compile_steps: Callable[..., Batch]) -> None:
     batch = compile_steps(
-        WriteFile(description="w", path="/srv/x", content="PLAIN-CONTENT"),
-        Command(description="c", script="echo PLAIN-SCRIPT", stdin="PLAIN-STDIN"),
+        WriteFile(description="w", path="/srv/x", content=HOSTILE),
+        Command(description="c", script="echo PLAIN-SCRIPT", stdin=HOSTILE),
     )
-    for word in ("PLAIN-CONTENT", "PLAIN-SCRIPT", "PLAIN-STDIN"):
-        assert word not in batch.script
-    assert b64("PLAIN-CONTENT") in batch.script
+    word = payload_word(HOSTILE)
+    assert batch.script.count(word) == 2
+    inner = word[2:-1]
+    assert word.startswith("$'") and word.endswith("'")
+    assert "'" not in inner and "\n" not in inner and "$(" not in inner and "`" not in inner
+    assert all(c.isalnum() or c in " ,._+:@%/=-\\" for c in inner)
+    assert payload_word("ü") == "$'\\xc3\\xbc'"
+    with pytest.raises(TemplateError, match="NUL"):
+        payload_word("a\x00b")
 
 
 def sensitive_steps() -> tuple[Step, ...]:
@@ -91,15 +105,15 @@ def test_redacted_script_hides_sensitive_payloads_only(
 ) -> None:
     batch = compile_steps(*sensitive_steps())
 
-    assert b64(SECRET) in batch.script
-    assert b64(f"u:{SECRET}\n") in batch.script
+    assert payload_word(SECRET) in batch.script
+    assert payload_word(f"u:{SECRET}\n") in batch.script
     for text in (batch.redacted, *(describe_for_log(s, i) for i, s in enumerate(batch.steps))):
         assert SECRET not in text
-        assert b64(SECRET) not in text
-        assert b64(f"u:{SECRET}\n") not in text
+        assert payload_word(SECRET) not in text
+        assert payload_word(f"u:{SECRET}\n") not in text
     assert batch.redacted.count(REDACTED) == 2
-    assert b64("PUBLIC") in batch.redacted
-    assert b64("chpasswd") in batch.redacted
+    assert payload_word("PUBLIC") in batch.redacted
+    assert payload_word("chpasswd") in batch.redacted
 
 
 def test_describe_for_log_shows_data_and_snippet() -> None:
@@ -109,7 +123,7 @@ def test_describe_for_log_shows_data_and_snippet() -> None:
     assert text.splitlines()[0] == "# step 4 - command: make it"
     assert "#| echo one\n#| echo two\n" in text
     assert "#| test -e x\n" in text
-    assert 'exec bash "$T/4.cmd" </dev/null' in text
+    assert '. "$T/4.cmd" </dev/null' in text
 
 
 def test_describe_for_log_redacts_sensitive() -> None:

@@ -458,7 +458,7 @@ def test_a_repeated_directory_step_reports_unchanged_without_running(
     mkdir = EnsureDirectory(description="dir", path=target)
     sp = server_plan(server, (mkdir, Command(description="rm", script=f"rmdir {target}"), mkdir))
     batch = compile_batch(sp)
-    assert batch.script.count("__o_run ") == 2  # the third step is not run again
+    assert batch.script.count("__o_done ") == 3  # two steps run (plus the helper itself)
     result = LocalTransport().run(server, batch, timeout=30)
     assert [s.status for s in result.steps] == ["changed", "changed", "unchanged"]
     assert not (root / "d").exists()  # proof that the repeat did not run

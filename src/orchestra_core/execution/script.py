@@ -31,6 +31,7 @@ import binascii
 import posixpath
 import secrets
 
+from orchestra_core.errors import TemplateError
 from orchestra_core.execution.transport import Batch, RawStepResult
 from orchestra_core.model.secret import REDACTED
 from orchestra_core.planning.plan import ServerPlan
@@ -77,6 +78,9 @@ __o_b64() {
   if [ -s "$1" ]; then tail -c __LIMIT__ -- "$1" | base64 -w0; else printf -- '-'; fi
 }
 __o_put() {
+  printf '%s' "$2" >"$__o_tmp/$1"
+}
+__o_put64() {
   printf '%s' "$2" | base64 -d >"$__o_tmp/$1"
 }
 __o_report() {
@@ -95,7 +99,7 @@ __o_broken() {
   __o_report "$1" failed 2 "$__o_ms"
 }
 __o_run() {
-  local i=$1 secs=$2 wrap=$3 rc st start
+  local i=$1 secs=$2 wrap=$3 start
   __o_now
   start=$__o_ms
   if [ -n "$secs" ] && [ "$wrap" = 1 ]; then
@@ -104,7 +108,10 @@ __o_run() {
   else
     bash "$__o_tmp/$i.sh" "$__o_tmp" </dev/null >"$__o_tmp/$i.out" 2>"$__o_tmp/$i.err"
   fi
-  rc=$?
+  __o_done "$i" $? "$secs" "$start"
+}
+__o_done() {
+  local i=$1 rc=$2 secs=$3 start=$4 st
   if [ -n "$secs" ] && { [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; }; then
     st=timeout
   elif [ "$rc" -ne 0 ]; then
@@ -120,6 +127,7 @@ __o_run() {
 }
 """
 
+REDACTED_WORD = "'" + REDACTED + "'"
 _NEW = '"$n"'
 _PATH = '"$p"'
 _SNIPPET_HEAD = "set -u\nT=$1\n"
@@ -233,7 +241,8 @@ def _command_snippet(step: Command, i: int) -> str:
         out += f'if bash "$T/{i}.unless" </dev/null >/dev/null 2>&1; then\n  '
         out += _UNCHANGED.format(i=i).replace("\n", "\n  ", 1) + "fi\n"
     stdin = f'"$T/{i}.stdin"' if step.stdin is not None else "/dev/null"
-    return out + f'exec bash "$T/{i}.cmd" <{stdin}\n'
+    # Sourced, not run by a second bash: the step already has a shell of its own.
+    return out + f'set +u\n. "$T/{i}.cmd" <{stdin}\n'
 
 
 def _reload_snippet(step: Reload, i: int, earlier: list[tuple[int, Step]]) -> str:
@@ -330,19 +339,58 @@ def _marker_block(i: int, marker: str) -> str:
     )
 
 
+def payload_word(text: str) -> str:
+    """``text`` as a bash ``$'...'`` word: safe characters as they are, every other byte as
+    ``\\xHH``, so nothing in it can end the word; the printf builtin writes it, no process.
+    NUL cannot be held by a bash string and is refused."""
+    if "\x00" in text:
+        raise TemplateError("refusing to put a NUL character into a batch")
+    out = []
+    for char in text:
+        if char in _SAFE:
+            out.append(char)
+        else:
+            out.extend(f"\\x{byte:02x}" for byte in char.encode("utf-8"))
+    return "$'" + "".join(out) + "'"
+
+
+def _put(name: str, text: str) -> str:
+    """The batch line that writes a payload file: a bash word for the printf builtin, or
+    base64 for the rare payload holding NUL (no bash string can)."""
+    if "\x00" in text:
+        return f"__o_put64 {name} '{_b64(text)}'"
+    return f"__o_put {name} {payload_word(text)}"
+
+
+_SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 ,._+:@%/=-")
+
+
 def _step_block(step: Step, i: int, earlier: list[tuple[int, Step]], *, redact: bool) -> str:
     puts = [
-        f"__o_put {name} '{REDACTED if (redact and secret) else _b64(text)}'"
+        f"__o_put {name} {REDACTED_WORD}" if redact and secret else _put(name, text)
         for name, text, secret in _payloads(step, i)
     ]
-    puts.append(f"__o_put {i}.sh '{_b64(_snippet(step, i, earlier))}'")
-    secs = _seconds(step.timeout) if step.timeout is not None else ""
-    wrap = "0" if isinstance(step, Reload) else "1"
     label = " ".join(f"{step.kind}: {step.description}".split())
+    snippet = _snippet(step, i, earlier)
+    head = f"# step {i} - {label}\n"
+    unpack = f"{{ {' && '.join(puts)}; }} || {{ __o_broken {i}; exit 1; }}\n" if puts else ""
+    if step.timeout is None:
+        # In a subshell of the batch: one fork, no new bash to start.
+        body = snippet.replace(_SNIPPET_HEAD, 'set -u\nT="$__o_tmp"\n', 1)
+        return (
+            head
+            + unpack
+            + "__o_now; __o_start=$__o_ms\n"
+            + f"(\n{body})"
+            + f' </dev/null >"$__o_tmp/{i}.out" 2>"$__o_tmp/{i}.err"\n'
+            + f'__o_done {i} $? "" "$__o_start" || exit 1\n'
+        )
+    wrap = "0" if isinstance(step, Reload) else "1"
+    puts.append(f"__o_put {i}.sh {payload_word(snippet)}")
     return (
-        f"# step {i} - {label}\n"
-        f"{{ {' && '.join(puts)}; }} || {{ __o_broken {i}; exit 1; }}\n"
-        f"__o_run {i} '{secs}' {wrap} || exit 1\n"
+        head
+        + f"{{ {' && '.join(puts)}; }} || {{ __o_broken {i}; exit 1; }}\n"
+        + f"__o_run {i} '{_seconds(step.timeout)}' {wrap} || exit 1\n"
     )
 
 
