@@ -99,6 +99,10 @@ class Command(Step):
     reports "nothing" and ``script`` does not run. ``stdin`` is fed to ``script`` (the way a
     secret reaches a command: never in argv). Without ``unless``, a run that exits 0 counts as
     a change.
+
+    ``script`` runs in a bash shell of its own (a subshell of the batch, or a bash under
+    ``timeout`` when the step has a timeout), as if sourced: ``exit`` ends the step, its
+    variables and ``set`` options end with it, and ``$0`` is not the script's name.
     """
 
     kind: ClassVar[str] = "command"
