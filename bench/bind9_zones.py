@@ -25,8 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import random
 import re
 import resource
@@ -64,6 +62,9 @@ class BenchError(Exception):
 
 
 # -- data ------------------------------------------------------------------------------------------
+
+
+from machine import machine  # noqa: E402 - bench/ is the script's path
 
 
 def zone_name(i: int, width: int) -> str:
@@ -408,27 +409,6 @@ def table(figures: Figures) -> str:
         apply_s = p.get("apply_seconds", p["seconds"])
         lines.append(f"  {key[0]}: {inside}; overhead {apply_s - total:.3f}")
     return "\n".join(lines)
-
-
-def machine() -> dict[str, Any]:
-    cpu = "unknown"
-    mem_kib = 0
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                mem_kib = int(line.split()[1])
-    except OSError:
-        pass
-    return {
-        "nproc": os.cpu_count(),
-        "cpu": cpu,
-        "ram_gib": round(mem_kib / 1024 / 1024, 1),
-        "python": platform.python_version(),
-    }
 
 
 def main(argv: Sequence[str] | None = None) -> int:

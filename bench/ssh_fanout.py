@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import re
 import shutil
 import statistics
@@ -119,6 +118,9 @@ class Work:
                     f"{variant}: {path} holds {len(got)} lines, expected {len(numbers)} "
                     f"in order (first lines: {got[:5]})"
                 )
+
+
+from machine import machine as base_machine  # noqa: E402 - bench/ is the script's path
 
 
 def parallel(work: Work, fn: Callable[[int], object]) -> None:
@@ -591,24 +593,10 @@ def table(figures: dict[str, Any]) -> str:
 
 
 def machine() -> dict[str, Any]:
-    cpu = "unknown"
-    mem_kib = 0
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                mem_kib = int(line.split()[1])
-    except OSError:
-        pass
+    """The machine (see machine.py), with the SSH software measured here."""
     ssh_version = subprocess.run(["ssh", "-V"], capture_output=True, text=True, check=False)
     return {
-        "nproc": os.cpu_count(),
-        "cpu": cpu,
-        "ram_gib": round(mem_kib / 1024 / 1024, 1),
-        "python": platform.python_version(),
+        **base_machine(),
         "paramiko": paramiko.__version__,
         "openssh": ssh_version.stderr.strip(),
     }
