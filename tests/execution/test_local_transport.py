@@ -483,3 +483,16 @@ def test_a_reload_a_batch_could_not_run_is_run_by_the_next(server: Server, root:
     assert not Path(marker).exists() and log.read_text() == "r\n"
     assert run(write, reload) == ["unchanged", "unchanged"]
     assert log.read_text() == "r\n"
+
+
+def test_the_private_folder_is_in_ram_unless_tmpdir_says_otherwise(
+    run: RunSteps, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not (os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK)):
+        pytest.skip("no writable /dev/shm on this machine")
+    monkeypatch.delenv("TMPDIR", raising=False)
+    result = run(Command(description="where", script='echo "$T"'))
+    assert result.steps[0].stdout.startswith("/dev/shm/tmp.")
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    result = run(Command(description="where", script='echo "$T"'))
+    assert result.steps[0].stdout.startswith(f"{tmp_path}/tmp.")

@@ -66,7 +66,14 @@ KILL_AFTER = 2
 
 _PRELUDE = r"""set -u
 umask 077
-__o_tmp=$(mktemp -d) || exit 1
+# The private folder goes to RAM (/dev/shm) unless TMPDIR says otherwise or RAM is short:
+# a batch creates a few small files per step, much cheaper on tmpfs than on a disk.
+__o_base=${TMPDIR:-}
+if [ -z "$__o_base" ] && [ -d /dev/shm ] && [ -w /dev/shm ]; then
+  __o_free=$(df -Pk /dev/shm 2>/dev/null | awk 'NR == 2 { print $4 }')
+  if [ -n "$__o_free" ] && [ "$__o_free" -gt __NEED_KIB__ ]; then __o_base=/dev/shm; fi
+fi
+__o_tmp=$(mktemp -d ${__o_base:+-p "$__o_base"}) || exit 1
 trap 'rm -rf -- "$__o_tmp"' EXIT
 __o_nonce=__NONCE__
 __o_ms=0
@@ -415,8 +422,16 @@ def compile_batch(server_plan: ServerPlan, *, nonce: str | None = None) -> Batch
     if not nonce or not nonce.isalnum():
         raise ValueError("a batch nonce is a non-empty alphanumeric word")
     steps = server_plan.steps
+    payload_bytes = sum(
+        len(text.encode("utf-8"))
+        for i, step in enumerate(steps)
+        for _, text, _ in _payloads(step, i)
+    )
+    # Room for the payloads twice over (data and the copies steps make) and 64 MiB of output.
+    need_kib = 2 * payload_bytes // 1024 + 65536
     prelude = (
         _PRELUDE.replace("__NONCE__", nonce)
+        .replace("__NEED_KIB__", str(need_kib))
         .replace("__LIMIT__", str(OUTPUT_LIMIT))
         .replace("__KILL__", str(KILL_AFTER))
     )
