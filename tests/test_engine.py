@@ -113,3 +113,21 @@ def test_an_object_whose_reload_was_aborted_is_not_applied(tmp_path: Path) -> No
     ]
     # The domain's file is in place, but the daemon never reloaded it: not applied.
     assert store.applied() == {}
+
+
+def test_an_incremental_apply_writes_only_the_objects_it_touched(
+    setup: tuple[Orchestra, MemoryStore, Path],
+) -> None:
+    import attrs
+
+    orchestra, store, _ = setup
+    assert apply_all(orchestra, store, DOMAIN, USER).ok  # type: ignore[attr-defined]
+    written: list[list[str]] = []
+    original = store.record_applied
+    store.record_applied = lambda snaps: (written.append([s.key for s in snaps]), original(snaps))[
+        1
+    ]  # type: ignore[method-assign]
+    assert apply_all(orchestra, store, attrs.evolve(DOMAIN, ttl=60), USER).ok  # type: ignore[attr-defined]
+    assert written == [["domain:a.example"]]
+    assert store.applied()["domain:a.example"].data["ttl"] == 60
+    assert store.desired("systemuser:acme") is not None  # from the first apply

@@ -37,7 +37,7 @@ def record_outcome(store: Store, changes: Changes, result: ApplyResult) -> None:
     every removed object whose deletes all succeeded. A failed object keeps its previous
     applied state, so the next incremental plan tries it again."""
     failed = {key for log in result.logs if not log.state.is_ok for key in log.object_keys}
-    store.record_applied([snap for snap in changes.desired if snap.key not in failed])
+    store.record_applied([snap for snap in changes.touched if snap.key not in failed])
     store.forget_applied([key for key in changes.removed if key not in failed])
 
 
@@ -137,7 +137,7 @@ class Orchestra:
         try:
             if changes is not None:
                 self.store.save_topology(self.servers, self.routes)
-                self.store.record_desired(changes.desired)
+                self.store.record_desired(changes.touched)
             executor = Executor(
                 self.transport,
                 self.store,
@@ -215,6 +215,7 @@ class Orchestra:
             changeset=changes,
             index=index,
             desired=tuple(wanted.values()) if original.action != "delete" else (),
+            changed=tuple(wanted) if original.action != "delete" else (),
             removed=original.object_keys if original.action == "delete" else (),
         )
         links = {
@@ -227,17 +228,6 @@ class Orchestra:
             lock_wait=lock_wait,
             retry_of=links,
         )
-
-    def save_all(
-        self, services: Iterable[Service], *, accounts: Iterable[Account] = ()
-    ) -> tuple[ChangeSet, ServiceIndex]:
-        """A change set saving every service, and the index they form (a full resync)."""
-        services = list(services)
-        index = ServiceIndex(accounts, services)
-        changes = ChangeSet()
-        for service in services:
-            changes.save(service)
-        return changes, index
 
     def close(self) -> None:
         """Close every transport that was opened."""

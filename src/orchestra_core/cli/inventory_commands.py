@@ -115,7 +115,7 @@ def apply(
             click.echo(the_plan.render_text(), nl=False)
         if the_plan.is_empty:
             # Nothing runs, but objects with nothing to do (or only deletes of nothing) count.
-            orchestra.store.record_applied(changes.desired)
+            orchestra.store.record_applied(changes.touched)
             orchestra.store.forget_applied(list(changes.removed))
             if as_json:
                 echo_json([])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, ClassVar, TypeVar
 
 import attrs
@@ -122,11 +122,3 @@ def reference_errors(
     if same_account and target.account != obj.account:
         return [FieldError(obj.key, field, f"names {key}, which belongs to another account")]
     return []
-
-
-def iter_services(objects: Iterable[Service] | Mapping[str, Service]) -> Iterator[Service]:
-    """Iterate services given as an iterable or a key mapping."""
-    if isinstance(objects, Mapping):
-        yield from objects.values()
-    else:
-        yield from objects

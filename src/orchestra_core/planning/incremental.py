@@ -70,6 +70,13 @@ class Changes:
     unchanged: int = 0
 
     @property
+    def touched(self) -> tuple[ObjectSnapshot, ...]:
+        """The wanted snapshots of new and changed objects: all the store needs to learn
+        (unchanged ones are already recorded as they are)."""
+        keys = set(self.new) | set(self.changed)
+        return tuple(snap for snap in self.desired if snap.key in keys)
+
+    @property
     def is_empty(self) -> bool:
         """True when nothing differs from the applied state."""
         return not (self.new or self.changed or self.removed)
