@@ -124,7 +124,7 @@ def test_describe_for_log_shows_data_and_snippet() -> None:
     assert text.splitlines()[0] == "# step 4 - command: make it"
     assert "#| echo one\n#| echo two\n" in text
     assert "#| test -e x\n" in text
-    assert '. "$T/4.cmd" </dev/null' in text
+    assert text.endswith('set +u\n. "$T/4.cmd"\n')
 
 
 def test_describe_for_log_redacts_sensitive() -> None:
@@ -147,5 +147,5 @@ def test_bad_nonce_is_refused() -> None:
 
 def test_step_timeout_wraps_the_snippet(compile_steps: Callable[..., Batch]) -> None:
     batch = compile_steps(Command(description="c", script="true", timeout=2.5))
-    assert "__o_run 0 '2.500' 1 || exit 1" in batch.script
+    assert "__o_run 0 '2.500' 1 0 || exit 1" in batch.script
     assert "timeout --kill-after=2" in batch.script

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 from orchestra_core.errors import TransportError
@@ -41,9 +42,10 @@ class SpyStore(MemoryStore):
         super().__init__()
         self.saved: dict[str, list[State]] = {}
 
-    def save_log(self, log: OperationLog) -> None:
-        self.saved.setdefault(log.id, []).append(log.state)
-        super().save_log(log)
+    def save_logs(self, logs: Sequence[OperationLog]) -> None:
+        for log in logs:
+            self.saved.setdefault(log.id, []).append(log.state)
+        super().save_logs(logs)
 
 
 def states(logs: list[OperationLog]) -> list[State]:

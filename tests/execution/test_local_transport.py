@@ -207,6 +207,33 @@ def test_command_without_stdin_reads_nothing(run: RunSteps, root: Path) -> None:
     assert (root / "next-ran").exists()
 
 
+def test_a_command_runs_as_a_sourced_script_in_its_own_subshell(run: RunSteps, root: Path) -> None:
+    # ``return`` ends the script as it would a sourced file; ``exit 0``, ``cd``, variables
+    # and shell options stay inside the step.
+    result = run(
+        Command(description="returns", script="echo before; return 0; echo after"),
+        Command(description="leaves", script="set -e; cd /; LEAK=1; exit 0"),
+        Command(description="sees none", script='echo "${LEAK:-none} $PWD"; false; echo on'),
+        Command(description="fails by return", script="return 3"),
+        Command(description="never", script="touch never"),
+    )
+
+    assert statuses(result) == ["changed", "changed", "changed", "failed"]
+    assert result.steps[0].stdout == "before\n"
+    assert result.steps[2].stdout == f"none {root}\non\n"
+    assert result.steps[3].exit_code == 3
+    assert not (root / "never").exists()
+
+
+def test_a_command_holding_nul_still_runs(run: RunSteps, root: Path) -> None:
+    # No bash string holds NUL: such a script travels as a file, where bash drops the NUL
+    # byte as it does in any script file.
+    result = run(Command(description="nul", script="printf ok >got # \x00 after a NUL"))
+
+    assert statuses(result) == ["changed"]
+    assert (root / "got").read_text() == "ok"
+
+
 # --- timeouts ------------------------------------------------------------------------------------
 
 

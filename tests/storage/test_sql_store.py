@@ -248,3 +248,19 @@ def test_two_processes_on_one_sqlite_file(tmp_path: Path) -> None:
         store.lock_servers(["web1", "ns1"], holder_id("parent"))
     finally:
         store.close()
+
+
+def test_save_logs_is_all_or_none(database_url: str) -> None:
+    store = SQLStore(database_url)
+    try:
+        kept = make_log(0)
+        store.save_log(kept)
+        kept.state = State.SUCCESS
+        broken = make_log(1)
+        step = broken.steps[0]
+        broken.steps = [step, StepResult(index=step.index, kind="command", description="twin")]
+        with pytest.raises(sa.exc.IntegrityError):  # two steps with one index
+            store.save_logs([kept, broken])
+        assert [log.state for log in store.list_logs()] == [State.RECEIVED]
+    finally:
+        store.close()

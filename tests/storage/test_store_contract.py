@@ -96,6 +96,22 @@ class TestStoreContract:
         got.steps.clear()
         assert len(store.get_log(log.id).steps) == 2
 
+    def test_save_logs_saves_and_replaces_many_at_once(self, store: Store) -> None:
+        logs = [make_log(n) for n in range(700)]  # more than one chunk of the SQL store
+        logs[5] = full_log()
+        store.save_logs(logs)
+        assert len(store.list_logs()) == 700
+        assert store.get_log(logs[5].id) == logs[5]
+
+        for log in logs:
+            log.state = State.SUCCESS
+        logs[5].steps = logs[5].steps[:1]
+        store.save_logs([*logs[:10], logs[3]])  # a log given twice: saved once
+        assert {log.state for log in store.list_logs()[-10:]} == {State.SUCCESS}
+        assert store.get_log(logs[5].id).steps == logs[5].steps
+        assert store.get_log(logs[20].id).state is State.RECEIVED
+        store.save_logs([])
+
     def test_list_is_newest_first(self, store: Store) -> None:
         logs = [make_log(n) for n in (2, 0, 3, 1)]
         for log in logs:

@@ -104,9 +104,8 @@ class Executor:
                 _new_log(server_plan.server, op, (retry_of or {}).get(op.id))
                 for op in server_plan.operations
             ]
-            for entry in logs:
-                self.store.save_log(entry)
             work.append((server_plan, logs))
+        self.store.save_logs([entry for _, logs in work for entry in logs])
         # Waves run one after the other; the servers of one wave run in parallel.
         for wave in sorted({sp.wave for sp, _ in work}):
             batch = [(sp, logs) for sp, logs in work if sp.wave == wave]
@@ -121,7 +120,7 @@ class Executor:
         for entry in logs:
             entry.state = State.STARTED
             entry.started_at = started
-            self.store.save_log(entry)
+        self.store.save_logs(logs)
         result = self._run_batch(server_plan)
         finished = utcnow()
         steps = _map_results(server_plan.steps, result)
@@ -136,7 +135,8 @@ class Executor:
                 earlier.append((i, step))
             offset += len(op.steps)
             _finish(entry, own, "\n".join(scripts), finished)
-            self.store.save_log(entry)
+        self.store.save_logs(logs)
+        for entry in logs:
             self._notify(entry)
 
     def _run_batch(self, server_plan: ServerPlan) -> BatchResult:

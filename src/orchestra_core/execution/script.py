@@ -4,24 +4,28 @@ The script travels on standard input (to ``bash -c BOOTSTRAP``, which saves it i
 file and runs it), so nothing it carries (file content, secrets) ever appears in a process's
 argv. Its shape:
 
-* a prelude: ``set -u``, ``umask 077``, a private temporary folder removed on exit, and a few
-  helper functions;
-* per step, every piece of data (file content, command scripts, ``unless`` snippets, stdin)
-  travels base64-encoded inside single quotes (the base64 alphabet cannot end a quoted word)
-  and is decoded into a file of the private folder; the step's own code is a small snippet
-  generated here, with every path and argv element quoted, and travels the same way;
-* each snippet runs as ``bash <snippet> <tmpdir>`` (under ``timeout`` when the step has one)
-  with stdin from ``/dev/null`` (the rest of the script is on the shell's stdin) and its output
-  captured to files; then one record line goes to stdout::
+* a prelude: ``set -u``, ``umask 077``, a private temporary folder (in ``/dev/shm`` when it
+  has room and ``TMPDIR`` is unset) removed on exit, and a few helper functions;
+* per step, its data (file content, ``unless`` snippets, stdin) is written into files of the
+  private folder by the ``printf`` builtin from ``$'...'`` words (:func:`payload_word`: every
+  byte outside a small safe set as ``\\xHH``, so nothing can end the word; base64 for the
+  rare payload holding NUL). A Command's script goes into the variable ``$__o_c`` instead;
+* the step's own code, a snippet generated here with every path and argv element quoted, runs
+  in a subshell of the batch (one fork per step) with stdin from ``/dev/null`` and its output
+  captured to files; a step with a timeout runs as ``timeout ... bash <snippet file>``
+  instead. A Command's script is evaluated (or sourced from its file) in the step's shell,
+  so ``exit``, ``cd`` and variables stay inside the step. Then one record line goes to
+  stdout::
 
       @@ORCHESTRA <nonce> <index> <status> <exit_code> <duration_ms> <b64 stdout> <b64 stderr>
 
   Nothing else reaches stdout, and :func:`parse_output` ignores lines without the nonce.
 
 A snippet reports "unchanged" by creating ``<tmpdir>/<index>.unchanged``; exit 0 otherwise
-means "changed". Changed steps leave ``<index>.changed`` (what a :class:`Reload` looks at), and
-replaced or deleted files leave ``<index>.backup`` (or ``<index>.absent``) for a failed reload
-to restore. After a failed or timed-out step the script stops with exit code 1.
+means "changed". A changed step that notifies a daemon leaves ``<index>.changed`` (what a
+:class:`Reload` and the owed-reload markers look at), and replaced or deleted files leave
+``<index>.backup`` (or ``<index>.absent``) for a failed reload to restore. After a failed or
+timed-out step the script stops with exit code 1.
 """
 
 from __future__ import annotations
@@ -87,6 +91,10 @@ __o_b64() {
 __o_put() {
   printf '%s' "$2" >"$__o_tmp/$1"
 }
+# A Command's script, from $__o_c, in a function as a sourced file would be (return works).
+__o_eval() {
+  eval "$__o_c"
+}
 __o_put64() {
   printf '%s' "$2" | base64 -d >"$__o_tmp/$1"
 }
@@ -94,8 +102,8 @@ __o_report() {
   local start=$4 o=- e=-
   __o_now
   # A command substitution forks: only pay for it when there is output to send.
-  if [ -s "$__o_tmp/$1.out" ]; then o=$(__o_b64 "$__o_tmp/$1.out"); fi
-  if [ -s "$__o_tmp/$1.err" ]; then e=$(__o_b64 "$__o_tmp/$1.err"); fi
+  if [[ -s $__o_tmp/$1.out ]]; then o=$(__o_b64 "$__o_tmp/$1.out"); fi
+  if [[ -s $__o_tmp/$1.err ]]; then e=$(__o_b64 "$__o_tmp/$1.err"); fi
   printf '@@ORCHESTRA %s %s %s %s %s %s %s\n' "$__o_nonce" "$1" "$2" "$3" \
     "$((__o_ms - start))" "$o" "$e"
 }
@@ -115,22 +123,23 @@ __o_run() {
   else
     bash "$__o_tmp/$i.sh" "$__o_tmp" </dev/null >"$__o_tmp/$i.out" 2>"$__o_tmp/$i.err"
   fi
-  __o_done "$i" $? "$secs" "$start"
+  __o_done "$i" $? "$secs" "$start" "$4"
 }
+# Arguments: INDEX RC SECS START NOTIFY. Reports a step by its exit code; NOTIFY=1 leaves
+# INDEX.changed behind when it changed something (what reloads and owed-reload markers test).
 __o_done() {
-  local i=$1 rc=$2 secs=$3 start=$4 st
-  if [ -n "$secs" ] && { [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; }; then
+  local i=$1 rc=$2 st=changed
+  if [[ -n $3 ]] && (( rc == 124 || rc == 137 )); then
     st=timeout
-  elif [ "$rc" -ne 0 ]; then
+  elif (( rc != 0 )); then
     st=failed
-  elif [ -e "$__o_tmp/$i.unchanged" ]; then
+  elif [[ -e $__o_tmp/$i.unchanged ]]; then
     st=unchanged
-  else
-    st=changed
+  elif [[ $5 == 1 ]]; then
     : >"$__o_tmp/$i.changed"
   fi
-  __o_report "$i" "$st" "$rc" "$start"
-  [ "$st" = changed ] || [ "$st" = unchanged ]
+  __o_report "$i" "$st" "$rc" "$4"
+  [[ $st == changed || $st == unchanged ]]
 }
 """
 
@@ -242,14 +251,18 @@ def _mkdir_snippet(step: EnsureDirectory, i: int) -> str:
     )
 
 
-def _command_snippet(step: Command, i: int) -> str:
+def _command_snippet(step: Command, i: int, *, inline: bool = False) -> str:
+    """Runs a Command's script: sourced from its data file, or (``inline``, in a subshell of
+    the batch) evaluated from ``$__o_c``, where the batch put it: no file to write and read."""
     out = _SNIPPET_HEAD
     if step.unless is not None:
         out += f'if bash "$T/{i}.unless" </dev/null >/dev/null 2>&1; then\n  '
         out += _UNCHANGED.format(i=i).replace("\n", "\n  ", 1) + "fi\n"
-    stdin = f'"$T/{i}.stdin"' if step.stdin is not None else "/dev/null"
+    # The step's stdin is /dev/null already, unless the Command brings its own.
+    stdin = f' <"$T/{i}.stdin"' if step.stdin is not None else ""
     # Sourced, not run by a second bash: the step already has a shell of its own.
-    return out + f'set +u\n. "$T/{i}.cmd" <{stdin}\n'
+    run = "__o_eval" if inline else f'. "$T/{i}.cmd"'
+    return out + f"set +u\n{run}{stdin}\n"
 
 
 def _reload_snippet(step: Reload, i: int, earlier: list[tuple[int, Step]]) -> str:
@@ -373,32 +386,49 @@ _SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ012345678
 
 
 def _step_block(step: Step, i: int, earlier: list[tuple[int, Step]], *, redact: bool) -> str:
-    puts = [
-        f"__o_put {name} {REDACTED_WORD}" if redact and secret else _put(name, text)
-        for name, text, secret in _payloads(step, i)
-    ]
+    payloads = _payloads(step, i)
     label = " ".join(f"{step.kind}: {step.description}".split())
-    snippet = _snippet(step, i, earlier)
     head = f"# step {i} - {label}\n"
-    unpack = f"{{ {' && '.join(puts)}; }} || {{ __o_broken {i}; exit 1; }}\n" if puts else ""
+    notify = "1" if step.notify is not None else "0"
     if step.timeout is None:
-        # In a subshell of the batch: one fork, no new bash to start.
+        # In a subshell of the batch: one fork, no new bash to start. A Command's script
+        # (never secret) goes into a variable rather than a file.
+        inline = isinstance(step, Command) and "\x00" not in step.script
+        if inline:
+            assert isinstance(step, Command)
+            head += f"__o_c={payload_word(step.script)}\n"
+            payloads = [p for p in payloads if p[0] != f"{i}.cmd"]
+            snippet = _command_snippet(step, i, inline=True)
+        else:
+            snippet = _snippet(step, i, earlier)
         body = snippet.replace(_SNIPPET_HEAD, 'set -u\nT="$__o_tmp"\n', 1)
         return (
             head
-            + unpack
+            + _unpack(payloads, i, redact=redact)
             + "__o_now; __o_start=$__o_ms\n"
             + f"(\n{body})"
             + f' </dev/null >"$__o_tmp/{i}.out" 2>"$__o_tmp/{i}.err"\n'
-            + f'__o_done {i} $? "" "$__o_start" || exit 1\n'
+            + f'__o_done {i} $? "" "$__o_start" {notify} || exit 1\n'
         )
     wrap = "0" if isinstance(step, Reload) else "1"
-    puts.append(f"__o_put {i}.sh {payload_word(snippet)}")
+    payloads.append((f"{i}.sh", _snippet(step, i, earlier), False))
     return (
         head
-        + f"{{ {' && '.join(puts)}; }} || {{ __o_broken {i}; exit 1; }}\n"
-        + f"__o_run {i} '{_seconds(step.timeout)}' {wrap} || exit 1\n"
+        + _unpack(payloads, i, redact=redact)
+        + f"__o_run {i} '{_seconds(step.timeout)}' {wrap} {notify} || exit 1\n"
     )
+
+
+def _unpack(payloads: list[tuple[str, str, bool]], i: int, *, redact: bool) -> str:
+    """The line writing a step's data files (secret ones as the redaction marker when
+    ``redact``); a step that cannot be unpacked is reported broken and ends the batch."""
+    if not payloads:
+        return ""
+    puts = [
+        f"__o_put {name} {REDACTED_WORD}" if redact and secret else _put(name, text)
+        for name, text, secret in payloads
+    ]
+    return f"{{ {' && '.join(puts)}; }} || {{ __o_broken {i}; exit 1; }}\n"
 
 
 #: Runs a batch sent on stdin (``bash -c BOOTSTRAP``): save it whole in a private file, open

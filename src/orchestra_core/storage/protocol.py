@@ -88,6 +88,12 @@ class Store(Protocol):
         """Insert ``log``, or replace the stored log with the same ``id``."""
         ...
 
+    def save_logs(self, logs: Sequence[OperationLog]) -> None:
+        """:meth:`save_log` for each of ``logs``, all or none (one transaction): what the
+        executor calls, once for a plan's new logs and once per server batch before and
+        after it runs."""
+        ...
+
     def get_log(self, id: str) -> OperationLog:
         """The log with this ``id``; :class:`NotFound` when there is none."""
         ...

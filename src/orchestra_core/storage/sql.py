@@ -175,20 +175,36 @@ class SQLStore:
 
     def save_log(self, log: OperationLog) -> None:
         """Insert ``log``, or replace the stored log with the same id (steps included)."""
-        row = _log_row(log)
-        steps = [_step_row(log.id, step) for step in log.steps]
-        keys = [{"log_id": log.id, "object_key": key} for key in dict.fromkeys(log.object_keys)]
+        self.save_logs([log])
+
+    def save_logs(self, logs: Sequence[OperationLog]) -> None:
+        """Insert or replace each of ``logs`` (steps included), in one transaction."""
+        # One row per id (the last save wins), in id order: concurrent transactions lock
+        # rows in the same order and cannot deadlock each other.
+        latest = {log.id: log for log in logs}
+        ordered = [latest[id] for id in sorted(latest)]
+        if not ordered:
+            return
         with self._write() as conn:
-            # The upsert locks the row first: concurrent saves of one log follow each other.
-            self._upsert(conn, OPERATION_LOGS, [row], key="id")
-            conn.execute(sa.delete(OPERATION_STEPS).where(OPERATION_STEPS.c.log_id == log.id))
-            conn.execute(
-                sa.delete(OPERATION_LOG_OBJECTS).where(OPERATION_LOG_OBJECTS.c.log_id == log.id)
-            )
-            if steps:
-                conn.execute(sa.insert(OPERATION_STEPS), steps)
-            if keys:
-                conn.execute(sa.insert(OPERATION_LOG_OBJECTS), keys)
+            for chunk in _chunks(ordered):
+                ids = [log.id for log in chunk]
+                # The upsert locks the rows first: concurrent saves of one log follow each
+                # other.
+                self._upsert(conn, OPERATION_LOGS, [_log_row(log) for log in chunk], key="id")
+                conn.execute(sa.delete(OPERATION_STEPS).where(OPERATION_STEPS.c.log_id.in_(ids)))
+                conn.execute(
+                    sa.delete(OPERATION_LOG_OBJECTS).where(OPERATION_LOG_OBJECTS.c.log_id.in_(ids))
+                )
+                steps = [_step_row(log.id, step) for log in chunk for step in log.steps]
+                keys = [
+                    {"log_id": log.id, "object_key": key}
+                    for log in chunk
+                    for key in dict.fromkeys(log.object_keys)
+                ]
+                if steps:
+                    conn.execute(sa.insert(OPERATION_STEPS), steps)
+                if keys:
+                    conn.execute(sa.insert(OPERATION_LOG_OBJECTS), keys)
 
     def get_log(self, id: str) -> OperationLog:
         """The log with this id; :class:`NotFound` when there is none."""
