@@ -381,3 +381,19 @@ def test_database_user_name_length_and_databases() -> None:
     assert DatabaseUser(account="acme", username="u" * 80).check() == []
     errors = DatabaseUser(account="acme", username="u" * 81, databases=("a.b", "c", "c")).check()
     assert fields(errors) == ["username", "databases[0]", "databases[2]"]
+
+
+def test_database_user_privileges() -> None:
+    assert DatabaseUser(account="acme", username="u").privileges == ("ALL",)
+    ok = DatabaseUser(account="acme", username="u", privileges=("SELECT", "lock tables"))
+    assert ok.check() == []
+    errors = DatabaseUser(
+        account="acme",
+        username="u",
+        privileges=("SELECT", "DROP; --", "select", "A" * 41, "ALL PRIVILEGES ON x y"),
+    ).check()
+    assert fields(errors) == ["privileges[1]", "privileges[3]", "privileges[4]", "privileges[2]"]
+    assert "'DROP; --' is not a privilege name" in errors[0].message
+    assert fields(DatabaseUser(account="acme", username="u", privileges=()).check()) == [
+        "privileges"
+    ]

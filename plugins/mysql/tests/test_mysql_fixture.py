@@ -79,14 +79,14 @@ def test_admin_file_is_private_and_logs_in_as_root(mariadb: MariaDBInstance) -> 
 
     settings = mariadb.settings()
     assert settings == {
-        "client": ["mysql"],
+        "client": "mysql",
         "defaults_file": str(mariadb.admin_file),
         "flavor": "mariadb",
     }
     assert mariadb.settings(user_host="localhost")["user_host"] == "localhost"
-    MySQLSettings(**{**settings, "client": tuple(settings["client"])})
+    MySQLSettings(**settings)
     run = subprocess.run(
-        [*settings["client"], f"--defaults-file={settings['defaults_file']}", "--batch"],
+        [settings["client"], f"--defaults-file={settings['defaults_file']}", "--batch"],
         input="SELECT CURRENT_USER()",
         capture_output=True,
         text=True,

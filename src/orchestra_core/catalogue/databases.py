@@ -16,6 +16,8 @@ __all__ = ["Database", "DatabaseUser"]
 
 # Engine names, character sets and collations: short lower-case words (mysql, utf8mb4_0900_ai_ci).
 _WORD = re.compile(r"[a-z][a-z0-9_]{0,63}")
+# A privilege name: words of letters (SELECT, CREATE TEMPORARY TABLES, ALL).
+_PRIVILEGE = re.compile(r"[A-Za-z]+(?: [A-Za-z]+){0,3}")
 
 
 def _word(errors: list[FieldError], key: str, field: str, value: str) -> None:
@@ -69,7 +71,9 @@ class Database(Service):
 class DatabaseUser(Service):
     """A database login on the engine ``type`` with rights on ``databases`` (by name).
 
-    The password is never a field: it travels in a ``set_password`` operation only.
+    ``privileges`` are what it may do on each of them: ``ALL`` (the default, what an owner
+    gets), or the engine's privilege names (``SELECT``, ``INSERT``...), which its driver
+    checks. The password is never a field: it travels in a ``set_password`` operation only.
     """
 
     kind: ClassVar[str] = "databaseuser"
@@ -78,6 +82,7 @@ class DatabaseUser(Service):
     username: str
     type: str = "mysql"
     databases: tuple[str, ...] = ()
+    privileges: tuple[str, ...] = ("ALL",)
 
     @property
     def identity(self) -> str:
@@ -93,6 +98,22 @@ class DatabaseUser(Service):
         for i, name in enumerate(self.databases):
             checks.identifier_field(errors, key, f"databases[{i}]", name, max_length=64)
         checks.unique_items(errors, key, "databases", self.databases)
+        if not self.privileges:
+            errors.append(FieldError(key, "privileges", "must name at least one privilege"))
+        for i, name in enumerate(self.privileges):
+            if not isinstance(name, str) or len(name) > 40 or not _PRIVILEGE.fullmatch(name):
+                shown = repr(name[:80]) if isinstance(name, str) else type(name).__name__
+                errors.append(
+                    FieldError(
+                        key,
+                        f"privileges[{i}]",
+                        f"{shown} is not a privilege name "
+                        "(one to four words of letters, 40 characters at most)",
+                    )
+                )
+        checks.unique_items(
+            errors, key, "privileges", tuple(str(p).upper() for p in self.privileges)
+        )
         return errors
 
     def check_references(self, index: ServiceIndex) -> list[FieldError]:

@@ -132,7 +132,7 @@ class MariaDBInstance:
         """The settings the mysql backends take to drive this instance (see
         :class:`orchestra_mysql.settings.MySQLSettings`), with ``overrides``."""
         settings: dict[str, Any] = {
-            "client": ["mysql"],
+            "client": "mysql",
             "defaults_file": str(self.admin_file),
             "flavor": "mariadb",
         }
@@ -206,7 +206,8 @@ class MariaDBInstance:
             host=self.address,
             port=self.port,
             user=user,
-            password=password,
+            # UTF-8, as the mysql client and PHP send it (PyMySQL would send latin-1).
+            password=password.encode("utf-8"),
             database=database,
             connect_timeout=10,
             charset="utf8mb4",

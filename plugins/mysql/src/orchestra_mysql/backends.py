@@ -1,0 +1,257 @@
+"""The mysql backends: databases and database users on MySQL and MariaDB servers.
+
+Each operation is one :class:`~orchestra_core.planning.steps.Command` that runs the server's
+``mysql`` client through the transport (so SSH works like the local sandbox). Its ``unless``
+half reads the live state (``information_schema``, ``mysql.user``, ``mysql.db``, ``SHOW
+CREATE USER``) and exits 0 when it already matches, so an unchanged object reports
+"unchanged"; the other half works out the same difference again and runs only the statements
+it needs. Privileges are compared as the set of ``mysql.db`` columns set to ``Y``: ``ALL``
+expanded by the server is the same set as ``ALL``, and is never seen as a change.
+
+Every name and value reaches SQL through :mod:`orchestra_mysql.sql` and the shell through
+the quoting templates. A password is hashed here for ``mysql_native_password`` (only the hash
+travels) and otherwise travels as a string literal; in both cases it is on the client's stdin
+in a sensitive step: never in argv, the plan, the logs or the store.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from orchestra_core.backends import Backend, RenderContext
+from orchestra_core.catalogue import Database, DatabaseUser
+from orchestra_core.errors import FieldError
+from orchestra_core.planning.steps import Command, Step
+from orchestra_core.rendering import Templates
+from orchestra_mysql import sql
+from orchestra_mysql.settings import MySQLSettings
+
+__all__ = ["MySQLDatabase", "MySQLUser", "password_statement"]
+
+#: Longest user name each server family takes.
+USERNAME_LENGTH = {"mariadb": 80, "mysql": 32}
+#: A user's host part: a name, an address, a netmask or a ``%`` / ``_`` pattern.
+_HOST = re.compile(r"[A-Za-z0-9._%:/-]{1,255}")
+
+
+def _lib(settings: MySQLSettings) -> dict[str, Any]:
+    """The values every template's ``lib.sh.j2`` needs."""
+    return {
+        "client": settings.client,
+        "defaults_file": settings.defaults_file,
+        "init": f"SET SESSION sql_mode = {sql.literal(sql.SESSION_SQL_MODE)}",
+    }
+
+
+def _command(templates: Templates, template: str, description: str, /, **values: Any) -> Command:
+    """A step whose ``unless`` is the template in check mode, and whose script applies it."""
+    return Command(
+        description=description,
+        script=templates.shell(template, check=False, **values),
+        unless=templates.shell(template, check=True, **values),
+    )
+
+
+def _type_error(errors: list[FieldError], key: str, type_: str) -> None:
+    if type_ != "mysql":
+        errors.append(
+            FieldError(key, "type", f"the mysql backends take type 'mysql', not {type_!r}")
+        )
+
+
+def _reserved(errors: list[FieldError], key: str, field: str, name: str) -> None:
+    if name.lower() in sql.RESERVED_DATABASES:
+        errors.append(FieldError(key, field, f"{name!r} is reserved for the server itself"))
+
+
+class MySQLDatabase(Backend[Database]):
+    """Creates a database with its character set and collation; drops it on delete (after a
+    dump into ``dump_dir`` when that is set)."""
+
+    name = "mysql-database"
+    service_type = Database
+    tools = ("mysql", "mysqldump", "gzip")
+    settings_class = MySQLSettings
+
+    def check(self, obj: Database, settings: MySQLSettings) -> list[FieldError]:
+        """Reserved names and engines other than mysql are refused."""
+        errors: list[FieldError] = []
+        _type_error(errors, obj.key, obj.type)
+        _reserved(errors, obj.key, "name", obj.name)
+        return errors
+
+    def render(self, ctx: RenderContext[Database]) -> Sequence[Step]:
+        """One step: create or alter (save), or dump and drop (delete)."""
+        db, settings = ctx.obj, ctx.settings
+        name = sql.identifier(db.name)
+        exists = "FROM information_schema.SCHEMATA s WHERE s.SCHEMA_NAME = " + sql.literal(db.name)
+        if ctx.action == "delete":
+            return [
+                _command(
+                    self.templates,
+                    "database-delete.sh.j2",
+                    f"drop database {db.name}",
+                    **_lib(settings),
+                    name=db.name,
+                    query="SELECT 1 " + exists,
+                    drop=f"DROP DATABASE {name}",
+                    dump_dir=settings.dump_dir and ctx.path(settings.dump_dir),
+                    dump_client=settings.dump_client,
+                )
+            ]
+        collate = f" COLLATE {db.collation}" if db.collation else ""
+        return [
+            _command(
+                self.templates,
+                "database-save.sh.j2",
+                f"database {db.name} ({db.charset})",
+                **_lib(settings),
+                name=db.name,
+                query=(
+                    "SELECT s.DEFAULT_CHARACTER_SET_NAME, s.DEFAULT_COLLATION_NAME, "
+                    "IFNULL(c.DEFAULT_COLLATE_NAME, '') FROM information_schema.SCHEMATA s "
+                    "LEFT JOIN information_schema.CHARACTER_SETS c "
+                    f"ON c.CHARACTER_SET_NAME = {sql.literal(db.charset)} "
+                    f"WHERE s.SCHEMA_NAME = {sql.literal(db.name)}"
+                ),
+                create=f"CREATE DATABASE {name} CHARACTER SET {db.charset}{collate}",
+                alter=f"ALTER DATABASE {name} CHARACTER SET {db.charset}{collate}",
+                charset=db.charset,
+                collation=db.collation or "",
+            )
+        ]
+
+
+class MySQLUser(Backend[DatabaseUser]):
+    """Creates an account with its privileges on its databases, locks it while suspended, sets
+    its password, and drops it on delete."""
+
+    name = "mysql-user"
+    service_type = DatabaseUser
+    actions = frozenset({"save", "delete", "set_password"})
+    after = ("mysql-database",)
+    tools = ("mysql",)
+    settings_class = MySQLSettings
+
+    def check(self, obj: DatabaseUser, settings: MySQLSettings) -> list[FieldError]:
+        """Name length for the server family, reserved databases and unknown privileges."""
+        errors: list[FieldError] = []
+        key = obj.key
+        _type_error(errors, key, obj.type)
+        limit = USERNAME_LENGTH[settings.flavor]
+        if len(obj.username) > limit:
+            errors.append(
+                FieldError(
+                    key,
+                    "username",
+                    f"is {len(obj.username)} characters long; {settings.flavor} takes at "
+                    f"most {limit}",
+                )
+            )
+        for i, name in enumerate(obj.databases):
+            _reserved(errors, key, f"databases[{i}]", name)
+        for i, privilege in enumerate(obj.privileges):
+            try:
+                sql.canonical_privileges([privilege])
+            except ValueError as exc:
+                errors.append(FieldError(key, f"privileges[{i}]", str(exc)))
+        if not _HOST.fullmatch(settings.user_host):
+            errors.append(
+                FieldError(
+                    key,
+                    "username",
+                    f"the server's user_host setting {settings.user_host!r} is not a host name, "
+                    "address or pattern",
+                )
+            )
+        return errors
+
+    def render(self, ctx: RenderContext[DatabaseUser]) -> Sequence[Step]:
+        """One step per operation; ``set_password``'s is sensitive."""
+        user, settings = ctx.obj, ctx.settings
+        account = sql.account(user.username, settings.user_host)
+        where = (
+            f"WHERE User = {sql.literal(user.username)} AND Host = "
+            f"{sql.literal(settings.user_host)}"
+        )
+        common = {
+            **_lib(settings),
+            "account": account,
+            "exists_query": "SELECT COUNT(*) FROM mysql.user " + where,
+            "sessions_query": (
+                "SELECT ID FROM information_schema.PROCESSLIST WHERE USER = "
+                + sql.literal(user.username)
+            ),
+        }
+        label = f"{user.username}@{settings.user_host}"
+        if ctx.action == "delete":
+            return [
+                _command(
+                    self.templates,
+                    "user-delete.sh.j2",
+                    f"drop database user {label}",
+                    **common,
+                    drop=f"DROP USER {account}",
+                )
+            ]
+        if ctx.action == "set_password":
+            assert ctx.secret is not None, "set_password renders with a secret"
+            statement = password_statement(account, ctx.secret.reveal(), settings.auth_plugin)
+            return [
+                Command(
+                    description=f"set the password of database user {label}",
+                    script=self.templates.shell(
+                        "user-password.sh.j2", **common, plugin=settings.auth_plugin
+                    ),
+                    stdin=statement,
+                    sensitive=True,
+                )
+            ]
+        wanted = sql.canonical_privileges(user.privileges)
+        columns = (
+            "ALL" if wanted == (sql.ALL,) else " ".join(sql.PRIVILEGE_COLUMNS[p] for p in wanted)
+        )
+        patterns = [(sql.grant_pattern(db), db) for db in user.databases]
+        return [
+            _command(
+                self.templates,
+                "user-save.sh.j2",
+                f"database user {label} ({', '.join(wanted)} on "
+                f"{', '.join(user.databases) or 'no database'})"
+                + ("" if ctx.active else ", locked"),
+                **common,
+                active=ctx.active,
+                user_lit=sql.literal(user.username),
+                host_lit=sql.literal(settings.user_host),
+                show_create=f"SHOW CREATE USER {account}",
+                create=f"CREATE USER {account}",
+                create_tail="" if ctx.active else " ACCOUNT LOCK",
+                lock=f"ALTER USER {account} ACCOUNT {'UNLOCK' if ctx.active else 'LOCK'}",
+                columns_query=(
+                    "SELECT COLUMN_NAME FROM information_schema.COLUMNS "
+                    "WHERE TABLE_SCHEMA = 'mysql' AND TABLE_NAME = 'db' "
+                    "AND COLUMN_NAME LIKE '%\\\\_priv' ORDER BY ORDINAL_POSITION"
+                ),
+                names=[(col, name) for name, col in sql.PRIVILEGE_COLUMNS.items()]
+                + [("Grant_priv", "GRANT OPTION")],
+                wants=[(pattern, columns) for pattern, _ in patterns],
+                targets=[(pattern, sql.identifier(pattern)) for pattern, _ in patterns],
+            )
+        ]
+
+
+def password_statement(account: str, password: str, plugin: str) -> str:
+    """The ``ALTER USER`` that gives ``account`` this password under ``plugin``: the native
+    hash for ``mysql_native_password``, the password as a literal for the others."""
+    if plugin == "mysql_native_password":
+        hashed = sql.literal(sql.native_password_hash(password))
+        auth = f"IDENTIFIED WITH mysql_native_password AS {hashed}"
+    elif plugin == "caching_sha2_password":
+        auth = f"IDENTIFIED WITH caching_sha2_password BY {sql.literal(password)}"
+    elif plugin == "ed25519":
+        auth = f"IDENTIFIED VIA ed25519 USING PASSWORD({sql.literal(password)})"
+    else:
+        raise ValueError(f"unknown authentication plugin {plugin!r}")
+    return f"ALTER USER {account} {auth};\n"

@@ -1,0 +1,39 @@
+"""Settings of the mysql backends, per server or route (defaults fit Debian's mariadb-server)."""
+
+from __future__ import annotations
+
+import attrs
+
+__all__ = ["AUTH_PLUGINS", "FLAVORS", "MySQLSettings"]
+
+#: Server families: their SQL differs in a few places (authentication, name lengths).
+FLAVORS = ("mariadb", "mysql")
+#: How passwords are stored. ``mysql_native_password`` is hashed here and only its hash
+#: travels; the others need the password itself, which travels on the mysql client's stdin.
+AUTH_PLUGINS = ("mysql_native_password", "caching_sha2_password", "ed25519")
+
+
+@attrs.frozen(kw_only=True)
+class MySQLSettings:
+    """How the backends reach the server's ``mysql`` client, and how they create users.
+
+    The client runs on the server (over the transport, so SSH works) as the admin that
+    ``defaults_file`` names (a client option file, e.g. ``/etc/mysql/debian.cnf``); without
+    one it logs in as the system user that runs the batch (root over the unix socket on
+    Debian).
+    """
+
+    #: The client program (``mariadb`` or ``mysql``); options go in ``defaults_file``.
+    client: str = "mysql"
+    #: Client option file holding the admin login (``--defaults-file``); None for the default.
+    defaults_file: str | None = None
+    flavor: str = attrs.field(default="mariadb", validator=attrs.validators.in_(FLAVORS))
+    #: The host part of every account created (``user@host``): ``%`` (any), ``localhost``...
+    user_host: str = "%"
+    auth_plugin: str = attrs.field(
+        default="mysql_native_password", validator=attrs.validators.in_(AUTH_PLUGINS)
+    )
+    #: Where a database is dumped (``NAME-YYYYmmddTHHMMSSZ.sql.gz``) before it is dropped;
+    #: None drops it without a dump.
+    dump_dir: str | None = None
+    dump_client: str = "mysqldump"
