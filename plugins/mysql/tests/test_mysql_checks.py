@@ -129,3 +129,18 @@ def test_rendering_is_pure_and_keeps_the_password_out_of_the_plan() -> None:
     text = first.render_text() + str(first.to_dict())
     assert "Sw0rdfish" not in text
     assert "*4E6F" not in text  # nor its hash
+
+
+def test_orchestra_drivers_lists_mysql_with_its_two_backends() -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    orchestra = str(Path(sys.executable).with_name("orchestra"))
+    done = subprocess.run([orchestra, "drivers"], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    rows = [line.split() for line in done.stdout.splitlines() if line.startswith("mysql ")]
+    assert [(r[0], r[1], r[3], r[4], r[5]) for r in rows] == [
+        ("mysql", "orchestra-mysql", "mysql-database", "database", "delete,save"),
+        ("mysql", "orchestra-mysql", "mysql-user", "databaseuser", "delete,save,set_password"),
+    ]
