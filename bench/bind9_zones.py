@@ -211,8 +211,10 @@ def phases(orchestra: Orchestra, named: NamedInstance, figures: Figures, width: 
 
     # a. plan all N
     def plan_all() -> Plan:
-        changes, index = orchestra.save_all(domains, accounts=[ACCOUNT])
-        return orchestra.plan(changes, index=index)
+        changes = ChangeSet()
+        for domain in domains:
+            changes.save(domain)
+        return orchestra.plan(changes, index=ServiceIndex([ACCOUNT], domains))
 
     plan, seconds = timed(plan_all)
     script_bytes = sum(len(compile_batch(sp).script) for sp in plan.servers)
