@@ -223,23 +223,37 @@ class MySQLUser(Backend[DatabaseUser]):
                 + ("" if ctx.active else ", locked"),
                 **common,
                 active=ctx.active,
-                user_lit=sql.literal(user.username),
-                host_lit=sql.literal(settings.user_host),
-                show_create=f"SHOW CREATE USER {account}",
+                read_query=_read_account(user.username, settings),
                 create=f"CREATE USER {account}",
                 create_tail="" if ctx.active else " ACCOUNT LOCK",
                 lock=f"ALTER USER {account} ACCOUNT {'UNLOCK' if ctx.active else 'LOCK'}",
-                columns_query=(
-                    "SELECT COLUMN_NAME FROM information_schema.COLUMNS "
-                    "WHERE TABLE_SCHEMA = 'mysql' AND TABLE_NAME = 'db' "
-                    "AND COLUMN_NAME LIKE '%\\\\_priv' ORDER BY ORDINAL_POSITION"
-                ),
                 names=[(col, name) for name, col in sql.PRIVILEGE_COLUMNS.items()]
                 + [("Grant_priv", "GRANT OPTION")],
                 wants=[(pattern, columns) for pattern, _ in patterns],
                 targets=[(pattern, sql.identifier(pattern)) for pattern, _ in patterns],
             )
         ]
+
+
+def _read_account(username: str, settings: MySQLSettings) -> str:
+    """One client run's SQL telling the ``user-save`` step all it compares: the columns of
+    ``mysql.db`` (a ``cols`` line), the account if it exists with 1 when it is locked (a
+    ``user`` line; MariaDB keeps the lock in ``mysql.global_priv``, MySQL in ``mysql.user``)
+    and its rows of ``mysql.db`` (``row`` lines, every column in order)."""
+    where = f"WHERE User = {sql.literal(username)} AND Host = {sql.literal(settings.user_host)}"
+    if settings.flavor == "mariadb":
+        locked = (
+            "SELECT 'user', IF(JSON_VALUE(Priv, '$.account_locked') IN ('true', '1'), 1, 0) "
+            f"FROM mysql.global_priv {where}"
+        )
+    else:
+        locked = f"SELECT 'user', IF(account_locked = 'Y', 1, 0) FROM mysql.user {where}"
+    return (
+        "SELECT 'cols', GROUP_CONCAT(COLUMN_NAME ORDER BY ORDINAL_POSITION SEPARATOR ' ') "
+        "FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = 'mysql' AND TABLE_NAME = 'db'; "
+        f"{locked}; "
+        f"SELECT 'row', d.* FROM mysql.db d {where}"
+    )
 
 
 def password_statement(account: str, password: str, plugin: str) -> str:
