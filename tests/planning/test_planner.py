@@ -3,9 +3,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import attrs
 import pytest
 
 from orchestra_core.backends import Backend
+from orchestra_core.backends.settings import build_settings
 from orchestra_core.errors import (
     ConfigurationError,
     DependencyCycleError,
@@ -250,3 +252,19 @@ def test_a_dependency_on_another_server_runs_one_wave_later() -> None:
     assert "server s via local, wave 2" in plan.render_text()
     deleted = p.plan(ChangeSet().delete(thing), ServiceIndex([], []))
     assert {sp.wave for sp in deleted.servers} == {0}
+
+
+def test_settings_errors_keep_the_validators_words() -> None:
+    @attrs.frozen(kw_only=True)
+    class Picky:
+        mode: str = attrs.field(default="a", validator=attrs.validators.in_(("a", "b")))
+        count: int = 1
+
+    with pytest.raises(ConfigurationError) as info:
+        build_settings(Picky, {"mode": "c"}, where="backend x on server s")
+    assert str(info.value) == (
+        "settings of backend x on server s: 'mode' must be in ('a', 'b') (got 'c') @ $"
+    )
+    with pytest.raises(ConfigurationError) as info:
+        build_settings(Picky, {"count": "many"}, where="backend x on server s")
+    assert str(info.value).endswith("invalid value for type, expected int @ $.count")

@@ -8,7 +8,7 @@ from orchestra_mysql.settings import MySQLSettings
 
 from orchestra_core import Account, ChangeSet, Orchestra, Route, Secret, Server
 from orchestra_core.catalogue import Database, DatabaseUser
-from orchestra_core.errors import ValidationError
+from orchestra_core.errors import ConfigurationError, ValidationError
 from orchestra_core.model.index import ServiceIndex
 from orchestra_core.model.service import Service
 
@@ -107,11 +107,12 @@ def test_other_engines_are_refused() -> None:
     )
 
 
-def test_bad_user_host_setting_is_reported() -> None:
-    (error,) = plan_errors(
-        DatabaseUser(account="acme", username="u"), settings={"user_host": "x'; DROP"}
-    )
-    assert "user_host setting" in error
+def test_bad_user_host_setting_is_a_configuration_error() -> None:
+    with pytest.raises(ConfigurationError) as info:
+        plan_errors(DatabaseUser(account="acme", username="u"), settings={"user_host": "x'; DROP"})
+    message = str(info.value)
+    assert "mysql-user" in message and "db1" in message
+    assert 'user_host "x\'; DROP" is not a host name, address or pattern' in message
 
 
 def test_rendering_is_pure_and_keeps_the_password_out_of_the_plan() -> None:

@@ -299,7 +299,10 @@ def test_hostile_passwords_work_exactly(
     }
 
 
-def _watch_argv(needle: bytes, stop: threading.Event, seen: list[bytes]) -> None:
+def _watch_argv(
+    needles: tuple[bytes, bytes], stop: threading.Event, seen: tuple[list[bytes], list[bytes]]
+) -> None:
+    """Until ``stop``: every argv holding ``needles[k]`` goes to ``seen[k]``."""
     while not stop.is_set():
         for pid in os.listdir("/proc"):
             if pid.isdigit():
@@ -308,8 +311,9 @@ def _watch_argv(needle: bytes, stop: threading.Event, seen: list[bytes]) -> None
                         argv = f.read()
                 except OSError:
                     continue
-                if needle in argv:
-                    seen.append(argv)
+                for needle, found in zip(needles, seen, strict=True):
+                    if needle in argv:
+                        found.append(argv)
         time.sleep(0.001)
 
 
@@ -317,8 +321,11 @@ def test_the_password_never_reaches_argv_logs_or_store(
     shop: Driver, mariadb: MariaDBInstance
 ) -> None:
     secret = "Zebra-Unicorn-77"
-    stop, seen = threading.Event(), []
-    watcher = threading.Thread(target=_watch_argv, args=(secret.encode(), stop, seen))
+    stop = threading.Event()
+    seen: list[bytes] = []
+    clients: list[bytes] = []  # the mysql client runs: proof that the watcher saw the step
+    needles = (secret.encode(), str(mariadb.admin_file).encode())
+    watcher = threading.Thread(target=_watch_argv, args=(needles, stop, (seen, clients)))
     watcher.start()
     try:
         changes = ChangeSet().set_password(USER, Secret(secret))
@@ -329,6 +336,7 @@ def test_the_password_never_reaches_argv_logs_or_store(
         watcher.join()
     assert states(result) == ["success"]
     assert login(mariadb, secret)
+    assert clients, "the watcher never saw the step's mysql client"
     assert seen == []
     stored = shop.orchestra.store.list_logs()
     from orchestra_mysql.sql import native_password_hash

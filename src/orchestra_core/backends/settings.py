@@ -27,8 +27,17 @@ def build_settings(settings_class: type[Any], *layers: Mapping[str, Any], where:
         return _converter.structure(merged, settings_class)
     except Exception as exc:  # cattrs raises ClassValidationError / ForbiddenExtraKeysError
         messages = (
-            cattrs.transform_error(exc)
+            cattrs.transform_error(exc, format_exception=_describe)
             if isinstance(exc, cattrs.BaseValidationError)
             else [str(exc)]
         )
         raise ConfigurationError(f"settings of {where}: " + "; ".join(messages)) from exc
+
+
+def _describe(exc: BaseException, type_: type | None) -> str:
+    """A validator's own words (``'flavor' must be in ...``), else cattrs's description (a
+    value that is not a number: ``invalid value for type, expected int``)."""
+    validator = type(exc) is ValueError and exc.args and isinstance(exc.args[0], str)
+    if validator and type_ not in (int, float):
+        return str(exc.args[0])
+    return cattrs.v.format_exception(exc, type_)

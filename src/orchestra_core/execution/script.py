@@ -393,9 +393,7 @@ def _step_block(step: Step, i: int, earlier: list[tuple[int, Step]], *, redact: 
     if step.timeout is None:
         # In a subshell of the batch: one fork, no new bash to start. A Command's script
         # (never secret) goes into a variable rather than a file.
-        inline = isinstance(step, Command) and "\x00" not in step.script
-        if inline:
-            assert isinstance(step, Command)
+        if isinstance(step, Command) and "\x00" not in step.script:
             head += f"__o_c={payload_word(step.script)}\n"
             payloads = [p for p in payloads if p[0] != f"{i}.cmd"]
             snippet = _command_snippet(step, i, inline=True)

@@ -25,10 +25,10 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-import cattrs
 import paramiko
 from fabric import Connection
 
+from orchestra_core.backends.settings import build_settings
 from orchestra_core.errors import ConfigurationError
 from orchestra_core.execution.script import BOOTSTRAP, parse_output
 from orchestra_core.execution.transport import Batch, BatchResult, Probe
@@ -69,23 +69,12 @@ class SSHSettings:
     sudo: bool = False
 
 
-_converter = cattrs.Converter(forbid_extra_keys=True)
-
-
 def ssh_settings(server: Server) -> SSHSettings:
     """The SSH settings of ``server``; bad ones are a :class:`ConfigurationError`."""
-    raw = server.settings.get("ssh", {})
-    try:
-        return _converter.structure(dict(raw), SSHSettings)
-    except Exception as exc:
-        messages = (
-            cattrs.transform_error(exc)
-            if isinstance(exc, cattrs.BaseValidationError)
-            else [str(exc)]
-        )
-        raise ConfigurationError(
-            f"server {server.name}: ssh settings: " + "; ".join(messages)
-        ) from exc
+    settings: SSHSettings = build_settings(
+        SSHSettings, server.settings.get("ssh", {}), where=f"ssh on server {server.name}"
+    )
+    return settings
 
 
 class _Unreachable(Exception):

@@ -2,11 +2,12 @@
 
 Each operation is one :class:`~orchestra_core.planning.steps.Command` that runs the server's
 ``mysql`` client through the transport (so SSH works like the local sandbox). Its ``unless``
-half reads the live state (``information_schema``, ``mysql.user``, ``mysql.db``, ``SHOW
-CREATE USER``) and exits 0 when it already matches, so an unchanged object reports
-"unchanged"; the other half works out the same difference again and runs only the statements
-it needs. Privileges are compared as the set of ``mysql.db`` columns set to ``Y``: ``ALL``
-expanded by the server is the same set as ``ALL``, and is never seen as a change.
+half reads the live state (``information_schema``, ``mysql.user`` or ``mysql.global_priv``,
+``mysql.db``, in one client run per step) and exits 0 when it already matches, so an
+unchanged object reports "unchanged"; the other half works out the same difference again and
+runs only the statements it needs. Privileges are compared as the set of ``mysql.db`` columns
+set to ``Y``: ``ALL`` expanded by the server is the same set as ``ALL``, and is never seen as
+a change.
 
 Every name and value reaches SQL through :mod:`orchestra_mysql.sql` and the shell through
 the quoting templates. A password is hashed here for ``mysql_native_password`` (only the hash
@@ -16,7 +17,6 @@ in a sensitive step: never in argv, the plan, the logs or the store.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -32,17 +32,6 @@ __all__ = ["MySQLDatabase", "MySQLUser", "password_statement"]
 
 #: Longest user name each server family takes.
 USERNAME_LENGTH = {"mariadb": 80, "mysql": 32}
-#: A user's host part: a name, an address, a netmask or a ``%`` / ``_`` pattern.
-_HOST = re.compile(r"[A-Za-z0-9._%:/-]{1,255}")
-
-
-def _lib(settings: MySQLSettings) -> dict[str, Any]:
-    """The values every template's ``lib.sh.j2`` needs."""
-    return {
-        "client": settings.client,
-        "defaults_file": settings.defaults_file,
-        "init": f"SET SESSION sql_mode = {sql.literal(sql.SESSION_SQL_MODE)}",
-    }
 
 
 def _command(templates: Templates, template: str, description: str, /, **values: Any) -> Command:
@@ -93,7 +82,7 @@ class MySQLDatabase(Backend[Database]):
                     self.templates,
                     "database-delete.sh.j2",
                     f"drop database {db.name}",
-                    **_lib(settings),
+                    **settings.shell_values(),
                     name=db.name,
                     query="SELECT 1 " + exists,
                     drop=f"DROP DATABASE {name}",
@@ -107,7 +96,7 @@ class MySQLDatabase(Backend[Database]):
                 self.templates,
                 "database-save.sh.j2",
                 f"database {db.name} ({db.charset})",
-                **_lib(settings),
+                **settings.shell_values(),
                 name=db.name,
                 query=(
                     "SELECT s.DEFAULT_CHARACTER_SET_NAME, s.DEFAULT_COLLATION_NAME, "
@@ -157,15 +146,6 @@ class MySQLUser(Backend[DatabaseUser]):
                 sql.canonical_privileges([privilege])
             except ValueError as exc:
                 errors.append(FieldError(key, f"privileges[{i}]", str(exc)))
-        if not _HOST.fullmatch(settings.user_host):
-            errors.append(
-                FieldError(
-                    key,
-                    "username",
-                    f"the server's user_host setting {settings.user_host!r} is not a host name, "
-                    "address or pattern",
-                )
-            )
         return errors
 
     def render(self, ctx: RenderContext[DatabaseUser]) -> Sequence[Step]:
@@ -177,9 +157,8 @@ class MySQLUser(Backend[DatabaseUser]):
             f"{sql.literal(settings.user_host)}"
         )
         common = {
-            **_lib(settings),
+            **settings.shell_values(),
             "account": account,
-            "exists_query": "SELECT COUNT(*) FROM mysql.user " + where,
             "sessions_query": (
                 "SELECT ID FROM information_schema.PROCESSLIST WHERE USER = "
                 + sql.literal(user.username)
@@ -193,6 +172,7 @@ class MySQLUser(Backend[DatabaseUser]):
                     "user-delete.sh.j2",
                     f"drop database user {label}",
                     **common,
+                    exists_query="SELECT COUNT(*) FROM mysql.user " + where,
                     drop=f"DROP USER {account}",
                 )
             ]

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from orchestra_core.backends.settings import build_settings
 from orchestra_core.catalogue import Database
 from orchestra_core.model.servers import Server
 from orchestra_core.model.service import Service
@@ -17,7 +18,6 @@ from orchestra_core.planning.steps import Command, Step
 from orchestra_core.rendering import Templates
 from orchestra_core.resources.definitions import Monitor, Sample
 from orchestra_mysql import sql
-from orchestra_mysql.backends import _lib
 from orchestra_mysql.settings import MySQLSettings
 
 __all__ = ["MySQLDatabaseSize"]
@@ -32,7 +32,8 @@ class MySQLDatabaseSize(Monitor):
     unit = "bytes"
 
     def render(self, objects: Sequence[Service], server: Server, settings: Any) -> Sequence[Step]:
-        """One read-only step printing ``NAME<TAB>BYTES`` per database found."""
+        """One read-only step printing ``NAME<TAB>BYTES`` per database found; ``settings`` are
+        :class:`MySQLSettings` or a mapping of them."""
         names = [obj.name for obj in objects if isinstance(obj, Database)]
         if not names:
             return []
@@ -43,9 +44,10 @@ class MySQLDatabaseSize(Monitor):
             "ON t.TABLE_SCHEMA = s.SCHEMA_NAME "
             f"WHERE s.SCHEMA_NAME IN ({wanted}) GROUP BY s.SCHEMA_NAME"
         )
-        settings = settings if isinstance(settings, MySQLSettings) else MySQLSettings()
+        if not isinstance(settings, MySQLSettings):
+            settings = build_settings(MySQLSettings, settings, where=f"monitor {self.name}")
         script = Templates.for_package("orchestra_mysql").shell(
-            "size.sh.j2", **_lib(settings), query=query
+            "size.sh.j2", **settings.shell_values(), query=query
         )
         return [Command(description=f"measure {len(names)} database sizes", script=script)]
 

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 import attrs
+
+from orchestra_mysql import sql
 
 __all__ = ["AUTH_PLUGINS", "FLAVORS", "MySQLSettings"]
 
@@ -11,6 +16,16 @@ FLAVORS = ("mariadb", "mysql")
 #: How passwords are stored. ``mysql_native_password`` is hashed here and only its hash
 #: travels; the others need the password itself, which travels on the mysql client's stdin.
 AUTH_PLUGINS = ("mysql_native_password", "caching_sha2_password", "ed25519")
+#: A user's host part: a name, an address, a netmask or a ``%`` / ``_`` pattern.
+USER_HOST = re.compile(r"[A-Za-z0-9._%:/-]{1,255}")
+
+
+def _user_host(_: object, attribute: attrs.Attribute[str], value: str) -> None:
+    if not isinstance(value, str) or not USER_HOST.fullmatch(value):
+        raise ValueError(
+            f"{attribute.name} {value!r} is not a host name, address or pattern "
+            "(letters, digits and . _ % : / -)"
+        )
 
 
 @attrs.frozen(kw_only=True)
@@ -29,7 +44,7 @@ class MySQLSettings:
     defaults_file: str | None = None
     flavor: str = attrs.field(default="mariadb", validator=attrs.validators.in_(FLAVORS))
     #: The host part of every account created (``user@host``): ``%`` (any), ``localhost``...
-    user_host: str = "%"
+    user_host: str = attrs.field(default="%", validator=_user_host)
     auth_plugin: str = attrs.field(
         default="mysql_native_password", validator=attrs.validators.in_(AUTH_PLUGINS)
     )
@@ -37,3 +52,11 @@ class MySQLSettings:
     #: None drops it without a dump.
     dump_dir: str | None = None
     dump_client: str = "mysqldump"
+
+    def shell_values(self) -> dict[str, Any]:
+        """What every template's ``lib.sh.j2`` (the ``__my`` client function) takes."""
+        return {
+            "client": self.client,
+            "defaults_file": self.defaults_file,
+            "init": f"SET SESSION sql_mode = {sql.literal(sql.SESSION_SQL_MODE)}",
+        }

@@ -9,7 +9,6 @@ which is what :func:`literal` and :func:`identifier` assume.
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Iterable
 
 __all__ = [
@@ -118,13 +117,8 @@ def canonical_privileges(names: Iterable[str]) -> tuple[str, ...]:
     return tuple(p for p in PRIVILEGE_COLUMNS if p in wanted)
 
 
-_HASH = re.compile(r"\*[0-9A-F]{40}")
-
-
 def native_password_hash(password: str) -> str:
     """The ``mysql_native_password`` hash of ``password`` (UTF-8): ``*`` and 40 hex digits,
     what the server stores, so the password itself never leaves this process."""
     stage1 = hashlib.sha1(password.encode("utf-8")).digest()
-    digest = "*" + hashlib.sha1(stage1).hexdigest().upper()
-    assert _HASH.fullmatch(digest)
-    return digest
+    return "*" + hashlib.sha1(stage1).hexdigest().upper()
