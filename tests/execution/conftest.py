@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestra_core.execution.local import LocalTransport
+from orchestra_core.execution.local import LocalTransport, process_alive
 from orchestra_core.execution.script import compile_batch
 from orchestra_core.execution.transport import Batch, BatchResult
 from orchestra_core.model.servers import Server
@@ -41,24 +41,14 @@ def statuses(result: BatchResult) -> list[str]:
     return [step.status for step in result.steps]
 
 
-def alive(pid: int) -> bool:
-    """True while ``pid`` is a running (not zombie) process."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
-            state = fh.read().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state not in ("Z", "X")
-
-
 def wait_gone(pid: int, limit: float = 10.0) -> bool:
     """Wait (bounded) for a killed process to disappear; True once it has."""
     deadline = time.monotonic() + limit
     while time.monotonic() < deadline:
-        if not alive(pid):
+        if not process_alive(pid):
             return True
         time.sleep(0.05)
-    return not alive(pid)
+    return not process_alive(pid)
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from orchestra_core.errors import OrchestraError
+from orchestra_core.execution.local import process_alive
 from orchestra_core.testing.daemon import (
     DaemonError,
     DaemonFactory,
@@ -29,19 +30,10 @@ pytestmark = pytest.mark.daemon
 PY = sys.executable
 
 
-def alive(pid: int) -> bool:
-    """True while ``pid`` is a live process (a zombie counts as gone)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
 def wait_gone(pid: int, limit: float = 10.0) -> bool:
     """Wait for a process we cannot reap (a grandchild) to disappear; True if it did."""
     deadline = time.monotonic() + limit
-    while alive(pid):
+    while process_alive(pid):
         if time.monotonic() > deadline:
             return False
         time.sleep(0.02)
@@ -87,7 +79,7 @@ def test_http_server_is_ready_answers_and_stops(tmp_path: Path) -> None:
     assert daemon.stop() == -signal.SIGTERM
     assert not daemon.running
     assert daemon.returncode == -signal.SIGTERM
-    assert not alive(pid)
+    assert not process_alive(pid)
     assert not port_open("127.0.0.1", port)
     assert "GET /hello.txt" in daemon.log_tail(5)
     assert daemon.stop() == -signal.SIGTERM  # a second stop is harmless
@@ -135,7 +127,7 @@ def test_process_ignoring_sigterm_is_killed(tmp_path: Path) -> None:
     pid = daemon.pid
     assert pid is not None
     assert daemon.stop(timeout=0.3) == -signal.SIGKILL
-    assert not alive(pid)
+    assert not process_alive(pid)
 
 
 def test_children_left_in_the_group_are_killed(tmp_path: Path) -> None:
@@ -153,7 +145,7 @@ def test_children_left_in_the_group_are_killed(tmp_path: Path) -> None:
     daemon.start()
     child = int((tmp_path / "child.pid").read_text())
     try:
-        assert alive(child)
+        assert process_alive(child)
         assert daemon.stop() == -signal.SIGTERM  # the leader obeys SIGTERM...
         assert wait_gone(child)  # ...and the child that ignores it is killed with the group
     finally:

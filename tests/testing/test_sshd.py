@@ -8,21 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from orchestra_core.execution.local import process_alive
 from orchestra_core.model import Server
 from orchestra_core.testing import sshd
 from orchestra_core.testing.daemon import DaemonError, port_open
 from orchestra_core.testing.sshd import SSHHost, SSHHostFactory, known_hosts_name
 
 pytestmark = pytest.mark.daemon
-
-
-def _alive(pid: int) -> bool:
-    """True while ``pid`` is a process that has not exited (a zombie has)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rpartition(")")[2].split()[0] != "Z"
 
 
 def _keyscan(host: SSHHost) -> str:
@@ -147,7 +139,7 @@ def test_stop_drops_open_sessions(ssh_hosts: list[SSHHost]) -> None:
     finally:
         session.kill()
         session.wait()
-    assert [p for p in remote if _alive(p)] == []
+    assert [p for p in remote if process_alive(p)] == []
 
 
 def test_pid_file_names_the_daemon_and_is_removed_on_stop(ssh_hosts: list[SSHHost]) -> None:
@@ -156,7 +148,7 @@ def test_pid_file_names_the_daemon_and_is_removed_on_stop(ssh_hosts: list[SSHHos
     host.stop()
     assert not host.pid_file.exists()
     assert host.process.pid is not None
-    assert not _alive(host.process.pid)
+    assert not process_alive(host.process.pid)
 
 
 def test_server_carries_the_ssh_settings(ssh_hosts: list[SSHHost]) -> None:
@@ -271,5 +263,5 @@ def test_teardown_stops_every_sshd_and_session_even_on_failure(
     seen = json.loads(record.read_text())
     assert len(seen["listeners"]) == 4
     assert len(seen["sessions"]) >= 1
-    assert [p for p in seen["listeners"] + seen["sessions"] if _alive(p)] == []
+    assert [p for p in seen["listeners"] + seen["sessions"] if process_alive(p)] == []
     assert [f for f in seen["pid_files"] if Path(f).exists()] == []

@@ -22,7 +22,7 @@ from orchestra_core.execution.transport import Batch, BatchResult, Probe
 from orchestra_core.model.servers import Server
 from orchestra_core.planning.steps import DeleteFile, EnsureDirectory, WriteFile
 
-__all__ = ["LocalTransport", "check_sandbox"]
+__all__ = ["LocalTransport", "check_sandbox", "process_alive"]
 
 #: Seconds between SIGTERM and SIGKILL when a batch times out.
 KILL_GRACE = 2.0
@@ -142,7 +142,7 @@ class LocalTransport:
         _signal_session(sid, signal.SIGTERM, others_only=True)
         deadline = time.monotonic() + KILL_GRACE
         while time.monotonic() < deadline and (
-            proc.poll() is None or any(_alive(pid) for pid in _session_members(sid))
+            proc.poll() is None or any(process_alive(pid) for pid in _session_members(sid))
         ):
             time.sleep(0.05)
         _signal_session(sid, signal.SIGKILL)
@@ -158,7 +158,7 @@ class LocalTransport:
         """Nothing to release: each batch is its own process."""
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
     """False for a process that is gone or a zombie waiting to be reaped."""
     try:
         with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:

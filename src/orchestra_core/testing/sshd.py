@@ -22,12 +22,14 @@ import pwd
 import re
 import signal
 import subprocess
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from orchestra_core.execution.local import process_alive
 from orchestra_core.testing.daemon import DaemonError, DaemonProcess, free_port
 
 if TYPE_CHECKING:
@@ -413,6 +415,10 @@ def _has_penalties() -> bool:
 # -- stopping sessions -----------------------------------------------------------------------------
 
 
+#: Seconds :func:`_kill_sessions` waits for the killed sessions to be gone.
+KILL_WAIT = 5.0
+
+
 def _kill_sessions(listener: int) -> None:
     """SIGKILL every process descended from the sshd ``listener``, which is left stopped
     (SIGSTOP) with SIGTERM pending and then continued, so it exits before accepting again."""
@@ -432,6 +438,11 @@ def _kill_sessions(listener: int) -> None:
         _signal(pid, signal.SIGKILL)
     _signal(listener, signal.SIGTERM)
     _signal(listener, signal.SIGCONT)
+    # SIGKILL is delivered at once but a busy machine takes a moment to tear a process down:
+    # wait (bounded) so that "stopped" means gone.
+    deadline = time.monotonic() + KILL_WAIT
+    while any(process_alive(pid) for pid in frozen) and time.monotonic() < deadline:
+        time.sleep(0.01)
 
 
 def _signal(pid: int, sig: signal.Signals) -> None:
