@@ -33,8 +33,7 @@ from orchestra_core.catalogue import (
 )
 from orchestra_core.dummy.plugin import BACKENDS
 from orchestra_core.model import Service, ServiceIndex
-
-from .hostile import corpus
+from orchestra_core.testing.hostile import corpus
 
 BASES: dict[type[Service], dict[str, Any]] = {
     SystemUser: {"name": "u1", "home": "/home/u1"},

@@ -336,7 +336,7 @@ def test_failed_reload_restores_the_previous_files(run: RunSteps, root: Path) ->
 
 
 def hostile_values(canary: str) -> dict[str, str]:
-    from tests.hostile import corpus
+    from orchestra_core.testing.hostile import corpus
 
     values = dict(corpus(canary))
     values.update(

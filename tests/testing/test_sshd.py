@@ -11,7 +11,7 @@ import pytest
 from orchestra_core.execution.local import process_alive
 from orchestra_core.model import Server
 from orchestra_core.testing import sshd
-from orchestra_core.testing.daemon import DaemonError, port_open
+from orchestra_core.testing.daemon import DaemonError, descendants, port_open
 from orchestra_core.testing.sshd import SSHHost, SSHHostFactory, known_hosts_name
 
 pytestmark = pytest.mark.daemon
@@ -132,7 +132,7 @@ def test_stop_drops_open_sessions(ssh_hosts: list[SSHHost]) -> None:
         assert session.stdout is not None
         assert session.stdout.readline() == "started\n"
         assert host.process.pid is not None
-        remote = sorted(sshd._descendants(host.process.pid))
+        remote = sorted(descendants(host.process.pid))
         assert remote
         host.stop()
         assert session.wait(timeout=30) == 255
@@ -237,7 +237,7 @@ def test_teardown_stops_every_sshd_and_session_even_on_failure(
     pytester.makepyfile(
         f"""
         import json, subprocess
-        from orchestra_core.testing import sshd
+        from orchestra_core.testing.daemon import descendants
 
         def test_fails(ssh_hosts, ssh_host_factory):
             hosts = [*ssh_hosts, *ssh_host_factory(1)]
@@ -248,7 +248,7 @@ def test_teardown_stops_every_sshd_and_session_even_on_failure(
             assert session.stdout.readline() == "started\\n"
             listeners = [int(h.pid_file.read_text()) for h in hosts]
             assert listeners == [h.process.pid for h in hosts]
-            sessions = sorted(sshd._descendants(listeners[0]))
+            sessions = sorted(descendants(listeners[0]))
             with open({str(record)!r}, "w") as f:
                 json.dump({{
                     "listeners": listeners,

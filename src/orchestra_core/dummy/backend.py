@@ -46,6 +46,9 @@ class DummySettings:
     directory: str = "/var/lib/orchestra-dummy"
     #: Octal, as operators write it: "0644", "600", "0o600".
     file_mode: str = attrs.field(default="0644", validator=attrs.validators.matches_re(_OCTAL))
+    #: A further checker of every new file, as a real daemon has one (``named-checkzone``,
+    #: ``apache2 -t``): an argv in which ``{candidate}`` stands for the new file. Empty: none.
+    checker: tuple[str, ...] = ()
 
     @property
     def mode(self) -> int:
@@ -98,11 +101,18 @@ class DummyBackend(Backend[Service]):
                 path=path,
                 content=content,
                 mode=settings.mode,
-                # A real checker: the candidate must declare exactly this object's key.
-                validate=("grep", "-qxF", "-e", f"key = {ctx.obj.key}", "--", CANDIDATE),
+                validate=self.validate(ctx.obj.key, settings),
                 notify=self.daemon,
             ),
         ]
+
+    def validate(self, key: str, settings: DummySettings) -> tuple[str, ...]:
+        """The check of a new file: it must declare exactly this object's key, and pass the
+        ``checker`` of the settings, if any."""
+        if not settings.checker:
+            return ("grep", "-qxF", "-e", f"key = {key}", "--", CANDIDATE)
+        script = 'grep -qxF -e "$1" -- "$2" || exit 1; shift 2; exec "$@"'
+        return ("bash", "-c", script, "check", f"key = {key}", CANDIDATE, *settings.checker)
 
     def _password_step(self, ctx: RenderContext[Service], path: str) -> Step:
         if ctx.secret is None:

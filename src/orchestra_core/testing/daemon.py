@@ -34,6 +34,7 @@ __all__ = [
     "DaemonError",
     "DaemonFactory",
     "DaemonProcess",
+    "descendants",
     "free_port",
     "port_open",
     "write_config",
@@ -70,6 +71,31 @@ class DaemonError(OrchestraError):
         else:
             text += "\n(its stderr is empty)"
         super().__init__(text)
+
+
+def descendants(root: int) -> set[int]:
+    """PIDs of every live process below ``root`` in the process tree (from ``/proc``)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        # "PID (COMM) STATE PPID ...": COMM may hold spaces and parentheses.
+        fields = stat.rpartition(")")[2].split()
+        if len(fields) < 2 or fields[0] == "Z":
+            continue
+        children.setdefault(int(fields[1]), []).append(int(entry.name))
+    found: set[int] = set()
+    todo = [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
 
 
 def free_port(host: str = "127.0.0.1") -> int:

@@ -1,25 +1,121 @@
 """The orchestra pytest plugin: fixtures for testing backends, drivers and embedding code.
 
 Registered through the ``pytest11`` entry point ``orchestra``, so every test session that has
-orchestra-core installed gets these fixtures. The module holds fixtures only and imports the
+orchestra-core installed gets these fixtures (``pytest --fixtures`` lists them with their
+docs; ``docs/testing.md`` is their reference). The module holds fixtures only and imports the
 rest of orchestra inside their bodies, so loading it costs nothing and does not hide code from
 coverage. Disable it with ``-p no:orchestra``; override a fixture by defining one of the same
 name in a ``conftest.py``.
+
+What starts a daemon follows one pattern: a session-scoped fixture starts it once
+(``shared_ssh_host``, ``shared_daemon_factory``), a function-scoped one hands it to each test
+reset (``ssh_host``), and a factory starts private ones that stop after the test
+(``ssh_host_factory``, ``daemon_factory``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 if TYPE_CHECKING:
+    from orchestra_core.engine import Orchestra
     from orchestra_core.execution.recording import RecordingTransport
+    from orchestra_core.model import Route, Server
     from orchestra_core.testing.daemon import DaemonFactory
+    from orchestra_core.testing.golden import Golden
     from orchestra_core.testing.sshd import SSHHost, SSHHostFactory
 
-__all__ = ["daemon_factory", "recording_transport", "ssh_host_factory", "ssh_hosts"]
+__all__ = [
+    "daemon_factory",
+    "golden",
+    "orchestra",
+    "orchestra_factory",
+    "orchestra_routes",
+    "orchestra_servers",
+    "recording_transport",
+    "shared_daemon_factory",
+    "shared_ssh_host",
+    "ssh_host",
+    "ssh_host_factory",
+    "ssh_hosts",
+]
+
+#: What the ``orchestra_factory`` fixture is: ``(servers, routes, **options) -> Orchestra``.
+OrchestraFactory = Callable[..., "Orchestra"]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """``--update-golden``: rewrite golden files instead of comparing with them."""
+    parser.getgroup("orchestra").addoption(
+        "--update-golden",
+        action="store_true",
+        default=False,
+        help="orchestra: rewrite the golden files of the golden fixture instead of comparing",
+    )
+
+
+# -- engines ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def orchestra_servers(tmp_path: Path) -> list[Server]:
+    """The servers of the ``orchestra`` fixture (function scope): one ``local`` server named
+    ``local`` whose sandbox root is ``tmp_path / "root"``, so that everything a backend
+    writes lands in the test's temp dir. Override it in ``conftest.py`` (or a test module) to
+    drive your own servers."""
+    from orchestra_core.model import Server
+
+    return [Server(name="local", root=str(tmp_path / "root"))]
+
+
+@pytest.fixture
+def orchestra_routes() -> list[Route]:
+    """The routes of the ``orchestra`` fixture (function scope): none. Override it to send
+    your backend's objects to ``orchestra_servers``, e.g. ``[Route(backend="dummy-domain",
+    servers=("local",))]``."""
+    return []
+
+
+@pytest.fixture
+def orchestra_factory() -> Iterator[OrchestraFactory]:
+    """A callable that makes engines (function scope):
+    ``orchestra_factory(servers, routes, **options)`` returns an
+    :class:`~orchestra_core.engine.Orchestra` on a new memory store, with every installed
+    plugin, and the options of its constructor (``transports=``, ``registry=``...). Starts
+    nothing; every engine it made is closed after the test (its SSH connections too)."""
+    from orchestra_core.engine import Orchestra
+    from orchestra_core.storage.memory import MemoryStore
+
+    made: list[Orchestra] = []
+
+    def make(servers: Sequence[Server], routes: Sequence[Route], **options: Any) -> Orchestra:
+        options.setdefault("store", MemoryStore())
+        engine = Orchestra(servers=servers, routes=routes, **options)
+        made.append(engine)
+        return engine
+
+    try:
+        yield make
+    finally:
+        for engine in made:
+            engine.close()
+
+
+@pytest.fixture
+def orchestra(
+    orchestra_factory: OrchestraFactory,
+    orchestra_servers: list[Server],
+    orchestra_routes: list[Route],
+) -> Orchestra:
+    """An :class:`~orchestra_core.engine.Orchestra` on a memory store (function scope), with
+    ``orchestra_servers`` and ``orchestra_routes`` (override those two to shape it) and every
+    installed plugin. Closed after the test. ``orchestra.plan(changes)`` and
+    ``orchestra.apply(plan)`` run for real through each server's transport."""
+    return orchestra_factory(orchestra_servers, orchestra_routes)
 
 
 @pytest.fixture
@@ -27,7 +123,9 @@ def recording_transport() -> Iterator[RecordingTransport]:
     """A fresh :class:`~orchestra_core.execution.recording.RecordingTransport` (function scope).
 
     Starts nothing: it records every batch it is asked to run in ``.batches`` instead of
-    running it, and is closed after the test. Override it with a ``recording_transport``
+    running it, and is closed after the test. Give it to an engine with
+    ``orchestra_factory(servers, routes, transports={"recording": recording_transport})`` and
+    servers whose ``transport`` is ``recording``. Override it with a ``recording_transport``
     fixture of your own in ``conftest.py`` (for example one that answers with canned results).
     """
     from orchestra_core.execution.recording import RecordingTransport
@@ -35,6 +133,9 @@ def recording_transport() -> Iterator[RecordingTransport]:
     transport = RecordingTransport()
     yield transport
     transport.close()
+
+
+# -- daemons ---------------------------------------------------------------------------------------
 
 
 @pytest.fixture
@@ -54,6 +155,24 @@ def daemon_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaemonF
         yield factory
     finally:
         factory.stop_all()
+
+
+@pytest.fixture(scope="session")
+def shared_daemon_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaemonFactory]:
+    """Like ``daemon_factory``, but for the whole session (session scope): what it starts
+    runs until the last test is done. Build a driver's session-scoped daemon fixture on it
+    and hand the daemon to each test through a function-scoped fixture that resets it (the
+    pattern of ``shared_ssh_host`` and ``ssh_host``)."""
+    from orchestra_core.testing.daemon import DaemonFactory
+
+    factory = DaemonFactory(lambda name: tmp_path_factory.mktemp(f"shared-{name}"))
+    try:
+        yield factory
+    finally:
+        factory.stop_all()
+
+
+# -- SSH hosts -------------------------------------------------------------------------------------
 
 
 @pytest.fixture
@@ -85,3 +204,47 @@ def ssh_hosts(ssh_host_factory: SSHHostFactory) -> list[SSHHost]:
     ``ssh_hosts`` fixture of your own in ``conftest.py`` (for example with another count).
     """
     return ssh_host_factory(3)
+
+
+@pytest.fixture(scope="session")
+def shared_ssh_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SSHHost]:
+    """One real sshd host for the whole session (session scope), on 127.0.0.254 so that it
+    never meets the hosts of ``ssh_host_factory``; started the first time a test asks for it,
+    stopped at the end. Tests should take ``ssh_host``, which resets it."""
+    from orchestra_core.testing.sshd import start_ssh_hosts
+
+    [host] = start_ssh_hosts(tmp_path_factory.mktemp("shared-ssh"), 1, first=254)
+    try:
+        yield host
+    finally:
+        host.stop()
+
+
+@pytest.fixture
+def ssh_host(shared_ssh_host: SSHHost) -> SSHHost:
+    """The session's sshd host (function scope), reset for this test: running, with no
+    session left from an earlier test (:meth:`~orchestra_core.testing.sshd.SSHHost.reset`).
+
+    It logs in to this machine as the current user: ``ssh_host.server(name, settings=...)``
+    is a :class:`~orchestra_core.model.Server` that reaches the daemons a test started
+    locally over real SSH. Engines keep pooled connections: close them (the ``orchestra``
+    fixtures do) before the next test's reset kills what is left.
+    """
+    return shared_ssh_host.reset()
+
+
+# -- golden renders --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def golden(request: pytest.FixtureRequest) -> Golden:
+    """Golden files for this test module (function scope): a
+    :class:`~orchestra_core.testing.golden.Golden` over ``golden/MODULE/`` beside the test
+    file. ``golden.check(name, rendered_files(plan))`` compares a backend's rendered output
+    with ``golden/MODULE/NAME/``; ``pytest --update-golden`` rewrites the files instead, for
+    review in ``git diff``."""
+    from orchestra_core.testing.golden import Golden
+
+    path = Path(str(request.node.path))
+    update = bool(request.config.getoption("update_golden"))
+    return Golden(path.parent / "golden" / path.stem, update=update)

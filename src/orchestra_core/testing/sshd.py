@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from orchestra_core.execution.local import process_alive
-from orchestra_core.testing.daemon import DaemonError, DaemonProcess, free_port
+from orchestra_core.testing.daemon import DaemonError, DaemonProcess, descendants, free_port
 
 if TYPE_CHECKING:
     from orchestra_core.model import Server
@@ -169,6 +169,16 @@ class SSHHost:
         if pid is not None and self.process.running:
             _kill_sessions(pid)
         return self.process.stop()
+
+    def reset(self) -> SSHHost:
+        """Make the host as a test expects to find it: running (started again if a test
+        stopped it), with no session left from an earlier test. Returns ``self``."""
+        pid = self.process.pid
+        if pid is not None and self.process.running:
+            _kill_sessions(pid, stop_listener=False)
+        else:
+            self.start()
+        return self
 
     def start(self, timeout: float = 10.0) -> SSHHost:
         """Start sshd again after :meth:`stop`, with the same config, keys and port.
@@ -419,16 +429,17 @@ def _has_penalties() -> bool:
 KILL_WAIT = 5.0
 
 
-def _kill_sessions(listener: int) -> None:
-    """SIGKILL every process descended from the sshd ``listener``, which is left stopped
-    (SIGSTOP) with SIGTERM pending and then continued, so it exits before accepting again."""
+def _kill_sessions(listener: int, *, stop_listener: bool = True) -> None:
+    """SIGKILL every process descended from the sshd ``listener``, which is frozen (SIGSTOP)
+    meanwhile so that it starts no new session, then continued: with ``stop_listener``, with
+    SIGTERM pending so that it exits before accepting again."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.kill(listener, signal.SIGSTOP)
     frozen: set[int] = set()
     # Freeze top-down until nothing new appears: a frozen process forks no more, and a live
     # parent keeps its children findable (a killed one would hand them to init).
     while True:
-        new = _descendants(listener) - frozen
+        new = descendants(listener) - frozen
         if not new:
             break
         for pid in new:
@@ -436,7 +447,8 @@ def _kill_sessions(listener: int) -> None:
         frozen |= new
     for pid in frozen:
         _signal(pid, signal.SIGKILL)
-    _signal(listener, signal.SIGTERM)
+    if stop_listener:
+        _signal(listener, signal.SIGTERM)
     _signal(listener, signal.SIGCONT)
     # SIGKILL is delivered at once but a busy machine takes a moment to tear a process down:
     # wait (bounded) so that "stopped" means gone.
@@ -448,28 +460,3 @@ def _kill_sessions(listener: int) -> None:
 def _signal(pid: int, sig: signal.Signals) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.kill(pid, sig)
-
-
-def _descendants(root: int) -> set[int]:
-    """PIDs of every live process below ``root`` in the process tree (from ``/proc``)."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            continue
-        # "PID (COMM) STATE PPID ...": COMM may hold spaces and parentheses.
-        fields = stat.rpartition(")")[2].split()
-        if len(fields) < 2 or fields[0] == "Z":
-            continue
-        children.setdefault(int(fields[1]), []).append(int(entry.name))
-    found: set[int] = set()
-    todo = [root]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            if child not in found:
-                found.add(child)
-                todo.append(child)
-    return found

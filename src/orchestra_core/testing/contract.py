@@ -1,0 +1,411 @@
+"""The backend contract suite: what every backend must do, written once, run by every driver.
+
+A driver's tests subclass :class:`BackendContract` once per backend and say four things: the
+backend's name, the servers it runs on (where the driver's daemon fixture listens), valid
+objects for it, and how to observe the server (everything the backend may change there, as a
+value that compares with ``==``). The tests of the class then check, against the real daemon:
+
+1. validation and rendering are pure: no process, socket, write or foreign read, and the same
+   input gives the same plan (:func:`~orchestra_core.testing.purity.no_io`);
+2. an apply changes the server, a second apply reports "nothing" and changes nothing;
+3. a delete after an apply leaves no trace, and a delete of what is absent succeeds with
+   "nothing";
+4. a suspended account's object is rendered disabled, stays so when applied again, and comes
+   back exactly as it was when the account is resumed;
+5. every value of the hostile corpus in every text field is either refused with an error
+   naming that field, or applied and read back verbatim from the server; no canary file
+   appears, and nothing is left behind;
+6. a secret (``set_password``) never reaches the plan, the logs, the store, or any program's
+   argv or environment (watched with strace);
+7. an object that fails validation changes nothing, and a change the daemon's own checker
+   refuses fails with the checker's words and leaves the live configuration as it was.
+
+Each test runs once per transport in :attr:`BackendContract.transports`: ``local``, and
+``ssh`` for a real sshd on loopback (the ``ssh_host`` fixture) that logs in to this machine.
+See ``docs/contract.md`` for each point and how to satisfy it.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets as _secrets
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import attrs
+import pytest
+
+from orchestra_core.errors import FieldError, ValidationError
+from orchestra_core.model.secret import Secret
+from orchestra_core.model.servers import Route, Server
+from orchestra_core.model.service import Service
+from orchestra_core.planning.changeset import ChangeSet
+from orchestra_core.registry import Registry
+from orchestra_core.testing.execwatch import ExecWatcher
+from orchestra_core.testing.fields import replace_field, text_fields
+from orchestra_core.testing.harness import ContractHarness, describe
+from orchestra_core.testing.hostile import hostile_values
+from orchestra_core.testing.purity import no_io
+
+__all__ = ["BackendContract", "Rejection", "names_field"]
+
+
+@attrs.frozen(kw_only=True)
+class Rejection:
+    """A change that passes orchestra's validation but the daemon's checker refuses: ``obj``
+    (a changed copy of the subject), applied with the backend ``settings`` overrides."""
+
+    obj: Service
+    settings: Mapping[str, Any] = attrs.field(factory=dict)
+
+
+def names_field(error: FieldError, path: str) -> bool:
+    """True when ``error`` is about the field at ``path`` (or a part of it, or the whole it
+    belongs to: ``records[0]`` names ``records[0].values[0]``)."""
+    field = error.field
+    if field == path:
+        return True
+    return any(
+        longer.startswith(shorter) and longer[len(shorter)] in ".["
+        for longer, shorter in ((field, path), (path, field))
+        if len(longer) > len(shorter)
+    )
+
+
+class BackendContract:
+    """Base class of a driver's contract tests: subclass it once per backend.
+
+    Set :attr:`backend`, implement :meth:`servers`, :meth:`objects` and :meth:`observe`, and
+    whichever of the optional hooks the backend needs. A daemon fixture reaches the methods
+    through ``self``: an autouse fixture of the subclass stores it there::
+
+        class TestMyBackend(BackendContract):
+            backend = "mydaemon-domain"
+
+            @pytest.fixture(autouse=True)
+            def _daemon(self, mydaemon):
+                self.daemon = mydaemon
+
+            def servers(self):
+                return [Server(name="box", settings={"mydaemon-domain": self.daemon.settings()})]
+
+            def objects(self):
+                return [Domain(account="acme", name="example.com")]
+
+            def observe(self):
+                return self.daemon.state()
+    """
+
+    #: Name of the backend under test.
+    backend: ClassVar[str]
+    #: Transports the tests run over: ``local`` and ``ssh`` (a real sshd on loopback).
+    transports: ClassVar[tuple[str, ...]] = ("local",)
+    #: False when a suspended object is the same on the server as an active one (a database
+    #: keeps its data while its users are locked): the suspend test then checks that
+    #: suspending and resuming change nothing at all.
+    suspends: ClassVar[bool] = True
+    #: Text fields left out of the hostile test, each with the reason.
+    hostile_skip: ClassVar[Mapping[str, str]] = {}
+
+    # -- what the driver supplies ---------------------------------------------------------------
+
+    def servers(self) -> Sequence[Server]:
+        """The servers (local transport) where the daemon under test runs, with the
+        backend's settings to reach it in ``settings[BACKEND]``. The ``ssh`` runs reach the
+        same servers through the ``ssh_host`` fixture."""
+        raise NotImplementedError(f"{type(self).__name__}: implement servers()")
+
+    def routes(self) -> Sequence[Route]:
+        """The routes; by default one that sends the backend's objects to every server."""
+        return [Route(backend=self.backend, servers=tuple(s.name for s in self.servers()))]
+
+    def objects(self) -> Sequence[Service]:
+        """Valid objects: the first is the subject of every test; the others are the world it
+        names (in the index of every plan, applied only if routed)."""
+        raise NotImplementedError(f"{type(self).__name__}: implement objects()")
+
+    def observe(self) -> Any:
+        """Everything the backend may change on the server, as a value compared with ``==``
+        (files and their modes, what the daemon serves, rows of its tables). Leave out what
+        changes by itself: logs, timestamps, pids."""
+        raise NotImplementedError(f"{type(self).__name__}: implement observe()")
+
+    def read_back(self, obj: Service, path: str) -> Any:
+        """The value of field ``path`` of ``obj`` as the server holds it, after ``obj`` was
+        applied: how an accepted hostile value is shown to have landed verbatim. Needed only
+        if some hostile value passes validation."""
+        raise NotImplementedError(
+            f"{type(self).__name__}: a hostile value in {path!r} of {obj.key} passed validation "
+            "and was applied: implement read_back(obj, path) to show it landed verbatim, or "
+            "refuse it in the backend's check()"
+        )
+
+    def rejection(self, obj: Service) -> Rejection | None:
+        """A change of ``obj`` that passes validation but that the daemon's own checker (or
+        the server) refuses. Return None only for a backend with no checker to refuse it."""
+        raise NotImplementedError(
+            f"{type(self).__name__}: implement rejection(obj): a change the daemon refuses"
+        )
+
+    def registry(self) -> Registry:
+        """The plugins the engines load: every installed one (override to add a plugin that
+        is not installed, with ``Registry.load(extra={NAME: MODULE})``)."""
+        return Registry.load()
+
+    def check_password(self, obj: Service, secret: str) -> None:
+        """Assert that the server took ``secret`` as ``obj``'s password (log in with it).
+        The default checks nothing beyond the secrecy of the secret."""
+
+    # -- plumbing --------------------------------------------------------------------------------
+
+    def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
+        """Run every test once per transport of :attr:`transports`."""
+        if "contract_transport" in metafunc.fixturenames:
+            metafunc.parametrize("contract_transport", self.transports)
+
+    @pytest.fixture
+    def contract(
+        self, request: pytest.FixtureRequest, contract_transport: str, tmp_path: Path
+    ) -> Iterator[ContractHarness]:
+        """The harness for this test: the backend on :meth:`servers` over the transport."""
+        servers = [_with_state_dir(s, tmp_path / "state") for s in self.servers()]
+        watch: tuple[int, ...] = ()
+        if contract_transport == "ssh":
+            host = request.getfixturevalue("ssh_host")
+            servers = [host.server(s.name, settings=s.settings, root=s.root) for s in servers]
+            watch = (host.process.pid,) if host.process.pid is not None else ()
+        elif contract_transport != "local":
+            raise ValueError(f"the contract runs over local or ssh, not {contract_transport!r}")
+        objects = list(self.objects())
+        assert objects, f"{type(self).__name__}.objects() gave no object"
+        harness = ContractHarness(
+            backend=self.backend,
+            servers=tuple(servers),
+            routes=tuple(self.routes()),
+            world=tuple(objects[1:]),
+            watch=watch,
+            registry=self.registry(),
+        )
+        assert self.backend in harness.registry.backends, (
+            f"backend {self.backend!r} is not installed: is the driver's entry point registered?"
+        )
+        try:
+            yield harness
+        finally:
+            harness.close()
+
+    @property
+    def subject(self) -> Service:
+        """The object every test applies: the first of :meth:`objects`."""
+        return self.objects()[0]
+
+    # -- 1. purity -------------------------------------------------------------------------------
+
+    def test_validation_and_rendering_are_pure(self, contract: ContractHarness) -> None:
+        """Every action plans without I/O, and planning twice gives the same plan."""
+        subject = self.subject
+        cases: list[tuple[str, ChangeSet, bool]] = [
+            ("save", ChangeSet().save(subject), False),
+            ("save suspended", ChangeSet().save(subject), True),
+            ("delete", ChangeSet().delete(subject), False),
+        ]
+        if "set_password" in contract.registry.backends[self.backend].cls.actions:
+            secret = Secret("pure-" + _secrets.token_hex(8))
+            cases.append(("set_password", ChangeSet().set_password(subject, secret), False))
+        for label, changes, suspended in cases:
+            engines = (contract.engine(), contract.engine())
+            with no_io() as guard:
+                plans = [
+                    contract.plan(changes, [subject], suspended=suspended, engine=e)
+                    for e in engines
+                ]
+            assert guard.events == [], f"{label}: I/O while planning: {guard.events}"
+            assert plans[0].to_dict() == plans[1].to_dict(), f"{label}: two plans differ"
+            assert plans[0].render_text() == plans[1].render_text(), f"{label}: texts differ"
+            if label == "save":
+                assert any(op.backend == self.backend for op in plans[0].operations()), (
+                    f"saving {subject.key} plans nothing for {self.backend}: check routes()"
+                )
+
+    # -- 2. idempotence --------------------------------------------------------------------------
+
+    def test_second_apply_changes_nothing(self, contract: ContractHarness) -> None:
+        """The first apply changes the server; the second reports nothing and changes nothing."""
+        baseline = self.observe()
+        first = contract.save(self.subject)
+        assert first.ok, describe(first)
+        assert "success" in contract.own(first), describe(first)
+        applied = self.observe()
+        assert applied != baseline, "observe() shows no change after the first apply"
+        second = contract.save(self.subject)
+        assert {log.state.value for log in second.logs} == {"nothing"}, describe(second)
+        assert self.observe() == applied
+
+    # -- 3. deletion -----------------------------------------------------------------------------
+
+    def test_delete_leaves_no_trace(self, contract: ContractHarness) -> None:
+        """A delete after an apply brings the server back to what it was; again is nothing."""
+        baseline = self.observe()
+        saved = contract.save(self.subject)
+        assert saved.ok, describe(saved)
+        deleted = contract.delete(self.subject)
+        assert deleted.ok, describe(deleted)
+        assert "success" in contract.own(deleted), describe(deleted)
+        assert self.observe() == baseline
+        again = contract.delete(self.subject)
+        assert {log.state.value for log in again.logs} == {"nothing"}, describe(again)
+        assert self.observe() == baseline
+
+    def test_delete_of_what_is_absent_succeeds(self, contract: ContractHarness) -> None:
+        """Deleting an object that was never applied reports nothing and changes nothing."""
+        baseline = self.observe()
+        result = contract.delete(self.subject)
+        assert contract.own(result), f"deleting {self.subject.key} ran nothing of the backend"
+        assert {log.state.value for log in result.logs} == {"nothing"}, describe(result)
+        assert self.observe() == baseline
+
+    # -- 4. suspension ---------------------------------------------------------------------------
+
+    def test_suspend_and_resume(self, contract: ContractHarness) -> None:
+        """A suspended account's object is disabled (or, when :attr:`suspends` is False,
+        untouched), idempotently; resuming restores exactly the active state."""
+        active = contract.save(self.subject)
+        assert active.ok, describe(active)
+        serving = self.observe()
+        suspended = contract.save(self.subject, suspended=True)
+        assert suspended.ok, describe(suspended)
+        disabled = self.observe()
+        if self.suspends:
+            assert disabled != serving, "observe() shows no change when the account is suspended"
+        else:
+            assert {log.state.value for log in suspended.logs} == {"nothing"}, describe(suspended)
+            assert disabled == serving
+        again = contract.save(self.subject, suspended=True)
+        assert {log.state.value for log in again.logs} == {"nothing"}, describe(again)
+        assert self.observe() == disabled
+        resumed = contract.save(self.subject)
+        assert resumed.ok, describe(resumed)
+        assert self.observe() == serving
+
+    # -- 5. hostile values -----------------------------------------------------------------------
+
+    def test_hostile_values_are_refused_or_land_verbatim(
+        self, contract: ContractHarness, tmp_path: Path
+    ) -> None:
+        """Each corpus value in each text field: a field error, or applied and read back as
+        it was; no canary file, nothing left behind."""
+        canary = tmp_path / "canary"
+        baseline = self.observe()
+        subject = self.subject
+        paths = [p for p in text_fields(subject) if p not in self.hostile_skip]
+        assert paths, f"{subject.key} has no text field to try"
+        accepted: list[str] = []
+        for path in paths:
+            for hostile in hostile_values(str(canary)):
+                label = f"{path} = {hostile.name}"
+                obj = replace_field(subject, path, hostile.value)
+                try:
+                    plan = contract.plan(ChangeSet().save(obj), [obj])
+                except ValidationError as exc:
+                    assert any(names_field(e, path) for e in exc.errors), (
+                        f"{label}: refused, but no error names {path!r}: {exc}"
+                    )
+                    continue
+                result = contract.default.apply(plan)
+                assert result.ok, (
+                    f"{label}: passed validation, then failed on the server; refuse it in "
+                    f"check():\n{describe(result)}"
+                )
+                held = self.read_back(obj, path)
+                assert held == hostile.value, f"{label}: the server holds {held!r}"
+                removed = contract.delete(obj)
+                assert removed.ok, f"{label}: delete failed:\n{describe(removed)}"
+                accepted.append(label)
+                assert not canary.exists(), f"{label}: a hostile value ran as code"
+        assert not canary.exists(), "a hostile value ran as code"
+        assert self.observe() == baseline, f"hostile objects left traces (accepted: {accepted})"
+
+    # -- 6. secrets ------------------------------------------------------------------------------
+
+    def test_secrets_stay_secret(self, contract: ContractHarness) -> None:
+        """A password reaches the server, and nowhere else: not the plan, the logs, the store,
+        or the argv or environment of any program that ran. A backend without
+        ``set_password`` is never given one."""
+        subject = self.subject
+        secret = f'S3cr3t-{_secrets.token_hex(6)} it\'s "$(x)" `y`; ü'
+        changes = ChangeSet().set_password(subject, Secret(secret))
+        if "set_password" not in contract.registry.backends[self.backend].cls.actions:
+            plan = contract.plan(changes, [subject])
+            mine = [op for op in plan.operations() if op.backend == self.backend]
+            assert mine == [], f"{self.backend} has no set_password but was given one"
+            return
+        saved = contract.save(subject)
+        assert saved.ok, describe(saved)
+        plan = contract.plan(changes, [subject])
+        shown = json.dumps(plan.to_dict(), ensure_ascii=False) + plan.render_text() + repr(plan)
+        assert secret not in shown, "the secret is in the plan"
+        with ExecWatcher(contract.watch) as watcher:
+            result = contract.default.apply(plan)
+        assert result.ok, describe(result)
+        assert "success" in contract.own(result), describe(result)
+        assert watcher.execs, "no program ran: the watch proves nothing"
+        leaks = watcher.containing(secret)
+        assert leaks == [], f"the secret is in the argv or environment of {leaks}"
+        stored = contract.default.store.list_logs()
+        assert stored, "the store kept no log"
+        for log in [*stored, *result.logs]:
+            text = json.dumps(attrs.asdict(log), default=str, ensure_ascii=False) + repr(log)
+            assert secret not in text, f"the secret is in the log of {log.operation_id}"
+        self.check_password(subject, secret)
+
+    # -- 7. validation ---------------------------------------------------------------------------
+
+    def test_refused_object_changes_nothing(self, contract: ContractHarness) -> None:
+        """An object that fails validation is refused before anything runs."""
+        applied = contract.save(self.subject)
+        assert applied.ok, describe(applied)
+        before = self.observe()
+        refused = 0
+        for path in text_fields(self.subject):
+            bad = replace_field(self.subject, path, "x\x00y")
+            with pytest.raises(ValidationError) as caught:
+                contract.plan(ChangeSet().save(bad), [bad])
+            assert any(names_field(e, path) for e in caught.value.errors), caught.value
+            with pytest.raises(ValidationError):
+                contract.apply(ChangeSet().save(bad), [bad])
+            refused += 1
+        assert refused
+        assert self.observe() == before
+
+    def test_change_the_daemon_refuses_leaves_the_live_config(
+        self, contract: ContractHarness
+    ) -> None:
+        """A change the daemon's checker refuses fails with its words; the server keeps what
+        it had, and the next good apply finds nothing to do."""
+        rejection = self.rejection(self.subject)
+        if rejection is None:
+            pytest.skip(f"{self.backend} has no checker that could refuse a change")
+        applied = contract.save(self.subject)
+        assert applied.ok, describe(applied)
+        before = self.observe()
+        engine = contract.engine(settings=rejection.settings)
+        result = contract.apply(ChangeSet().save(rejection.obj), [rejection.obj], engine=engine)
+        failed = [log for log in result.logs if not log.state.is_ok]
+        assert failed, f"the daemon accepted the rejection:\n{describe(result)}"
+        assert any((log.stdout + log.stderr).strip() for log in failed), (
+            f"the failure does not say why:\n{describe(result)}"
+        )
+        assert self.observe() == before
+        again = contract.save(self.subject)
+        work = [log.state.value for log in again.logs if log.action != "reload"]
+        assert again.ok and set(work) == {"nothing"}, describe(again)
+        assert self.observe() == before
+
+
+def _with_state_dir(server: Server, state_dir: Path) -> Server:
+    """``server`` keeping orchestra's own state (owed reloads) in ``state_dir`` unless it
+    says where already: a test must not write under /var/lib/orchestra."""
+    if "state_dir" in server.settings:
+        return server
+    return attrs.evolve(server, settings={**server.settings, "state_dir": str(state_dir)})
