@@ -149,3 +149,161 @@ def test_fixtures_come_from_the_orchestra_plugin(pytester: pytest.Pytester) -> N
     result = pytester.runpytest("-p", "no:cacheprovider", "-p", "no:orchestra")
     result.assert_outcomes(errors=2)
     result.stdout.fnmatch_lines(["*fixture 'recording_transport' not found*"])
+
+
+FIXTURES = [
+    "orchestra",
+    "orchestra_factory",
+    "orchestra_servers",
+    "orchestra_routes",
+    "recording_transport",
+    "daemon_factory",
+    "shared_daemon_factory",
+    "ssh_host_factory",
+    "ssh_hosts",
+    "shared_ssh_host",
+    "ssh_host",
+    "golden",
+]
+
+
+def test_pytest_fixtures_lists_every_fixture_with_its_doc(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_nothing(): pass")
+    result = pytester.runpytest("--fixtures", "-p", "no:cacheprovider")
+    lines = result.stdout.str().splitlines()
+    for name in FIXTURES:
+        scope = " [session scope]" if name.startswith("shared_") else ""
+        [at] = [i for i, line in enumerate(lines) if line.startswith(f"{name}{scope} -- ")]
+        assert "orchestra_core/testing/pytest_plugin.py" in lines[at]
+        assert lines[at + 1].startswith("    ") and len(lines[at + 1].strip()) > 20, name
+    assert "--update-golden" in pytester.runpytest("--help").stdout.str()
+
+
+def test_orchestra_applies_to_a_sandbox_in_the_tests_temp_dir(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+        from orchestra_core import ChangeSet, Route
+        from orchestra_core.catalogue import Domain
+        from orchestra_core.storage.memory import MemoryStore
+
+        @pytest.fixture
+        def orchestra_routes():
+            return [Route(backend="dummy-domain", servers=("local",))]
+
+        def test_apply(orchestra, tmp_path):
+            assert isinstance(orchestra.store, MemoryStore)
+            plan = orchestra.plan(ChangeSet().save(Domain(account="a", name="example.com")))
+            assert orchestra.apply(plan).ok
+            conf = tmp_path / "root/var/lib/orchestra-dummy/domain/example.com.conf"
+            assert conf.read_text().startswith("# Managed by")
+            assert len(orchestra.store.list_logs()) == 2
+        """
+    )
+    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
+
+
+def test_orchestra_factory_closes_every_engine(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        from orchestra_core import Server
+
+        made = []
+
+        def test_make(orchestra_factory, recording_transport):
+            for _ in range(2):
+                engine = orchestra_factory(
+                    [Server(name="r", transport="recording")], [],
+                    transports={"recording": recording_transport},
+                )
+                assert engine.transport("recording") is recording_transport
+                made.append(engine)
+            assert made[0].store is not made[1].store
+
+        def test_closed():
+            assert made and all(e.transport("recording").closed for e in made)
+        """
+    )
+    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=2)
+
+
+def test_ssh_host_is_started_once_and_reset_for_each_test(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import subprocess
+        from orchestra_core.testing.daemon import descendants
+
+        seen = []
+
+        def test_leaves_a_session_and_stops_the_host(ssh_host):
+            seen.append(ssh_host.process.pid)
+            session = subprocess.Popen(
+                [*ssh_host.ssh_args(), "echo up; exec sleep 300"],
+                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, text=True,
+            )
+            assert session.stdout.readline() == "up\\n"
+            assert descendants(ssh_host.process.pid)
+            seen.append(session)
+
+        def test_finds_no_session(ssh_host, shared_ssh_host):
+            assert ssh_host is shared_ssh_host
+            assert ssh_host.process.pid == seen[0]
+            assert descendants(ssh_host.process.pid) == set()
+            assert seen[1].wait(timeout=10) != 0
+            ssh_host.stop()
+
+        def test_gets_it_running_again(ssh_host):
+            assert ssh_host.running and ssh_host.address == "127.0.0.254"
+            assert ssh_host.run("echo back").stdout == "back\\n"
+        """
+    )
+    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=3)
+
+
+def test_shared_daemon_factory_keeps_its_daemons_for_the_session(
+    pytester: pytest.Pytester,
+) -> None:
+    pid_file = pytester.path / "pid.txt"
+    pytester.makepyfile(
+        f"""
+        import sys
+        import pytest
+        from orchestra_core.testing.daemon import free_port
+
+        @pytest.fixture(scope="session")
+        def web(shared_daemon_factory):
+            port = free_port()
+            argv = [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"]
+            return shared_daemon_factory(argv, ready_port=port)
+
+        def test_one(web):
+            open({str(pid_file)!r}, "w").write(str(web.pid))
+
+        def test_two(web):
+            assert open({str(pid_file)!r}).read() == str(web.pid) and web.running
+        """
+    )
+    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=2)
+    assert not Path(f"/proc/{int(pid_file.read_text())}").exists()
+
+
+def test_golden_fixture_writes_with_the_flag_and_compares_without(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        test_render="""
+        import os
+
+        def test_snapshot(golden):
+            golden.check("zone", {"zones/example.com.zone": os.environ.get("ZONE", "a\\n")})
+        """
+    )
+    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(failed=1)
+    pytester.runpytest("-p", "no:cacheprovider", "--update-golden").assert_outcomes(passed=1)
+    stored = pytester.path / "golden/test_render/zone/zones/example.com.zone"
+    assert stored.read_text() == "a\n"
+    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
+    stored.write_text("b\n")
+    failed = pytester.runpytest("-p", "no:cacheprovider")
+    failed.assert_outcomes(failed=1)
+    failed.stdout.fnmatch_lines(["*-b", "*+a"])

@@ -351,7 +351,7 @@ class BackendContract:
         assert "success" in contract.own(result), describe(result)
         assert watcher.execs, "no program ran: the watch proves nothing"
         leaks = watcher.containing(secret)
-        assert leaks == [], f"the secret is in the argv or environment of {leaks}"
+        assert leaks == [], f"the secret is in the argv or environment of {list(map(str, leaks))}"
         stored = contract.default.store.list_logs()
         assert stored, "the store kept no log"
         for log in [*stored, *result.logs]:

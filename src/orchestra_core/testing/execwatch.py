@@ -53,6 +53,16 @@ class Exec:
         first = self.text.split('"', 2)[1] if '"' in self.text else ""
         return _unhex(first)
 
+    @property
+    def argv(self) -> list[str]:
+        """The argv it was given, decoded."""
+        strings = re.findall(r'"((?:\\x[0-9a-f]{2})*)"', self.text.split("], [", 1)[0])
+        return [_unhex(s) for s in strings[1:]]
+
+    def __str__(self) -> str:
+        shown = " ".join(a if len(a) <= 80 else a[:77] + "..." for a in self.argv)
+        return f"pid {self.pid}: {self.program} {shown}".rstrip()
+
     def contains(self, needle: str | bytes) -> bool:
         """True when ``needle`` is inside the path, an argv element or an environment entry."""
         return _hex(needle) in self.text

@@ -21,7 +21,8 @@ __all__ = ["replace_field", "text_fields"]
 
 T = TypeVar("T")
 
-_TOKEN = re.compile(r"\.?([A-Za-z_][A-Za-z0-9_]*)|\[([^\]]*)\]")
+_FIRST = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_TOKEN = re.compile(r"\.([A-Za-z_][A-Za-z0-9_]*)|\[([^\]]*)\]")
 
 
 def text_fields(obj: Any) -> list[str]:
@@ -63,10 +64,15 @@ def _only_str_or_none(args: tuple[Any, ...]) -> bool:
 
 def replace_field(obj: T, path: str, value: str) -> T:
     """A copy of ``obj`` with ``value`` at ``path`` (one of :func:`text_fields`)."""
-    tokens = [(m[1], m[2]) for m in _TOKEN.finditer(path)]
-    if "".join(m[0] for m in _TOKEN.finditer(path)) != path or not tokens:
+    first = _FIRST.match(path)
+    rest = list(_TOKEN.finditer(path, first.end())) if first else []
+    if first is None or first.end() + sum(len(m[0]) for m in rest) != len(path):
         raise ValueError(f"not a field path: {path!r}")
-    return typing.cast(T, _replace(obj, tokens, value))
+    tokens = [(first[0], None), *((m[1], m[2]) for m in rest)]
+    try:
+        return typing.cast(T, _replace(obj, tokens, value))
+    except (AttributeError, IndexError, KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"{path!r} is not a field of {type(obj).__name__}: {exc}") from exc
 
 
 def _replace(current: Any, tokens: list[tuple[str | None, str | None]], value: str) -> Any:
