@@ -35,3 +35,31 @@ def test_readme_quick_start_is_two_commands_that_the_makefile_has() -> None:
     assert re.search(r"^demo:", makefile, re.M) and re.search(r"^test:", makefile, re.M)
     ci = (ROOT / ".ci" / "run").read_text()
     assert ci.strip().splitlines()[-1] == "make test"
+
+
+def test_testing_doc_gives_every_fixture_its_scope() -> None:
+    from orchestra_core.testing import pytest_plugin
+
+    doc = (ROOT / "docs" / "testing.md").read_text()
+    rows = {
+        cells[0].strip("` "): cells[1].strip()
+        for cells in (line.strip("|").split("|") for line in doc.splitlines())
+        if len(cells) > 2 and cells[0].strip().startswith("`")
+    }
+    fixtures = list(pytest_plugin.__all__)
+    assert fixtures
+    for name in fixtures:
+        fixture = getattr(pytest_plugin, name)
+        scope = fixture._fixture_function_marker.scope
+        assert rows.get(name) == scope, f"docs/testing.md: {name} should be listed as {scope}"
+
+
+def test_contract_doc_explains_every_contract_test() -> None:
+    from orchestra_core.testing.contract import BackendContract
+
+    doc = (ROOT / "docs" / "contract.md").read_text()
+    headings = "\n".join(line for line in doc.splitlines() if line.startswith("### "))
+    tests = [name for name in dir(BackendContract) if name.startswith("test_")]
+    assert len(tests) >= 9
+    for name in tests:
+        assert f"`{name}`" in headings, f"docs/contract.md has no section for {name}"

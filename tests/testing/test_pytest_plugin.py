@@ -307,3 +307,11 @@ def test_golden_fixture_writes_with_the_flag_and_compares_without(
     failed = pytester.runpytest("-p", "no:cacheprovider")
     failed.assert_outcomes(failed=1)
     failed.stdout.fnmatch_lines(["*-b", "*+a"])
+
+
+def test_the_engine_example_of_docs_testing_md_passes(pytester: pytest.Pytester) -> None:
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "testing.md").read_text()
+    example = doc.split("An engine with a route of its own:", 1)[1]
+    code = example.split("```python\n", 1)[1].split("```", 1)[0]
+    pytester.makepyfile(test_example=code)
+    pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
