@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import re
 import subprocess
 import sys
 import textwrap
@@ -315,3 +316,29 @@ def test_the_engine_example_of_docs_testing_md_passes(pytester: pytest.Pytester)
     code = example.split("```python\n", 1)[1].split("```", 1)[0]
     pytester.makepyfile(test_example=code)
     pytester.runpytest("-p", "no:cacheprovider").assert_outcomes(passed=1)
+
+
+@pytest.mark.parametrize(
+    ("plugin", "own"),
+    [("bind9", ["named_factory", "named_master", "named_slave"]), ("mysql", ["mariadb"])],
+)
+def test_pytest_fixtures_in_a_driver_package_lists_ours_and_its_own(
+    plugin: str, own: list[str]
+) -> None:
+    folder = Path(__file__).resolve().parents[2] / "plugins" / plugin
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "--fixtures", "-p", "no:cacheprovider", "tests"],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    lines = run.stdout.splitlines()
+    for name in ["orchestra", "ssh_host", "golden", "daemon_factory", *own]:
+        found = [
+            i for i, line in enumerate(lines) if re.match(rf"{name}( \[\w+ scope\])? -- ", line)
+        ]
+        assert found, f"pytest --fixtures in plugins/{plugin} does not list {name}"
+        assert all(lines[at + 1].startswith("    ") and lines[at + 1].strip() for at in found)
