@@ -190,6 +190,24 @@ def test_suspend_locks_the_login_and_resume_gives_it_back(
     assert states(shop.apply(ChangeSet().save(USER))) == ["nothing"]
 
 
+def test_suspend_and_resume_give_back_the_account_record_exactly(
+    shop: Driver, mariadb: MariaDBInstance
+) -> None:
+    # MariaDB writes "account_locked" into mysql.global_priv the first time a lock state is
+    # set: an account created without one would come back from a resume with a new key.
+    def record() -> list[tuple[str | None, ...]]:
+        return mariadb.query("SELECT Priv FROM mysql.global_priv WHERE User = 'shop'")
+
+    created = record()
+    assert '"account_locked":false' in (created[0][0] or "")
+    shop.suspend(True)
+    assert states(shop.apply(ChangeSet().save(USER))) == ["success"]
+    assert record() != created
+    shop.suspend(False)
+    assert states(shop.apply(ChangeSet().save(USER))) == ["success"]
+    assert record() == created
+
+
 def test_a_user_created_while_suspended_is_locked(driver: Driver, mariadb: MariaDBInstance) -> None:
     driver.objects = [DB, USER]
     driver.suspend(True)

@@ -205,7 +205,10 @@ class MySQLUser(Backend[DatabaseUser]):
                 active=ctx.active,
                 read_query=_read_account(user.username, settings),
                 create=f"CREATE USER {account}",
-                create_tail="" if ctx.active else " ACCOUNT LOCK",
+                # Said either way: MariaDB records the lock state of an account only once it
+                # was set, so an account created without it would not come back identical
+                # after a suspend and resume ("account_locked": false in mysql.global_priv).
+                create_tail=" ACCOUNT UNLOCK" if ctx.active else " ACCOUNT LOCK",
                 lock=f"ALTER USER {account} ACCOUNT {'UNLOCK' if ctx.active else 'LOCK'}",
                 names=[(col, name) for name, col in sql.PRIVILEGE_COLUMNS.items()]
                 + [("Grant_priv", "GRANT OPTION")],

@@ -1,0 +1,164 @@
+"""The mysql driver passes the backend contract: ``mysql-database`` and ``mysql-user``, against
+the real MariaDB of the ``mariadb`` fixture (reset before each test), locally and over SSH.
+
+Observing the server is reading, as root, everything either backend may change: every
+database with its character set and collation, the tables in them, every account as
+``mysql.global_priv`` records it (plugin, authentication string, lock, password time), and the
+privilege tables behind ``SHOW GRANTS``. Nothing is left out: nothing there changes by itself
+while a test runs (see :func:`server_state`).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from pathlib import Path
+from typing import Any
+
+import pytest
+from orchestra_mysql.testing import SYSTEM_DATABASES, MariaDBInstance
+
+from orchestra_core import Server, Service
+from orchestra_core.catalogue import Database, DatabaseUser
+from orchestra_core.testing.contract import BackendContract, Rejection
+
+pytestmark = pytest.mark.daemon
+
+DATABASE = Database(account="acme", name="shop_1")
+#: A second database of the same account: what the user's rejection asks for.
+OTHER = Database(account="acme", name="other_1")
+USER = DatabaseUser(account="acme", username="shop", databases=("shop_1",))
+
+#: Tables of the ``mysql`` schema that hold privileges (``SHOW GRANTS`` is made from them).
+PRIVILEGE_TABLES = ("db", "tables_priv", "columns_priv", "procs_priv", "proxies_priv")
+
+
+def server_state(mariadb: MariaDBInstance) -> dict[str, Any]:
+    """Everything the mysql backends may change, as the server records it, read in one client
+    run (each row tagged with the part it belongs to).
+
+    Nothing here changes by itself: ``password_last_changed`` in ``mysql.global_priv`` is a
+    timestamp, but the server writes it only when an account is created or its password set,
+    so it stays in and shows that a save never touches a password. ``TABLE_ROWS`` and the
+    other statistics of ``information_schema.TABLES`` are estimates that do change by
+    themselves: the rows of the tables are read instead.
+    """
+    system = ", ".join(f"'{name}'" for name in sorted(SYSTEM_DATABASES))
+    statements = [
+        "SELECT 'schema', SCHEMA_NAME, DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME "
+        "FROM information_schema.SCHEMATA ORDER BY 2",
+        "SELECT 'table', TABLE_SCHEMA, TABLE_NAME, TABLE_TYPE, ENGINE, TABLE_COLLATION "
+        f"FROM information_schema.TABLES WHERE TABLE_SCHEMA NOT IN ({system}) ORDER BY 2, 3",
+        "SELECT 'account', User, Host, Priv FROM mysql.global_priv ORDER BY 2, 3",
+        "SELECT 'role', r.* FROM mysql.roles_mapping r ORDER BY 2, 3, 4",
+        *(
+            f"SELECT '{table}', t.* FROM mysql.{table} t ORDER BY 2, 3, 4"
+            for table in PRIVILEGE_TABLES
+        ),
+    ]
+    state: dict[str, Any] = {}
+    for tag, *values in mariadb.query(";\n".join(statements) + ";"):
+        if tag == "account":
+            user, host, priv = values
+            state.setdefault("account", {})[(user, host)] = json.loads(priv or "{}")
+        else:
+            state.setdefault(str(tag), []).append(tuple(values))
+    for table in _customer_tables(state):
+        rows = mariadb.query(f"SELECT * FROM `{table[0]}`.`{table[1]}` ORDER BY 1")
+        state.setdefault("rows", {})[table] = rows
+    return state
+
+
+def _customer_tables(state: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(schema, name) for schema, name, *_ in state.get("table", [])]
+
+
+class MySQLContract(BackendContract):
+    """What both backends share: the server, its settings, how it is observed."""
+
+    transports = ("local", "ssh")
+
+    @pytest.fixture(autouse=True)
+    def _server(self, mariadb: MariaDBInstance) -> None:
+        self.mariadb = mariadb
+
+    def servers(self) -> list[Server]:
+        settings = self.mariadb.settings()
+        return [Server(name="db1", settings={"mysql-database": settings, "mysql-user": settings})]
+
+    def observe(self) -> dict[str, Any]:
+        return server_state(self.mariadb)
+
+
+class TestMySQLDatabaseContract(MySQLContract):
+    backend = "mysql-database"
+    #: A database has nothing to lock: suspending its account locks its users (mysql-user),
+    #: and the database keeps its data exactly as it is.
+    suspends = False
+
+    def objects(self) -> list[Service]:
+        return [DATABASE]
+
+    def rejection(self, obj: Service) -> Rejection:
+        # Both are names orchestra accepts, but latin1's collation is not one of utf8mb4's.
+        assert isinstance(obj, Database)
+        return Rejection(obj=Database(account=obj.account, name=obj.name, collation="latin1_bin"))
+
+
+class TestMySQLUserContract(MySQLContract):
+    backend = "mysql-user"
+
+    @pytest.fixture(autouse=True)
+    def _world(self, _server: None, tmp_path: Path) -> None:
+        """The database the user is granted, with a customer's table in it (the user's
+        operations must never touch data), and a restricted admin for :meth:`rejection`."""
+        self.mariadb.query(
+            "CREATE DATABASE shop_1;\n"
+            "CREATE TABLE shop_1.orders (id INT PRIMARY KEY, item VARCHAR(40));\n"
+            "INSERT INTO shop_1.orders VALUES (1, 'teapot'), (2, 'cups');"
+        )
+        self.panel_file = _panel_admin(self.mariadb, tmp_path)
+
+    def objects(self) -> list[Service]:
+        return [USER, DATABASE, OTHER]
+
+    def rejection(self, obj: Service) -> Rejection:
+        """Grant a database that the admin logged in may not grant.
+
+        A hosting panel often runs with an admin of its own, which may create users and grant
+        only the customers' databases (``shop\\_%`` here), not root. Orchestra cannot know
+        what that admin may do; the server refuses the ``GRANT`` ("Access denied for user
+        ... to database 'other\\_1'").
+        """
+        assert isinstance(obj, DatabaseUser)
+        wider = DatabaseUser(
+            account=obj.account,
+            username=obj.username,
+            databases=(*obj.databases, OTHER.name),
+            privileges=obj.privileges,
+        )
+        return Rejection(obj=wider, settings={"defaults_file": str(self.panel_file)})
+
+    def check_password(self, obj: Service, secret: str) -> None:
+        assert isinstance(obj, DatabaseUser)
+        assert self.mariadb.can_login(obj.username, secret, obj.databases[0])
+        assert not self.mariadb.can_login(obj.username, secret + "x", obj.databases[0])
+
+
+def _panel_admin(mariadb: MariaDBInstance, folder: Path) -> Path:
+    """An admin that may create users and grant what it holds on ``shop\\_%`` only; the
+    client option file that logs in as it."""
+    password = secrets.token_hex(16)
+    mariadb.query(
+        f"CREATE USER `panel`@`localhost` IDENTIFIED BY '{password}';\n"
+        "GRANT SELECT ON mysql.* TO `panel`@`localhost`;\n"
+        "GRANT CREATE USER, PROCESS, CONNECTION ADMIN ON *.* TO `panel`@`localhost`;\n"
+        "GRANT ALL PRIVILEGES ON `shop\\_%`.* TO `panel`@`localhost` WITH GRANT OPTION;"
+    )
+    path = folder / "panel.cnf"
+    path.write_text(
+        f"[client]\nuser = panel\npassword = {password}\nsocket = {mariadb.socket}\n"
+        "default-character-set = utf8mb4\n"
+    )
+    path.chmod(0o600)
+    return path
