@@ -81,6 +81,34 @@ def test_reserved_databases_are_refused(name: str) -> None:
     )
 
 
+@pytest.mark.parametrize("name", ["root", "mysql", "debian-sys-maint", "ROOT"])
+def test_the_servers_own_accounts_are_refused(name: str) -> None:
+    # With user_host localhost, a customer's "root" would be root: its password, its grants.
+    assert plan_errors(DatabaseUser(account="acme", username=name)) == [
+        f"databaseuser:mysql/{name}: username: {name!r} is the server's own account"
+    ]
+
+
+def test_a_database_whose_grant_pattern_is_too_long_is_refused_for_users() -> None:
+    # GRANT escapes each '_': the server keeps (and checks) that escaped name in 64 characters.
+    fits = "d" * 60 + "_" * 2  # 64 once escaped
+    too_long = "d" * 61 + "_" * 2  # 65 once escaped
+    for name in (fits, too_long):
+        assert plan_errors(Database(account="acme", name=name)) == []  # a database is fine
+    user = DatabaseUser(account="acme", username="u", databases=(fits, too_long))
+    (error,) = MySQLUser().check(user, MySQLSettings())
+    assert (error.field, error.message) == (
+        "databases[1]",
+        "cannot be granted: with its '_' and '%' escaped for GRANT it is 65 characters long; "
+        "the server takes at most 64",
+    )
+
+
+def test_user_host_is_kept_in_lower_case_as_the_server_keeps_it() -> None:
+    assert MySQLSettings(user_host="DB-Client.Example.COM").user_host == "db-client.example.com"
+    assert MySQLSettings(user_host="10.0.0.%").user_host == "10.0.0.%"
+
+
 def test_name_limits() -> None:
     assert plan_errors(Database(account="acme", name="d" * 64)) == []
     assert plan_errors(DatabaseUser(account="acme", username="u" * 80)) == []

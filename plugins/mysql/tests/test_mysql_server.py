@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from mysql_helpers import Driver, make_driver, states
 from orchestra_mysql.monitor import MySQLDatabaseSize
-from orchestra_mysql.testing import MariaDBInstance
+from orchestra_mysql.testing import MariaDBError, MariaDBFactory, MariaDBInstance
 
 from orchestra_core import ChangeSet, Secret
 from orchestra_core.catalogue import Database, DatabaseUser
@@ -288,6 +288,75 @@ def test_charset_and_collation_follow_the_object(driver: Driver, mariadb: MariaD
     assert "nosuchcharset" in result.logs[0].stderr
 
 
+def test_character_set_aliases_are_compared_as_the_server_names_them(
+    driver: Driver, mariadb: MariaDBInstance
+) -> None:
+    # MariaDB 10.6 and later store utf8 as utf8mb3: compared by name, utf8 was a change forever.
+    legacy = Database(account="acme", name="legacy", charset="utf8")
+    binary = Database(account="acme", name="legacy_bin", charset="utf8", collation="utf8_bin")
+    assert states(driver.apply(ChangeSet().save(legacy).save(binary))) == ["success"] * 2
+    assert states(driver.apply(ChangeSet().save(legacy).save(binary))) == ["nothing"] * 2
+    assert sorted(
+        mariadb.query(
+            "SELECT SCHEMA_NAME, DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME "
+            "FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE 'legacy%'"
+        )
+    ) == [("legacy", "utf8mb3", "utf8mb3_general_ci"), ("legacy_bin", "utf8mb3", "utf8mb3_bin")]
+
+
+def test_a_collation_the_server_refuses_changes_nothing(shop: Driver) -> None:
+    wrong = Database(account="acme", name="shop_1", collation="latin1_bin")
+    result = shop.apply(ChangeSet().save(wrong))
+    assert states(result) == ["failure"]
+    assert (
+        "COLLATION 'latin1_bin' is not valid for CHARACTER SET 'utf8mb4'" in result.logs[0].stderr
+    )
+    assert "ALTER DATABASE" not in result.logs[0].stdout  # refused while reading, before it
+    assert states(shop.apply(ChangeSet().save(DB))) == ["nothing"]
+
+
+def test_an_upper_case_user_host_is_the_account_the_server_keeps(mariadb: MariaDBInstance) -> None:
+    # The server lower-cases the host part; looked up as written, the account was never found
+    # again and the second apply failed on CREATE USER.
+    driver = make_driver(mariadb.settings(user_host="LocalHost"))
+    try:
+        user = DatabaseUser(account="acme", username="shop")
+        driver.objects = [user]
+        assert states(driver.apply(ChangeSet().save(user))) == ["success"]
+        assert ("shop", "localhost") in mariadb.users()
+        assert states(driver.apply(ChangeSet().save(user))) == ["nothing"]
+    finally:
+        driver.orchestra.close()
+
+
+def test_a_server_with_a_password_policy_takes_new_accounts(
+    mariadb_factory: MariaDBFactory,
+) -> None:
+    # simple_password_check wants a digit, both cases and another character: the random
+    # password of a new account has them all.
+    server = mariadb_factory("policy")
+    try:
+        server.query("INSTALL SONAME 'simple_password_check'")
+    except MariaDBError as exc:  # pragma: no cover - the plugin ships with mariadb-server
+        pytest.skip(f"simple_password_check is not available: {exc.stderr}")
+    driver = make_driver(server.settings())
+    try:
+        driver.objects = [DB, USER]
+        result = driver.apply(ChangeSet().save(DB).save(USER))
+        assert states(result) == ["success", "success"], result.logs[-1].stderr
+        # A hash cannot be held against a policy: with strict_password_validation (MariaDB's
+        # default), the server refuses one, and the step says so.
+        refused = driver.apply(ChangeSet().set_password(USER, Secret(PASSWORD)))
+        assert states(refused) == ["failure"]
+        said = refused.logs[0].stdout + refused.logs[0].stderr
+        assert "running with the --strict-password-validation option" in said, said
+        server.query("SET GLOBAL strict_password_validation = OFF")
+        assert states(driver.apply(ChangeSet().set_password(USER, Secret(PASSWORD)))) == ["success"]
+        assert server.can_login("shop", PASSWORD, "shop_1")
+    finally:
+        driver.orchestra.close()
+
+
 HOSTILE_PASSWORDS = {
     "quotes": 'it\'s "quoted"',
     "backtick": "pass`word`",
@@ -368,6 +437,28 @@ def test_the_password_never_reaches_argv_logs_or_store(
     ]:
         assert secret not in text
         assert hashed not in text
+
+
+@pytest.mark.parametrize("plugin", ["mysql_native_password", "ed25519"])
+def test_a_refused_password_stays_out_of_the_logs(mariadb: MariaDBInstance, plugin: str) -> None:
+    # The account was never created, so the server refuses the ALTER USER. MariaDB's client
+    # used to repeat the failed statement on stderr, and with it the password (ed25519) or
+    # its hash, into the logs and the store.
+    driver = make_driver(mariadb.settings(auth_plugin=plugin))
+    try:
+        driver.objects = [DB, USER]
+        secret = "Never-Logged-42"
+        result = driver.apply(ChangeSet().set_password(USER, Secret(secret)))
+        assert states(result) == ["failure"]
+        assert "ERROR" in result.logs[0].stderr  # the server's words are still there
+        from orchestra_mysql.sql import native_password_hash
+
+        hashed = native_password_hash(secret)
+        for text in [*map(str, result.logs), *map(str, driver.orchestra.store.list_logs())]:
+            assert secret not in text
+            assert hashed not in text
+    finally:
+        driver.orchestra.close()
 
 
 def test_monitor_reports_each_database_size(shop: Driver, mariadb: MariaDBInstance) -> None:

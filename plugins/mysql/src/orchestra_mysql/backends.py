@@ -98,17 +98,9 @@ class MySQLDatabase(Backend[Database]):
                 f"database {db.name} ({db.charset})",
                 **settings.shell_values(),
                 name=db.name,
-                query=(
-                    "SELECT s.DEFAULT_CHARACTER_SET_NAME, s.DEFAULT_COLLATION_NAME, "
-                    "IFNULL(c.DEFAULT_COLLATE_NAME, '') FROM information_schema.SCHEMATA s "
-                    "LEFT JOIN information_schema.CHARACTER_SETS c "
-                    f"ON c.CHARACTER_SET_NAME = {sql.literal(db.charset)} "
-                    f"WHERE s.SCHEMA_NAME = {sql.literal(db.name)}"
-                ),
+                query=_read_database(db),
                 create=f"CREATE DATABASE {name} CHARACTER SET {db.charset}{collate}",
                 alter=f"ALTER DATABASE {name} CHARACTER SET {db.charset}{collate}",
-                charset=db.charset,
-                collation=db.collation or "",
             )
         ]
 
@@ -125,10 +117,15 @@ class MySQLUser(Backend[DatabaseUser]):
     settings_class = MySQLSettings
 
     def check(self, obj: DatabaseUser, settings: MySQLSettings) -> list[FieldError]:
-        """Name length for the server family, reserved databases and unknown privileges."""
+        """Name length for the server family, the server's own accounts, reserved databases,
+        databases too long to grant, and unknown privileges."""
         errors: list[FieldError] = []
         key = obj.key
         _type_error(errors, key, obj.type)
+        if obj.username.lower() in sql.RESERVED_USERS:
+            errors.append(
+                FieldError(key, "username", f"{obj.username!r} is the server's own account")
+            )
         limit = USERNAME_LENGTH[settings.flavor]
         if len(obj.username) > limit:
             errors.append(
@@ -141,6 +138,19 @@ class MySQLUser(Backend[DatabaseUser]):
             )
         for i, name in enumerate(obj.databases):
             _reserved(errors, key, f"databases[{i}]", name)
+            pattern = sql.grant_pattern(name)
+            if len(pattern) > sql.NAME_LENGTH:
+                # The server keeps the escaped name (mysql.db.Db), and refuses a GRANT whose
+                # pattern is longer than a name may be.
+                errors.append(
+                    FieldError(
+                        key,
+                        f"databases[{i}]",
+                        f"cannot be granted: with its '_' and '%' escaped for GRANT it is "
+                        f"{len(pattern)} characters long; the server takes at most "
+                        f"{sql.NAME_LENGTH}",
+                    )
+                )
         for i, privilege in enumerate(obj.privileges):
             try:
                 sql.canonical_privileges([privilege])
@@ -216,6 +226,31 @@ class MySQLUser(Backend[DatabaseUser]):
                 targets=[(pattern, sql.identifier(pattern)) for pattern, _ in patterns],
             )
         ]
+
+
+def _read_database(db: Database) -> str:
+    """One client run's SQL telling the ``database-save`` step what it compares, as one row:
+    1 if the database exists (else 0), its character set and collation (``-`` if absent), and
+    the ones the object asks for, as the server names them.
+
+    The server resolves the object's names itself: an alias (``utf8`` is ``utf8mb3`` on
+    MariaDB 10.6 and later, ``utf8_bin`` is ``utf8mb3_bin``) would otherwise never equal what
+    it stores, and a pair it refuses fails here, before anything changes. Without a
+    collation, the character set's default is wanted."""
+    value = f"CONVERT('' USING {db.charset})"  # charset and collation: checked lower-case words
+    if db.collation:
+        wanted = f"COLLATION({value} COLLATE {db.collation})"
+    else:
+        wanted = "c.DEFAULT_COLLATE_NAME"
+    return (
+        "SELECT IF(s.SCHEMA_NAME IS NULL, 0, 1), IFNULL(s.DEFAULT_CHARACTER_SET_NAME, '-'), "
+        "IFNULL(s.DEFAULT_COLLATION_NAME, '-'), w.charset, IFNULL(w.collation, '-') "
+        f"FROM (SELECT CHARSET({value}) AS charset, {wanted} AS collation"
+        " FROM information_schema.CHARACTER_SETS c"
+        f" WHERE c.CHARACTER_SET_NAME = CHARSET({value})) w "
+        "LEFT JOIN information_schema.SCHEMATA s "
+        f"ON s.SCHEMA_NAME = {sql.literal(db.name)}"
+    )
 
 
 def _read_account(username: str, settings: MySQLSettings) -> str:

@@ -20,6 +20,15 @@ AUTH_PLUGINS = ("mysql_native_password", "caching_sha2_password", "ed25519")
 USER_HOST = re.compile(r"[A-Za-z0-9._%:/-]{1,255}")
 
 
+def _lower(value: object) -> object:
+    """A valid host part in lower case, as the server keeps it: it lower-cases the host part
+    of every account it creates, so ``LocalHost`` would never be found again. An invalid one
+    is left as written, for the validator's error to show."""
+    if isinstance(value, str) and USER_HOST.fullmatch(value):
+        return value.lower()
+    return value
+
+
 def _user_host(_: object, attribute: attrs.Attribute[str], value: str) -> None:
     if not isinstance(value, str) or not USER_HOST.fullmatch(value):
         raise ValueError(
@@ -44,7 +53,8 @@ class MySQLSettings:
     defaults_file: str | None = None
     flavor: str = attrs.field(default="mariadb", validator=attrs.validators.in_(FLAVORS))
     #: The host part of every account created (``user@host``): ``%`` (any), ``localhost``...
-    user_host: str = attrs.field(default="%", validator=_user_host)
+    #: in lower case, as the server keeps it.
+    user_host: str = attrs.field(default="%", converter=_lower, validator=_user_host)
     auth_plugin: str = attrs.field(
         default="mysql_native_password", validator=attrs.validators.in_(AUTH_PLUGINS)
     )

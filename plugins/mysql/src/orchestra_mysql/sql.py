@@ -13,8 +13,10 @@ from collections.abc import Iterable
 
 __all__ = [
     "ALL",
+    "NAME_LENGTH",
     "PRIVILEGE_COLUMNS",
     "RESERVED_DATABASES",
+    "RESERVED_USERS",
     "SESSION_SQL_MODE",
     "account",
     "canonical_privileges",
@@ -31,6 +33,15 @@ SESSION_SQL_MODE = "STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION"
 RESERVED_DATABASES = frozenset(
     {"mysql", "information_schema", "performance_schema", "sys", "test", "lost+found"}
 )
+
+#: Accounts that belong to the server or its packaging (root; ``mysql``, the unix-socket admin
+#: of MariaDB 10.4 and later on Debian; ``debian-sys-maint``, its admin before that): never
+#: created, given a password, granted or dropped by orchestra, whatever their host part.
+RESERVED_USERS = frozenset({"root", "mysql", "debian-sys-maint"})
+
+#: Longest database name (and ``mysql.db.Db`` value, which is what a GRANT's escaped pattern
+#: becomes) the server takes.
+NAME_LENGTH = 64
 
 ALL = "ALL"
 
