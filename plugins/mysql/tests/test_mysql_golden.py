@@ -1,0 +1,90 @@
+"""Golden renders of the mysql backends: the scripts a plan would run, kept under
+``golden/test_mysql_golden/`` and compared on every run (``pytest --update-golden`` rewrites
+them for review in ``git diff``).
+
+Plans only: nothing runs and no server is needed. The settings are fixed (no temp path, no
+port), and nothing random is rendered (a new account's random password is drawn on the
+server), so the files are the same on every machine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from orchestra_mysql.sql import native_password_hash
+
+from orchestra_core import Account, ChangeSet, Orchestra, Route, Secret, Server
+from orchestra_core.catalogue import Database, DatabaseUser
+from orchestra_core.model.index import ServiceIndex
+from orchestra_core.model.secret import REDACTED
+from orchestra_core.planning.plan import Plan
+from orchestra_core.testing.golden import Golden, rendered_files
+
+BACKENDS = ("mysql-database", "mysql-user")
+SETTINGS = {"defaults_file": "/etc/mysql/debian.cnf", "dump_dir": "/var/backups/mysql"}
+
+DATABASE = Database(account="acme", name="shop_1", collation="utf8mb4_unicode_ci")
+LOGS = Database(account="acme", name="shop_logs", charset="latin1")
+USER = DatabaseUser(
+    account="acme",
+    username="shop",
+    databases=("shop_1", "shop_logs"),
+    privileges=("SELECT", "INSERT", "UPDATE", "DELETE", "create temporary tables"),
+)
+OWNER = DatabaseUser(account="acme", username="shop_admin", databases=("shop_1",))
+OBJECTS = [DATABASE, LOGS, USER, OWNER]
+
+
+@pytest.fixture
+def orchestra() -> Iterator[Orchestra]:
+    """One server that both backends go to, reached by the recording transport (nothing
+    could run even by mistake)."""
+    server = Server(
+        name="db1",
+        transport="recording",
+        settings={backend: SETTINGS for backend in BACKENDS},
+    )
+    engine = Orchestra(
+        servers=[server], routes=[Route(backend=b, servers=("db1",)) for b in BACKENDS]
+    )
+    yield engine
+    engine.close()
+
+
+def plan(orchestra: Orchestra, changes: ChangeSet, *, suspended: bool = False) -> Plan:
+    index = ServiceIndex([Account(name="acme", is_active=not suspended)], OBJECTS)
+    return orchestra.plan(changes, index=index)
+
+
+def test_databases(orchestra: Orchestra, golden: Golden) -> None:
+    changes = ChangeSet().save(DATABASE).save(LOGS)
+    golden.check("databases", rendered_files(plan(orchestra, changes)))
+
+
+def test_users_with_privileges(orchestra: Orchestra, golden: Golden) -> None:
+    changes = ChangeSet().save(USER).save(OWNER)
+    golden.check("users", rendered_files(plan(orchestra, changes)))
+
+
+def test_a_suspended_user(orchestra: Orchestra, golden: Golden) -> None:
+    changes = ChangeSet().save(USER)
+    golden.check("user-suspended", rendered_files(plan(orchestra, changes, suspended=True)))
+
+
+def test_delete(orchestra: Orchestra, golden: Golden) -> None:
+    changes = ChangeSet().delete(USER).delete(DATABASE)
+    golden.check("delete", rendered_files(plan(orchestra, changes)))
+
+
+def test_set_password(orchestra: Orchestra, golden: Golden) -> None:
+    secret = "Golden-S3cret it's `x`"
+    planned = plan(orchestra, ChangeSet().set_password(USER, Secret(secret)))
+    files = rendered_files(planned)
+    # The statement travels on stdin, which the plan shows only as the redaction marker.
+    files["plan.txt"] = planned.render_text()
+    assert f"stdin: {REDACTED}" in files["plan.txt"]
+    for text in files.values():
+        assert secret not in text
+        assert native_password_hash(secret) not in text
+    golden.check("set-password", files)
