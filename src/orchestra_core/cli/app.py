@@ -12,6 +12,7 @@ import click
 from orchestra_core.cli.db_commands import db
 from orchestra_core.cli.inventory_commands import apply, plan, validate
 from orchestra_core.cli.log_commands import log, retry
+from orchestra_core.cli.scaffold_commands import new_driver
 from orchestra_core.cli.session import Session, fail
 from orchestra_core.cli.topology_commands import drivers, routes, servers
 from orchestra_core.errors import OrchestraError
@@ -36,7 +37,7 @@ def cli(ctx: click.Context, db: str | None) -> None:
     ctx.call_on_close(session.close)
 
 
-for command in (validate, plan, apply, log, retry, drivers, servers, routes, db):
+for command in (validate, plan, apply, log, retry, drivers, servers, routes, db, new_driver):
     cli.add_command(command)
 
 
