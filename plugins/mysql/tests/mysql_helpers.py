@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Sequence
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -11,6 +13,9 @@ from orchestra_core import Account, ChangeSet, Orchestra, Route, Server
 from orchestra_core.execution.executor import ApplyResult
 from orchestra_core.model.index import ServiceIndex
 from orchestra_core.model.service import Service
+
+if TYPE_CHECKING:
+    from orchestra_mysql.testing import MariaDBInstance
 
 BACKENDS = ("mysql-database", "mysql-user")
 
@@ -48,3 +53,23 @@ def make_driver(settings: dict[str, Any], server: Server | None = None) -> Drive
 
 def states(result: ApplyResult) -> list[str]:
     return [log.state.value for log in result.logs]
+
+
+def restricted_admin(mariadb: MariaDBInstance, folder: Path) -> Path:
+    """A restricted admin, as a hosting panel may use instead of root: it reads the grant
+    tables, creates users, and grants what it holds on ``shop\\_%`` only. Returns the
+    client option file (in ``folder``) that logs in as it; pass it as ``defaults_file``."""
+    password = secrets.token_hex(16)
+    mariadb.query(
+        f"CREATE USER `panel`@`localhost` IDENTIFIED BY '{password}';\n"
+        "GRANT SELECT ON mysql.* TO `panel`@`localhost`;\n"
+        "GRANT CREATE USER, PROCESS, CONNECTION ADMIN ON *.* TO `panel`@`localhost`;\n"
+        "GRANT ALL PRIVILEGES ON `shop\\_%`.* TO `panel`@`localhost` WITH GRANT OPTION;"
+    )
+    path = folder / "panel.cnf"
+    path.write_text(
+        f"[client]\nuser = panel\npassword = {password}\nsocket = {mariadb.socket}\n"
+        "default-character-set = utf8mb4\n"
+    )
+    path.chmod(0o600)
+    return path

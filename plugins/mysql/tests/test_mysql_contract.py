@@ -11,11 +11,11 @@ while a test runs (see :func:`server_state`).
 from __future__ import annotations
 
 import json
-import secrets
 from pathlib import Path
 from typing import Any
 
 import pytest
+from mysql_helpers import restricted_admin
 from orchestra_mysql.testing import SYSTEM_DATABASES, MariaDBInstance
 
 from orchestra_core import Server, Service
@@ -25,8 +25,9 @@ from orchestra_core.testing.contract import BackendContract, Rejection
 pytestmark = pytest.mark.daemon
 
 DATABASE = Database(account="acme", name="shop_1")
-#: A second database of the same account: what the user's rejection asks for.
-OTHER = Database(account="acme", name="other_1")
+#: A second database of the same account: what the user's rejection asks for. Not under
+#: ``shop\_%``, what the restricted admin may grant; after shop_1 in the order statements run.
+OTHER = Database(account="acme", name="stock_1")
 USER = DatabaseUser(account="acme", username="shop", databases=("shop_1",))
 
 #: Tables of the ``mysql`` schema that hold privileges (``SHOW GRANTS`` is made from them).
@@ -117,48 +118,30 @@ class TestMySQLUserContract(MySQLContract):
             "CREATE TABLE shop_1.orders (id INT PRIMARY KEY, item VARCHAR(40));\n"
             "INSERT INTO shop_1.orders VALUES (1, 'teapot'), (2, 'cups');"
         )
-        self.panel_file = _panel_admin(self.mariadb, tmp_path)
+        self.panel_file = restricted_admin(self.mariadb, tmp_path)
 
     def objects(self) -> list[Service]:
         return [USER, DATABASE, OTHER]
 
     def rejection(self, obj: Service) -> Rejection:
-        """Grant a database that the admin logged in may not grant.
+        """Read-only on its database, and a database that the admin logged in may not grant.
 
         A hosting panel often runs with an admin of its own, which may create users and grant
         only the customers' databases (``shop\\_%`` here), not root. Orchestra cannot know
-        what that admin may do; the server refuses the ``GRANT`` ("Access denied for user
-        ... to database 'other\\_1'").
+        what that admin may do: the server takes the ``REVOKE`` on shop_1, then refuses the
+        ``GRANT`` on stock_1 ("Access denied for user ... to database 'stock\\_1'"), and the
+        step must take the ``REVOKE`` back.
         """
         assert isinstance(obj, DatabaseUser)
-        wider = DatabaseUser(
+        changed = DatabaseUser(
             account=obj.account,
             username=obj.username,
             databases=(*obj.databases, OTHER.name),
-            privileges=obj.privileges,
+            privileges=("SELECT",),
         )
-        return Rejection(obj=wider, settings={"defaults_file": str(self.panel_file)})
+        return Rejection(obj=changed, settings={"defaults_file": str(self.panel_file)})
 
     def check_password(self, obj: Service, secret: str) -> None:
         assert isinstance(obj, DatabaseUser)
         assert self.mariadb.can_login(obj.username, secret, obj.databases[0])
         assert not self.mariadb.can_login(obj.username, secret + "x", obj.databases[0])
-
-
-def _panel_admin(mariadb: MariaDBInstance, folder: Path) -> Path:
-    """An admin that may create users and grant what it holds on ``shop\\_%`` only; the
-    client option file that logs in as it."""
-    password = secrets.token_hex(16)
-    mariadb.query(
-        f"CREATE USER `panel`@`localhost` IDENTIFIED BY '{password}';\n"
-        "GRANT SELECT ON mysql.* TO `panel`@`localhost`;\n"
-        "GRANT CREATE USER, PROCESS, CONNECTION ADMIN ON *.* TO `panel`@`localhost`;\n"
-        "GRANT ALL PRIVILEGES ON `shop\\_%`.* TO `panel`@`localhost` WITH GRANT OPTION;"
-    )
-    path = folder / "panel.cnf"
-    path.write_text(
-        f"[client]\nuser = panel\npassword = {password}\nsocket = {mariadb.socket}\n"
-        "default-character-set = utf8mb4\n"
-    )
-    path.chmod(0o600)
-    return path

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from mysql_helpers import Driver, make_driver, states
+from mysql_helpers import Driver, make_driver, restricted_admin, states
 from orchestra_mysql.monitor import MySQLDatabaseSize
 from orchestra_mysql.testing import MariaDBError, MariaDBFactory, MariaDBInstance
 
@@ -206,6 +206,36 @@ def test_suspend_and_resume_give_back_the_account_record_exactly(
     shop.suspend(False)
     assert states(shop.apply(ChangeSet().save(USER))) == ["success"]
     assert record() == created
+
+
+def test_a_refused_statement_takes_back_those_before_it(
+    shop: Driver, mariadb: MariaDBInstance, tmp_path: Path
+) -> None:
+    # Account statements are not transactional: the REVOKE on shop_1 ran before the server
+    # refused the GRANT on stock_1, and the account was left half changed.
+    panel = make_driver(mariadb.settings(defaults_file=str(restricted_admin(mariadb, tmp_path))))
+    stock = Database(account="acme", name="stock_1")
+    panel.objects = [DB, stock]
+    before = live_state(mariadb)
+    try:
+        changed = DatabaseUser(
+            account="acme", username="shop", databases=("shop_1", "stock_1"), privileges=("SELECT",)
+        )
+        result = panel.apply(ChangeSet().save(changed), known=[changed])
+        assert states(result) == ["failure"]
+        stderr = result.logs[0].stderr
+        assert "Access denied for user 'panel'@'localhost' to database 'stock\\_1'" in stderr
+        assert "orchestra-mysql: taken back: GRANT INSERT, UPDATE, DELETE, CREATE" in stderr
+        assert live_state(mariadb) == before
+
+        # A new account whose GRANT is refused is dropped again.
+        newcomer = DatabaseUser(account="acme", username="newcomer", databases=("stock_1",))
+        result = panel.apply(ChangeSet().save(newcomer), known=[newcomer])
+        assert states(result) == ["failure"]
+        assert "taken back: DROP USER `newcomer`@`%`" in result.logs[0].stderr
+        assert ("newcomer", "%") not in mariadb.users()
+    finally:
+        panel.orchestra.close()
 
 
 def test_a_user_created_while_suspended_is_locked(driver: Driver, mariadb: MariaDBInstance) -> None:

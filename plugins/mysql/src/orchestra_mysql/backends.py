@@ -220,6 +220,8 @@ class MySQLUser(Backend[DatabaseUser]):
                 # after a suspend and resume ("account_locked": false in mysql.global_priv).
                 create_tail=" ACCOUNT UNLOCK" if ctx.active else " ACCOUNT LOCK",
                 lock=f"ALTER USER {account} ACCOUNT {'UNLOCK' if ctx.active else 'LOCK'}",
+                relock=f"ALTER USER {account} ACCOUNT {'LOCK' if ctx.active else 'UNLOCK'}",
+                drop=f"DROP USER {account}",
                 names=[(col, name) for name, col in sql.PRIVILEGE_COLUMNS.items()]
                 + [("Grant_priv", "GRANT OPTION")],
                 wants=[(pattern, columns) for pattern, _ in patterns],

@@ -9,8 +9,10 @@ __my() {
 
 # Account '`shop`@`%`': exists, is locked exactly when suspended, and holds exactly the wanted
 # privileges on its databases (compared column by column in mysql.db, the server's own record,
-# so that ALL and its expansion are the same thing).
-sql=() shown=()
+# so that ALL and its expansion are the same thing). Each statement has its opposite in undo:
+# if the server refuses one, those that ran before it are taken back, and the account is left
+# as it was (account statements are not transactional).
+sql=() shown=() undo=()
 # One client run reads all: mysql.db's columns, whether the account exists and is locked, and
 # its rows of mysql.db (one line each, tab-separated, in column order).
 out=$(__my -e 'SELECT '"'"'cols'"'"', GROUP_CONCAT(COLUMN_NAME ORDER BY ORDINAL_POSITION SEPARATOR '"'"' '"'"') FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = '"'"'mysql'"'"' AND TABLE_NAME = '"'"'db'"'"'; SELECT '"'"'user'"'"', IF(JSON_VALUE(Priv, '"'"'$.account_locked'"'"') IN ('"'"'true'"'"', '"'"'1'"'"'), 1, 0) FROM mysql.global_priv WHERE User = '"'"'shop'"'"' AND Host = '"'"'%'"'"'; SELECT '"'"'row'"'"', d.* FROM mysql.db d WHERE User = '"'"'shop'"'"' AND Host = '"'"'%'"'"'') || exit 1
@@ -29,9 +31,9 @@ if [ "$n" = 0 ]; then
   pw=$(LC_ALL=C tr -dc 'A-Za-z0-9' </dev/urandom | head -c 40) || exit 1
   pw+=-Aa1
   sql+=('CREATE USER `shop`@`%`'" IDENTIFIED BY '$pw'"' ACCOUNT LOCK')
-  shown+=('CREATE USER `shop`@`%`'" IDENTIFIED BY <random>"' ACCOUNT LOCK')
+  shown+=('CREATE USER `shop`@`%`'" IDENTIFIED BY <random>"' ACCOUNT LOCK') undo+=('DROP USER `shop`@`%`')
 elif [ "$locked" != 1 ]; then
-  sql+=('ALTER USER `shop`@`%` ACCOUNT LOCK') shown+=('ALTER USER `shop`@`%` ACCOUNT LOCK')
+  sql+=('ALTER USER `shop`@`%` ACCOUNT LOCK') shown+=('ALTER USER `shop`@`%` ACCOUNT LOCK') undo+=('ALTER USER `shop`@`%` ACCOUNT UNLOCK')
 fi
 read -ra names_in_order <<<"$cols"
 declare -A have=()
@@ -77,16 +79,36 @@ for db in "${dbs[@]}"; do
   if [ -z "$t" ]; then t=${db//\`/\`\`}; t="\`$t\`"; fi
   if [ -n "$revoke" ]; then
     sql+=("REVOKE $revoke ON $t.* FROM "'`shop`@`%`') shown+=("${sql[-1]}")
+    undo+=("GRANT $revoke ON $t.* TO "'`shop`@`%`')
   fi
   if [ "${want[$db]:-}" = ALL ] && [ -z "$h" ]; then grant="ALL PRIVILEGES"; fi
   if [ -n "$grant" ]; then
     sql+=("GRANT $grant ON $t.* TO "'`shop`@`%`') shown+=("${sql[-1]}")
+    undo+=("REVOKE $grant ON $t.* FROM "'`shop`@`%`')
   fi
 done
 [ -n "${sql[*]}" ] || exit 0
 
 printf '%s;\n' "${shown[@]}"
-printf '%s;\n' "${sql[@]}" | __my || exit 1
+# One statement a line: the client's "at line N" of a refusal counts the statements that ran.
+if ! err=$(printf '%s;\n' "${sql[@]}" | __my 2>&1 >/dev/null); then
+  printf '%s\n' "$err" >&2
+  if [[ $err =~ at\ line\ ([0-9]+) ]]; then
+    back=()
+    for ((i = BASH_REMATCH[1] - 2; i >= 0; i--)); do back+=("${undo[$i]}"); done
+    if [ -n "${back[*]}" ]; then
+      if printf '%s;\n' "${back[@]}" | __my; then
+        printf 'orchestra-mysql: taken back: %s\n' "${back[@]}" >&2
+      else
+        printf 'orchestra-mysql: could not take back: %s\n' "${back[@]}" >&2
+      fi
+    fi
+  else
+    printf 'orchestra-mysql: could not tell which statements ran; none taken back\n' >&2
+  fi
+  exit 1
+fi
+[ -z "$err" ] || printf '%s\n' "$err" >&2
 
 # Suspended: the sessions it still has go too.
 for id in $(__my -e 'SELECT ID FROM information_schema.PROCESSLIST WHERE USER = '"'"'shop'"'"''); do
@@ -107,8 +129,10 @@ __my() {
 
 # Account '`shop`@`%`': exists, is locked exactly when suspended, and holds exactly the wanted
 # privileges on its databases (compared column by column in mysql.db, the server's own record,
-# so that ALL and its expansion are the same thing).
-sql=() shown=()
+# so that ALL and its expansion are the same thing). Each statement has its opposite in undo:
+# if the server refuses one, those that ran before it are taken back, and the account is left
+# as it was (account statements are not transactional).
+sql=() shown=() undo=()
 # One client run reads all: mysql.db's columns, whether the account exists and is locked, and
 # its rows of mysql.db (one line each, tab-separated, in column order).
 out=$(__my -e 'SELECT '"'"'cols'"'"', GROUP_CONCAT(COLUMN_NAME ORDER BY ORDINAL_POSITION SEPARATOR '"'"' '"'"') FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = '"'"'mysql'"'"' AND TABLE_NAME = '"'"'db'"'"'; SELECT '"'"'user'"'"', IF(JSON_VALUE(Priv, '"'"'$.account_locked'"'"') IN ('"'"'true'"'"', '"'"'1'"'"'), 1, 0) FROM mysql.global_priv WHERE User = '"'"'shop'"'"' AND Host = '"'"'%'"'"'; SELECT '"'"'row'"'"', d.* FROM mysql.db d WHERE User = '"'"'shop'"'"' AND Host = '"'"'%'"'"'') || exit 1
@@ -127,9 +151,9 @@ if [ "$n" = 0 ]; then
   pw=$(LC_ALL=C tr -dc 'A-Za-z0-9' </dev/urandom | head -c 40) || exit 1
   pw+=-Aa1
   sql+=('CREATE USER `shop`@`%`'" IDENTIFIED BY '$pw'"' ACCOUNT LOCK')
-  shown+=('CREATE USER `shop`@`%`'" IDENTIFIED BY <random>"' ACCOUNT LOCK')
+  shown+=('CREATE USER `shop`@`%`'" IDENTIFIED BY <random>"' ACCOUNT LOCK') undo+=('DROP USER `shop`@`%`')
 elif [ "$locked" != 1 ]; then
-  sql+=('ALTER USER `shop`@`%` ACCOUNT LOCK') shown+=('ALTER USER `shop`@`%` ACCOUNT LOCK')
+  sql+=('ALTER USER `shop`@`%` ACCOUNT LOCK') shown+=('ALTER USER `shop`@`%` ACCOUNT LOCK') undo+=('ALTER USER `shop`@`%` ACCOUNT UNLOCK')
 fi
 read -ra names_in_order <<<"$cols"
 declare -A have=()
@@ -175,10 +199,12 @@ for db in "${dbs[@]}"; do
   if [ -z "$t" ]; then t=${db//\`/\`\`}; t="\`$t\`"; fi
   if [ -n "$revoke" ]; then
     sql+=("REVOKE $revoke ON $t.* FROM "'`shop`@`%`') shown+=("${sql[-1]}")
+    undo+=("GRANT $revoke ON $t.* TO "'`shop`@`%`')
   fi
   if [ "${want[$db]:-}" = ALL ] && [ -z "$h" ]; then grant="ALL PRIVILEGES"; fi
   if [ -n "$grant" ]; then
     sql+=("GRANT $grant ON $t.* TO "'`shop`@`%`') shown+=("${sql[-1]}")
+    undo+=("REVOKE $grant ON $t.* FROM "'`shop`@`%`')
   fi
 done
 [ -n "${sql[*]}" ] || exit 0
