@@ -4,8 +4,12 @@ the real MariaDB of the ``mariadb`` fixture (reset before each test), locally an
 Observing the server is reading, as root, everything either backend may change: every
 database with its character set and collation, the tables in them, every account as
 ``mysql.global_priv`` records it (plugin, authentication string, lock, password time), and the
-privilege tables behind ``SHOW GRANTS``. Nothing is left out: nothing there changes by itself
-while a test runs (see :func:`server_state`).
+privilege tables behind ``SHOW GRANTS``, and the rows of every customer table. Only the table
+statistics of ``information_schema.TABLES`` are left out (see :func:`server_state`).
+
+No ``read_back``: every value of the hostile corpus is refused by validation (names, character
+sets, collations and privileges are strict words), so none is ever applied; ``hostile_skip`` is
+empty.
 """
 
 from __future__ import annotations
