@@ -37,6 +37,7 @@ import attrs
 import pytest
 
 from orchestra_core.errors import FieldError, ValidationError
+from orchestra_core.execution.results import OperationLog
 from orchestra_core.model.secret import Secret
 from orchestra_core.model.servers import Route, Server
 from orchestra_core.model.service import Service
@@ -330,8 +331,8 @@ class BackendContract:
 
     def test_secrets_stay_secret(self, contract: ContractHarness) -> None:
         """A password reaches the server, and nowhere else: not the plan, the logs, the store,
-        or the argv or environment of any program that ran. A backend without
-        ``set_password`` is never given one."""
+        or the argv or environment of any program that ran, whether the server takes it or
+        refuses it. A backend without ``set_password`` is never given one."""
         subject = self.subject
         secret = f'S3cr3t-{_secrets.token_hex(6)} it\'s "$(x)" `y`; ü'
         changes = ChangeSet().set_password(subject, Secret(secret))
@@ -340,6 +341,12 @@ class BackendContract:
             mine = [op for op in plan.operations() if op.backend == self.backend]
             assert mine == [], f"{self.backend} has no set_password but was given one"
             return
+        # First for an object the server does not have: it may refuse, and an error message
+        # that quotes the statement must not carry the secret either.
+        early = contract.apply(changes, [subject])
+        assert contract.own(early), describe(early)
+        for log in early.logs:
+            assert secret not in _log_text(log), f"the secret is in the log of {log.operation_id}"
         saved = contract.save(subject)
         assert saved.ok, describe(saved)
         plan = contract.plan(changes, [subject])
@@ -355,8 +362,7 @@ class BackendContract:
         stored = contract.default.store.list_logs()
         assert stored, "the store kept no log"
         for log in [*stored, *result.logs]:
-            text = json.dumps(attrs.asdict(log), default=str, ensure_ascii=False) + repr(log)
-            assert secret not in text, f"the secret is in the log of {log.operation_id}"
+            assert secret not in _log_text(log), f"the secret is in the log of {log.operation_id}"
         self.check_password(subject, secret)
 
     # -- 7. validation ---------------------------------------------------------------------------
@@ -401,6 +407,11 @@ class BackendContract:
         work = [log.state.value for log in again.logs if log.action != "reload"]
         assert again.ok and set(work) == {"nothing"}, describe(again)
         assert self.observe() == before
+
+
+def _log_text(log: OperationLog) -> str:
+    """Every field of ``log``, as text."""
+    return json.dumps(attrs.asdict(log), default=str, ensure_ascii=False) + repr(log)
 
 
 def _with_state_dir(server: Server, state_dir: Path) -> Server:
