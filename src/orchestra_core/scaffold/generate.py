@@ -108,7 +108,6 @@ class DriverNames:
             "slug": re.sub(r"[^a-z0-9]+", "-", self.name),
             "example_imports": imports,
             "example_objects": listed,
-            "example_key": subject.key,
             "example_key_json": json.dumps(subject.key),
             "example_file": _file_name(subject.identity),
             "example_set_lines": set_lines(subject),
