@@ -13,7 +13,7 @@ from orchestra_bind9.backends import Bind9Master, Bind9Slave, parse_peer
 from orchestra_bind9.settings import Bind9Settings
 from orchestra_bind9.zone import character_strings, hostmaster_name, render_zone, zone_members
 
-from orchestra_core import ChangeSet, Route, Server, ServiceIndex
+from orchestra_core import Account, ChangeSet, Route, Server, ServiceIndex
 from orchestra_core.catalogue import Domain, Record
 from orchestra_core.errors import BackendError, ValidationError
 from orchestra_core.planning import Command, DeleteFile, Planner, WriteFile
@@ -115,6 +115,23 @@ def test_zone_has_soa_defaults_records_and_subdomains() -> None:
     assert parsed.find_rdataset("mail.example.com.", "A").ttl == 300
 
 
+def test_a_suspended_subdomain_is_left_out_of_its_zone() -> None:
+    zone = Domain(account="acme", name="example.com")
+    shop = Domain(
+        account="shopco",
+        name="shop.example.com",
+        records=(Record(type="A", values=("192.0.2.7",)),),
+    )
+    blog = Domain(account="acme", name="blog.example.com", is_active=False)
+    docs = Domain(account="acme", name="docs.example.com")
+    accounts = [Account(name="acme"), Account(name="shopco", is_active=False)]
+    index = ServiceIndex(accounts, [zone, shop, blog, docs])
+    assert [d.name for d in zone_members(zone, index)] == ["example.com", "docs.example.com"]
+    resumed = ServiceIndex([Account(name="acme"), Account(name="shopco")], [zone, shop, docs])
+    text = render_zone(zone, zone_members(zone, resumed), SETTINGS).text
+    assert "shop.example.com. IN A 192.0.2.7" in text
+
+
 def test_apex_ns_records_of_the_domain_replace_the_default_set() -> None:
     zone = Domain(
         account="a", name="example.com", records=(Record(type="NS", values=("ns.own.test",)),)
@@ -202,7 +219,9 @@ def test_suspended_and_deleted_zones() -> None:
         "example.com.conf",
         "example.com.conf",
         "example.com.db",
+        "example.com.db.jnl",
         "example.com.zone",
+        "example.com.zone.jnl",
         "example.com.zone.src",
     ]
 

@@ -48,6 +48,10 @@ exit "$rc"
 """
 
 NAMED = "named"
+#: What named adds to a zone file's name for its journal (incremental changes: transfers,
+#: ``ixfr-from-differences``). A journal belongs to the file it was written against: a delete
+#: removes it, or a zone created again under that name would be rolled forward with it.
+JOURNAL = ".jnl"
 
 
 def named_string(value: object) -> str:
@@ -203,17 +207,19 @@ class Bind9Master(_Bind9):
     name: ClassVar[str] = "bind9-master"
 
     def zone_files(self, ctx: RenderContext[Domain]) -> list[tuple[str, str]]:
-        """The live zone file and its rendered source."""
+        """The live zone file, its rendered source, and the journal named keeps beside the
+        live file when it computes differences (``ixfr-from-differences``)."""
         live = posixpath.join(ctx.path(ctx.settings.zone_dir), f"{ctx.obj.name}.zone")
         return [
             (f"zone file of {ctx.obj.name}", live),
             (f"zone source of {ctx.obj.name}", live + ".src"),
+            (f"journal of {ctx.obj.name}", live + JOURNAL),
         ]
 
     def render_save(self, ctx: RenderContext[Domain]) -> list[Step]:
         """Zone source (checked), publish with a serial and a reload of the zone, stanza."""
         s: Bind9Settings = ctx.settings
-        (_, live), (_, src) = self.zone_files(ctx)
+        (_, live), (_, src), _journal = self.zone_files(ctx)
         zone = render_zone(ctx.obj, zone_members(ctx.obj, ctx.index), s)
         checkzone = (s.named_checkzone, *s.checkzone_options)
         peers = self.peer_addresses(ctx, "bind9-slave", s.also_notify)
@@ -257,14 +263,18 @@ class Bind9Slave(_Bind9):
     after: ClassVar[tuple[str, ...]] = ("bind9-master",)
 
     def zone_files(self, ctx: RenderContext[Domain]) -> list[tuple[str, str]]:
-        """The copy named keeps of the transferred zone."""
+        """The copy named keeps of the transferred zone, and its journal of incremental
+        transfers."""
         copy = posixpath.join(ctx.path(ctx.settings.slave_dir), f"{ctx.obj.name}.db")
-        return [(f"transferred copy of {ctx.obj.name}", copy)]
+        return [
+            (f"transferred copy of {ctx.obj.name}", copy),
+            (f"journal of the transferred copy of {ctx.obj.name}", copy + JOURNAL),
+        ]
 
     def render_save(self, ctx: RenderContext[Domain]) -> list[Step]:
         """The stanza naming the masters (found through routes, or in settings)."""
         s: Bind9Settings = ctx.settings
-        [(_, copy)] = self.zone_files(ctx)
+        (_, copy), _journal = self.zone_files(ctx)
         masters = self.peer_addresses(ctx, "bind9-master", s.masters)
         if not masters:
             raise BackendError(

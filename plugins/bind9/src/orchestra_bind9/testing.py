@@ -59,7 +59,7 @@ options {{
     dnssec-validation no;
     notify explicit;
     notify-delay 0;
-}};
+{options}}};
 
 key "{key_name}" {{
     algorithm hmac-sha256;
@@ -233,8 +233,12 @@ class NamedInstance:
             delay = min(delay * 2, 0.2)
 
 
-def start_named(dir: Path, *, name: str = "named", timeout: float = 10.0) -> NamedInstance:
+def start_named(
+    dir: Path, *, name: str = "named", options: str = "", timeout: float = 10.0
+) -> NamedInstance:
     """Configure and start a named in ``dir`` (created if missing); returns once rndc answers.
+
+    ``options`` is added to the ``options`` block as it is (``"ixfr-from-differences yes;"``).
 
     Raises :class:`~orchestra_core.testing.daemon.DaemonError` when ``named-checkconf``
     rejects the generated config, or named exits or does not answer ``rndc status`` within
@@ -261,6 +265,9 @@ def start_named(dir: Path, *, name: str = "named", timeout: float = 10.0) -> Nam
         "secret": base64.b64encode(secrets.token_bytes(32)).decode("ascii"),
         "log": log,
         "include": include_file,
+        "options": "".join(
+            f"    {line.strip()}\n" for line in options.splitlines() if line.strip()
+        ),
     }
     conf = write_config(dir, "named.conf", NAMED_CONF.format(**fields), mode=0o600)
     rndc_conf = write_config(dir, "rndc.conf", RNDC_CONF.format(**fields), mode=0o600)
@@ -344,9 +351,12 @@ class NamedFactory:
         self._make_dir = make_dir
         self.instances: list[NamedInstance] = []
 
-    def __call__(self, name: str = "named", *, timeout: float = 10.0) -> NamedInstance:
-        """A started :class:`NamedInstance` called ``name`` (see :func:`start_named`)."""
-        instance = start_named(self._make_dir(name), name=name, timeout=timeout)
+    def __call__(
+        self, name: str = "named", *, options: str = "", timeout: float = 10.0
+    ) -> NamedInstance:
+        """A started :class:`NamedInstance` called ``name``, with extra named ``options``
+        (see :func:`start_named`)."""
+        instance = start_named(self._make_dir(name), name=name, options=options, timeout=timeout)
         self.instances.append(instance)
         return instance
 
@@ -370,8 +380,9 @@ def named_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NamedFac
     """A callable that starts real named instances (function scope).
 
     ``named_factory("name")`` returns a started :class:`NamedInstance` in a new temp dir, on
-    its own free ports; every instance it started is stopped at the end of the test, whether it
-    passed or not. ``named_master`` and ``named_slave`` are made with it. Override it with a
+    its own free ports (``options="ixfr-from-differences yes;"`` adds to its options block);
+    every instance it started is stopped at the end of the test, whether it passed or not.
+    ``named_master`` and ``named_slave`` are made with it. Override it with a
     ``named_factory`` fixture of your own in ``conftest.py``.
     """
     factory = NamedFactory(lambda name: tmp_path_factory.mktemp(f"named-{name}"))

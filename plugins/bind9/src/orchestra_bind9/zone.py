@@ -54,7 +54,11 @@ def zone_of(domain: Domain, index: ServiceIndex) -> str:
 
 
 def zone_members(zone: Domain, index: ServiceIndex) -> list[Domain]:
-    """The zone's own domain first, then the subdomain objects rendered into it, by name."""
+    """The zone's own domain first, then the subdomain objects rendered into it, by name.
+
+    A suspended subdomain (itself or its account, which may not be the zone's) is left out:
+    its records stop being served, and come back when it is resumed.
+    """
     return [
         zone,
         *index.memo("orchestra_bind9.zone_members", lambda: _members(index)).get(zone.name, []),
@@ -62,11 +66,11 @@ def zone_members(zone: Domain, index: ServiceIndex) -> list[Domain]:
 
 
 def _members(index: ServiceIndex) -> dict[str, list[Domain]]:
-    """Every zone's subdomain objects, found in one pass over the index."""
+    """Every zone's active subdomain objects, found in one pass over the index."""
     members: dict[str, list[Domain]] = {}
     for domain in index.of_type(Domain):
         top = zone_of(domain, index)
-        if top != domain.name:
+        if top != domain.name and index.is_effectively_active(domain):
             members.setdefault(top, []).append(domain)
     return {name: sorted(found, key=lambda d: d.name) for name, found in members.items()}
 

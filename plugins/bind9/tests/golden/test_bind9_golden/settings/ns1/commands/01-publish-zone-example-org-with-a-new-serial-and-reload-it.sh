@@ -1,0 +1,33 @@
+# Stamp a serial on the zone source, check it, put it live, reload that zone alone.
+# Serial: YYYYMMDD00 of today (UTC), or the live serial + 1 when that is not lower, so it never
+# goes backwards and has no 99-changes-a-day ceiling (it runs into tomorrow's numbers).
+set -u
+live=/srv/dns/master/example.org.zone
+old=$(sed -n 's/^ *\([0-9][0-9]*\) ; serial$/\1/p' -- "$live" 2>/dev/null | head -n 1)
+new=$(date -u +%Y%m%d)00
+if [ -n "$old" ] && [ "$old" -ge "$new" ]; then new=$((old + 1)); fi
+tmp=$(mktemp -- "$live.XXXXXX") || exit 1
+trap 'rm -f -- "$tmp"' EXIT
+sed -e "s/^\( *\)0 ; serial\$/\1$new ; serial/" -- /srv/dns/master/example.org.zone.src >"$tmp" || exit 1
+chmod 0644 -- "$tmp" || exit 1
+named-checkzone -k fail -M fail -S fail -q example.org "$tmp" || { named-checkzone -k fail -M fail -S fail example.org "$tmp"; exit 1; }
+had_live=0
+if [ -f "$live" ]; then cp -p -- "$live" "$live.orchestra-previous" && had_live=1 || exit 1; fi
+mv -f -- "$tmp" "$live" || exit 1
+printf '%s: serial %s\n' example.org "$new"
+if rndc -c /srv/dns/rndc.conf zonestatus example.org >/dev/null 2>&1; then
+  if ! rndc -c /srv/dns/rndc.conf reload example.org; then
+    printf 'reload of %s failed: the previous zone is back\n' example.org >&2
+    if [ "$had_live" = 1 ]; then mv -f -- "$live.orchestra-previous" "$live"; else rm -f -- "$live"; fi
+    rndc -c /srv/dns/rndc.conf reload example.org >/dev/null 2>&1
+    exit 1
+  fi
+else
+  # named does not hold the zone (new, or suspended): a journal left from the old file does
+  # not fit the new one, and named would refuse to load the zone ("journal out of sync").
+  rm -f -- "$live.jnl"
+fi
+rm -f -- "$live.orchestra-previous"
+# unless:
+# The live zone holds the source's content (serials aside): nothing to publish.
+[ -f /srv/dns/master/example.org.zone ] && cmp -s <(grep -v -- ' ; serial$' /srv/dns/master/example.org.zone.src) <(grep -v -- ' ; serial$' /srv/dns/master/example.org.zone)
