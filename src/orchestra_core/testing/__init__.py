@@ -1,11 +1,11 @@
-"""Helpers for testing code that uses orchestra-core: real daemons and a pytest plugin.
+"""Helpers for testing drivers and code that uses orchestra-core (``docs/testing.md``).
 
-:mod:`orchestra_core.testing.daemon` starts a daemon from a config in a temp dir, waits until
-it answers and stops it by its PID; :mod:`orchestra_core.testing.sshd` starts real SSH hosts
-on 127.0.0.x addresses; :mod:`orchestra_core.testing.pytest_plugin` (loaded by pytest through
-the ``pytest11`` entry point) offers the ``recording_transport``, ``daemon_factory``,
-``ssh_hosts`` and ``ssh_host_factory`` fixtures. The names below are imported on first use, so
-that loading the pytest plugin imports nothing else of orchestra.
+:mod:`~orchestra_core.testing.pytest_plugin` (loaded by pytest through the ``pytest11`` entry
+point) offers the fixtures; :mod:`~orchestra_core.testing.contract` the backend contract
+suite; :mod:`~orchestra_core.testing.daemon` and :mod:`~orchestra_core.testing.sshd` real
+daemons and SSH hosts; :mod:`~orchestra_core.testing.hostile`, ``fields``, ``purity``,
+``execwatch`` and ``golden`` the tools the contract is made of. The names below are imported
+on first use, so that loading the pytest plugin imports nothing else of orchestra.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
         port_open,
         write_config,
     )
+    from orchestra_core.testing.pytest_plugin import OrchestraFactory
     from orchestra_core.testing.sshd import SSHHost, SSHHostFactory, start_ssh_hosts
 
 #: Where each public name lives.
@@ -32,6 +33,7 @@ _MODULES = {
     "free_port": "orchestra_core.testing.daemon",
     "port_open": "orchestra_core.testing.daemon",
     "write_config": "orchestra_core.testing.daemon",
+    "OrchestraFactory": "orchestra_core.testing.pytest_plugin",
     "SSHHost": "orchestra_core.testing.sshd",
     "SSHHostFactory": "orchestra_core.testing.sshd",
     "start_ssh_hosts": "orchestra_core.testing.sshd",
@@ -41,6 +43,7 @@ __all__ = [
     "DaemonError",
     "DaemonFactory",
     "DaemonProcess",
+    "OrchestraFactory",
     "SSHHost",
     "SSHHostFactory",
     "free_port",
