@@ -27,6 +27,7 @@ See ``docs/contract.md`` for each point and how to satisfy it.
 
 from __future__ import annotations
 
+import difflib
 import json
 import secrets as _secrets
 from collections.abc import Iterator, Mapping, Sequence
@@ -222,8 +223,18 @@ class BackendContract:
                     for e in engines
                 ]
             assert guard.events == [], f"{label}: I/O while planning: {guard.events}"
+            texts = [plan.render_text() for plan in plans]
+            assert texts[0] == texts[1], f"{label}: two plans of the same input differ:\n" + (
+                "".join(
+                    difflib.unified_diff(
+                        texts[0].splitlines(keepends=True),
+                        texts[1].splitlines(keepends=True),
+                        "first plan",
+                        "second plan",
+                    )
+                )
+            )
             assert plans[0].to_dict() == plans[1].to_dict(), f"{label}: two plans differ"
-            assert plans[0].render_text() == plans[1].render_text(), f"{label}: texts differ"
             if label == "save":
                 assert any(op.backend == self.backend for op in plans[0].operations()), (
                     f"saving {subject.key} plans nothing for {self.backend}: check routes()"
