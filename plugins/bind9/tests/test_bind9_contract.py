@@ -26,16 +26,16 @@ The slave's subject is the same domain, routed to a master on another server: a 
 it to both, so both are observed, and observing waits until the slave has caught up with the
 master (a transfer runs after the apply returns).
 """
+
 from __future__ import annotations
 
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import attrs
 import dns.flags
-import dns.message
 import dns.name
 import dns.rcode
 import dns.rdataclass
@@ -137,6 +137,20 @@ def state(named: NamedInstance, zone: str, domains: Sequence[Domain]) -> dict[st
     return {"files": files(named), **served(named, zone, domains)}
 
 
+def steady(look: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """``look()`` once two looks in a row agree. named finishes some work after the command
+    that asked for it returned: loading a zone after ``rndc reconfig``, writing a slave's copy
+    after serving what it transferred."""
+    last = look()
+    for _ in range(100):
+        time.sleep(0.05)
+        current = look()
+        if current == last:
+            break
+        last = current
+    return last
+
+
 #: The fields of a record set that a value may reach and pass validation with.
 RECORD_FIELD = re.compile(r"records\[(\d+)\]\.(name|type|values\[(\d+)\])")
 
@@ -202,10 +216,11 @@ class TestBind9MasterContract(BackendContract):
         return [EXAMPLE, SHOP]
 
     def observe(self) -> dict[str, Any]:
-        return state(self.master, ZONE, [EXAMPLE, SHOP])
+        return steady(lambda: state(self.master, ZONE, [EXAMPLE, SHOP]))
 
     def read_back(self, obj: Service, path: str) -> Any:
         assert isinstance(obj, Domain)
+        NamedInstance.wait_for(lambda: self.master.serial(obj.name) is not None)  # loaded
         return read_field(self.master, obj, path)
 
     def rejection(self, obj: Service) -> Rejection:
@@ -258,16 +273,7 @@ class TestBind9SlaveContract(BackendContract):
 
     def observe(self) -> dict[str, Any]:
         NamedInstance.wait_for(self.settled)
-        # named writes the copy a moment after it serves what it transferred: look until two
-        # looks agree.
-        last = self.both()
-        for _ in range(100):
-            time.sleep(0.05)
-            current = self.both()
-            if current == last:
-                break
-            last = current
-        return last
+        return steady(self.both)
 
     def read_back(self, obj: Service, path: str) -> Any:
         assert isinstance(obj, Domain)

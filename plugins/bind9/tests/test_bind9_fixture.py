@@ -43,6 +43,8 @@ def add_master_zone(
         f'zone "{ZONE}" {{ type master; file "{path}"; {stanza_extra}}};\n', encoding="utf-8"
     )
     named.rndc("reconfig")
+    # rndc reconfig may answer before named has loaded the new zone.
+    assert named.wait_for(lambda: named.serial(ZONE) == serial), named.log_text()[-2000:]
     return path
 
 
@@ -141,6 +143,16 @@ def test_stop_leaves_no_named_process(named_factory: NamedFactory) -> None:
     assert named_pids_for(named.conf) == []
     assert not Path(f"/proc/{pid}").exists()
     assert named.rndc("status", check=False).returncode != 0
+
+
+def test_extra_options_go_into_the_options_block(named_factory: NamedFactory) -> None:
+    named = named_factory("ixfr", options="ixfr-from-differences yes;\n  minimal-responses yes;")
+    conf = named.conf.read_text()
+    assert (
+        "    notify-delay 0;\n    ixfr-from-differences yes;\n    minimal-responses yes;\n};"
+        in conf
+    )
+    assert "server is up and running" in named.rndc("status").stdout
 
 
 def test_settings_point_the_backends_at_the_instance(named_master: NamedInstance) -> None:

@@ -238,11 +238,13 @@ def test_a_slave_with_no_master_is_a_clear_error() -> None:
 def test_bad_settings_name_the_setting() -> None:
     zone = Domain(account="a", name="example.com")
     with pytest.raises(ValidationError) as info:
-        planner(nameservers=["ns1..bad"], also_notify=["10.0.0.1; }; evil"]).plan(
-            ChangeSet().save(zone), ServiceIndex([], [zone])
-        )
+        planner(
+            nameservers=["ns1..bad"], also_notify=["10.0.0.1; }; evil"], port=70000, ttl=-1
+        ).plan(ChangeSet().save(zone), ServiceIndex([], [zone]))
     fields = [e.field for e in info.value.errors]
     assert fields == [
         "settings of bind9-master: nameservers[0]",
+        "settings of bind9-master: port",
+        "settings of bind9-master: ttl",
         "settings of bind9-master: also_notify[0]",
     ]

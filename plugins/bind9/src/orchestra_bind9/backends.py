@@ -108,6 +108,18 @@ class _Bind9(Backend[Domain]):
         checks.email_field(errors, obj.key, f"{where}: hostmaster", s.hostmaster)
         for i, record in enumerate(s.default_records):
             errors.extend(record.check(obj.key, f"{where}: default_records[{i}]"))
+        # Out of range, named-checkconf (a peer's port) or named-checkzone (the SOA) would
+        # refuse them on the server, after the plan was accepted.
+        checks.int_field(errors, obj.key, f"{where}: port", s.port, minimum=1, maximum=65535)
+        for field in ("ttl", "refresh", "retry", "expire", "minimum"):
+            checks.int_field(
+                errors,
+                obj.key,
+                f"{where}: {field}",
+                getattr(s, field),
+                minimum=0,
+                maximum=checks.MAX_INT32,
+            )
         for field in ("masters", "also_notify"):
             for i, text in enumerate(getattr(s, field)):
                 try:
