@@ -47,6 +47,31 @@ def test_checkzone_success_is_quiet_about_lines(tmp_path: Path) -> None:
     assert "line " not in done.stdout
 
 
+def test_the_zone_check_refuses_a_stanza_named_checkconf_refuses_first(tmp_path: Path) -> None:
+    zone = tmp_path / "candidate"
+    zone.write_text(BROKEN.replace("www.example.com. IN A 192.0.2.1\n", ""))
+    stanza = 'zone "example.com" {{ type master; file "/z"; also-notify {{ {peer}; }}; }};\n'
+
+    def check(peer: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [
+                *("bash", "-c", CHECK_ZONE, "check-zone", "example.com", str(zone)),
+                *("--stanza", "named-checkconf", stanza.format(peer=peer), "named-checkzone"),
+            ],
+            capture_output=True,
+            text=True,
+        )
+
+    refused = check("fe80::1%nosuchif0")
+    assert refused.returncode == 1
+    assert "the stanza of zone example.com is refused" in refused.stdout
+    assert "unable to find primaries list 'fe80::1%nosuchif0'" in refused.stdout
+    assert "loaded serial" not in refused.stdout  # the zone was not even checked
+    accepted = check("192.0.2.53")
+    assert accepted.returncode == 0, accepted.stdout
+    assert "zone example.com/IN: loaded serial 0" in accepted.stdout
+
+
 @pytest.mark.daemon
 def test_a_failed_reconfig_puts_the_stanzas_back(named_master: NamedInstance) -> None:
     """rndc reconfig fails: the new zone's stanza goes away again and named keeps serving

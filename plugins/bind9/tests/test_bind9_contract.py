@@ -224,11 +224,19 @@ class TestBind9MasterContract(BackendContract):
         return read_field(self.master, obj, path)
 
     def rejection(self, obj: Service) -> Rejection:
-        # Valid for orchestra, refused by named-checkzone -M fail: an MX naming a CNAME.
+        # A new address for the zone, and a slave to notify on a link-local address of an
+        # interface this server does not have: orchestra cannot know the server's interfaces,
+        # named-checkconf refuses the stanza ("unable to find primaries list"). The stanza
+        # comes after the zone in the operation, so this shows that the new zone does not go
+        # live either. (A zone named-checkzone refuses, an MX naming a CNAME, is
+        # test_a_change_named_refuses_leaves_the_old_zone_serving in test_bind9_named.py.)
         assert isinstance(obj, Domain)
-        mx = Record(type="MX", values=("10 www.example.com",))
-        records = tuple(mx if r.type == "MX" else r for r in obj.records)
-        return Rejection(obj=attrs.evolve(obj, records=records))
+        moved = Record(type="A", values=("192.0.2.99",))
+        records = tuple(moved if (r.name, r.type) == ("@", "A") else r for r in obj.records)
+        return Rejection(
+            obj=attrs.evolve(obj, records=records),
+            settings={"also_notify": ["fe80::1%nosuchif0"]},
+        )
 
 
 class TestBind9SlaveContract(BackendContract):

@@ -35,8 +35,20 @@ from orchestra_core.rendering import Templates
 __all__ = ["Bind9Master", "Bind9Slave", "named_string", "parse_peer"]
 
 #: Runs named-checkzone on a candidate and, on failure, shows each line it complains about:
-#: the line is the record set (owner, TTL, type, value), so the error names the record.
+#: the line is the record set (owner, TTL, type, value), so the error names the record. With
+#: ``--stanza CHECKCONF TEXT`` it first has CHECKCONF check the zone's stanza TEXT.
 CHECK_ZONE = r"""zone=$1 file=$2; shift 2
+if [ "$1" = --stanza ]; then
+  conf=$(mktemp) || exit 1
+  printf '%s' "$3" >"$conf"
+  out=$("$2" "$conf" 2>&1); rc=$?
+  rm -f -- "$conf"
+  if [ "$rc" -ne 0 ]; then
+    printf 'the stanza of zone %s is refused:\n%s\n' "$zone" "$out"
+    exit "$rc"
+  fi
+  shift 3
+fi
 out=$("$@" "$zone" "$file" 2>&1); rc=$?
 printf '%s\n' "$out"
 if [ "$rc" -ne 0 ]; then
@@ -229,7 +241,8 @@ class Bind9Master(_Bind9):
         ]
 
     def render_save(self, ctx: RenderContext[Domain]) -> list[Step]:
-        """Zone source (checked), publish with a serial and a reload of the zone, stanza."""
+        """Zone source (checked, with the stanza), publish with a serial and a reload of the
+        zone, stanza."""
         s: Bind9Settings = ctx.settings
         (_, live), (_, src), _journal = self.zone_files(ctx)
         zone = render_zone(ctx.obj, zone_members(ctx.obj, ctx.index), s)
@@ -243,7 +256,20 @@ class Bind9Master(_Bind9):
             peers=peers,
             transfer=list(dict.fromkeys(address for address, _ in peers)),
         )
-        check = ("bash", "-c", CHECK_ZONE, "check-zone", ctx.obj.name, CANDIDATE, *checkzone)
+        # The zone goes live (publish) before its stanza is written: checking the stanza with
+        # the zone's source stops a stanza named-checkconf refuses before anything changes.
+        check = (
+            "bash",
+            "-c",
+            CHECK_ZONE,
+            "check-zone",
+            ctx.obj.name,
+            CANDIDATE,
+            "--stanza",
+            s.named_checkconf,
+            stanza,
+            *checkzone,
+        )
         return [
             EnsureDirectory(description="directory of zone files", path=posixpath.dirname(live)),
             WriteFile(
