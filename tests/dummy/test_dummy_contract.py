@@ -16,53 +16,21 @@ from typing import Any, ClassVar
 import pytest
 
 from orchestra_core import Server, Service
-from orchestra_core.catalogue import (
-    Database,
-    DatabaseUser,
-    Domain,
-    MailAddress,
-    Mailbox,
-    MailingList,
-    Record,
-    SystemUser,
-    WebApp,
-    Website,
-    WebsiteContent,
-)
 from orchestra_core.dummy.backend import DummySettings
 from orchestra_core.dummy.plugin import BACKENDS
+from orchestra_core.scaffold.examples import CHANGES, EXAMPLES
 from orchestra_core.testing.contract import BackendContract, Rejection
 
-#: One valid object of each catalogue type; together they name each other consistently.
-OBJECTS: list[Service] = [
-    SystemUser(account="acme", name="u1", home="/home/u1"),
-    Domain(account="acme", name="example.com", records=(Record(type="TXT", values=("v",)),)),
-    Mailbox(account="acme", address="info@example.com"),
-    MailAddress(account="acme", address="a@example.com", forwards=("b@example.org",)),
-    WebApp(account="acme", name="app", system_user="u1", options={"memory_limit": "64M"}),
-    Website(
-        account="acme",
-        name="site",
-        domains=("example.com",),
-        contents=(WebsiteContent(path="/", webapp="app"),),
-    ),
-    Database(account="acme", name="db1"),
-    DatabaseUser(account="acme", username="dbu", databases=("db1",)),
-    MailingList(
-        account="acme",
-        name="news",
-        domain="example.com",
-        admin_email="a@example.com",
-        description="d",
-    ),
-]
+#: One valid object of each catalogue kind, and the objects they name (the examples a generated
+#: driver's tests start from).
+OBJECTS: list[Service] = list({obj.key: obj for objs in EXAMPLES.values() for obj in objs}.values())
 
 DIRECTORY = DummySettings().directory
 REFUSE = ("bash", "-c", 'echo "checker: $1 is not acceptable" >&2; exit 1', "checker")
 
 
 class DummyContract(BackendContract):
-    """The contract for one dummy backend; :attr:`kind` picks the subject from OBJECTS."""
+    """The contract for one dummy backend; :attr:`kind` picks its objects in EXAMPLES."""
 
     transports = ("local", "ssh")
     kind: ClassVar[str]
@@ -75,8 +43,10 @@ class DummyContract(BackendContract):
         return [Server(name="box", root=str(self.root))]
 
     def objects(self) -> list[Service]:
-        subject = next(obj for obj in OBJECTS if obj.kind == self.kind)
-        return [subject, *(obj for obj in OBJECTS if obj is not subject)]
+        return list(EXAMPLES[self.kind])
+
+    def changed(self, obj: Service) -> Service:
+        return CHANGES[self.kind]
 
     def observe(self) -> dict[str, tuple[bytes, int]]:
         base = self.root / DIRECTORY.lstrip("/")

@@ -32,7 +32,7 @@ from orchestra_core import Server
 from orchestra_core.catalogue import Domain, Record
 from orchestra_core.dummy.backend import DummySettings, dummy_backend_for
 from orchestra_core.hookspecs import hookimpl
-from orchestra_core.planning.steps import Command, WriteFile
+from orchestra_core.planning.steps import Command, DeleteFile, WriteFile
 from orchestra_core.registry import Registry
 from orchestra_core.rendering import Templates
 from orchestra_core.testing.contract import BackendContract, Rejection
@@ -65,6 +65,14 @@ class Broken(Base):
             secret = ctx.secret.reveal()
             return [Command(description="password in the plan", script="true " + repr(secret))]
         steps = list(super().render(ctx))
+        if BROKEN == "stale":
+            # A file per version of the record: a delete removes only the current one.
+            version = ctx.obj.records[0].values[0] if ctx.obj.records else "none"
+            path = self.file_path(ctx) + "." + version
+            if ctx.action == "delete":
+                steps.append(DeleteFile(description="version", path=self.file_path(ctx) + ".v"))
+            else:
+                steps.append(WriteFile(description="version", path=path, content="x"))
         if BROKEN == "trace" and ctx.action == "save":
             path = self.file_path(ctx) + ".extra"
             steps.append(WriteFile(description="extra", path=path, content="x"))
@@ -111,6 +119,9 @@ class TestBroken(BackendContract):
             for p in sorted(base.rglob("*")) if p.is_file() and p.name != "reloads.log"
         }}
 
+    def changed(self, obj):
+        return attrs.evolve(obj, records=(Record(type="TXT", values=("w",)),))
+
     def read_back(self, obj, path):
         import json
         conf = self.root / "var/lib/orchestra-dummy/domain/example.com.conf"
@@ -138,7 +149,8 @@ def run_contract(pytester: pytest.Pytester, broken: str, test: str) -> pytest.Ru
     [
         ("impure", "pure", "*ImpureCall: I/O during pure code: subprocess.Popen*"),
         ("idempotence", "second_apply", "*broken-domain save domain:example.com: success*"),
-        ("trace", "delete_leaves_no_trace", "*domain/example.com.conf.extra*"),
+        ("trace", "delete_leaves_no_trace", "*differs*+ *domain/example.com.conf.extra*"),
+        ("stale", "update_then_delete", "*differs*+ *domain/example.com.conf.w*"),
         ("suspension", "suspend", "*observe() shows no change when the account is suspended*"),
         ("splice", "hostile", "*records[[]0[]].values[[]0[]] = *"),
         ("plan", "secrets", "*the secret is in the plan*"),
@@ -156,7 +168,7 @@ def test_a_broken_backend_fails_its_contract_test(
 
 def test_the_unbroken_backend_passes_every_contract_test(pytester: pytest.Pytester) -> None:
     result = run_contract(pytester, "nothing", "local")
-    result.assert_outcomes(passed=9)
+    result.assert_outcomes(passed=10)
 
 
 def test_a_contract_class_without_its_hooks_says_what_to_implement(

@@ -73,6 +73,15 @@ EXAMPLE = Domain(
 SHOP = Domain(
     account="acme", name="shop.example.com", records=(Record(type="A", values=("192.0.2.7",)),)
 )
+#: An update of EXAMPLE: an address moved, a record added, one gone.
+CHANGED = attrs.evolve(
+    EXAMPLE,
+    records=(
+        *(r for r in EXAMPLE.records if (r.name, r.type) not in {("@", "A"), ("www", "CNAME")}),
+        Record(type="A", values=("192.0.2.3",)),
+        Record(name="shop", type="TXT", values=("opening soon",)),
+    ),
+)
 #: Lines of ``rndc zonestatus`` that are clocks, not configuration.
 CLOCK_LINES = ("last loaded:", "next refresh:", "expires:", "next resign")
 
@@ -223,6 +232,9 @@ class TestBind9MasterContract(BackendContract):
         NamedInstance.wait_for(lambda: self.master.serial(obj.name) is not None)  # loaded
         return read_field(self.master, obj, path)
 
+    def changed(self, obj: Service) -> Service:
+        return CHANGED
+
     def rejection(self, obj: Service) -> Rejection:
         # A new address for the zone, and a slave to notify on a link-local address of an
         # interface this server does not have: orchestra cannot know the server's interfaces,
@@ -287,6 +299,9 @@ class TestBind9SlaveContract(BackendContract):
         assert isinstance(obj, Domain)
         NamedInstance.wait_for(self.settled)
         return read_field(self.slave, obj, path)
+
+    def changed(self, obj: Service) -> Service:
+        return CHANGED
 
     def rejection(self, obj: Service) -> Rejection:
         # A link-local master on an interface this slave does not have: orchestra cannot know

@@ -18,6 +18,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 from mysql_helpers import restricted_admin
 from orchestra_mysql.testing import SYSTEM_DATABASES, MariaDBInstance
@@ -104,6 +105,10 @@ class TestMySQLDatabaseContract(MySQLContract):
     def objects(self) -> list[Service]:
         return [DATABASE]
 
+    def changed(self, obj: Service) -> Service:
+        # ALTER DATABASE: another character set and its collation.
+        return attrs.evolve(DATABASE, charset="latin1", collation="latin1_swedish_ci")
+
     def rejection(self, obj: Service) -> Rejection:
         # Both are names orchestra accepts, but latin1's collation is not one of utf8mb4's.
         assert isinstance(obj, Database)
@@ -126,6 +131,10 @@ class TestMySQLUserContract(MySQLContract):
 
     def objects(self) -> list[Service]:
         return [USER, DATABASE, OTHER]
+
+    def changed(self, obj: Service) -> Service:
+        # Fewer privileges: a REVOKE, the account and its password untouched.
+        return attrs.evolve(USER, privileges=("SELECT", "INSERT"))
 
     def rejection(self, obj: Service) -> Rejection:
         """Read-only on its database, and a database that the admin logged in may not grant.

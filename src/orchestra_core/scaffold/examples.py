@@ -3,9 +3,10 @@
 A generated driver tests its backend with valid objects of its service type: the first is the
 subject of the contract suite and of the golden renders, the others are the world it names
 (a web app's system user, a database user's databases). They are kept here as objects, and
-written into the generated tests as Python source by :func:`source`, so that the golden files
-can be computed from the same objects (:func:`object_fields`, as the generated backend
-renders them).
+written into the generated tests as Python source by :func:`source` (with an update of the
+subject, :data:`CHANGES`), so that the golden files can be computed from the same objects
+(:func:`object_fields`, as the generated backend renders them). The dummy driver's contract
+tests use the same objects.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from orchestra_core.catalogue import (
 )
 from orchestra_core.model.service import Service
 
-__all__ = ["EXAMPLES", "KINDS", "imports_of", "object_fields", "set_lines", "source"]
+__all__ = ["CHANGES", "EXAMPLES", "KINDS", "imports_of", "object_fields", "set_lines", "source"]
 
 #: The service kinds a driver can be generated for: the standard catalogue's.
 KINDS: tuple[str, ...] = tuple(t.kind for t in CATALOGUE)
@@ -84,6 +85,32 @@ EXAMPLES: dict[str, tuple[Service, ...]] = {
             description="News of the shop",
         ),
     ),
+}
+
+
+def _changed(kind: str, **fields: Any) -> Service:
+    return attrs.evolve(EXAMPLES[kind][0], **fields)
+
+
+#: Per kind: an update of the subject (the same key, another value), for the contract's
+#: update test.
+CHANGES: dict[str, Service] = {
+    "systemuser": _changed("systemuser", shell="/bin/bash"),
+    "domain": _changed(
+        "domain",
+        records=(
+            Record(type="TXT", values=("v=spf1 mx -all",)),
+            Record(type="A", values=("192.0.2.1",)),
+            Record(name="mail", type="A", values=("192.0.2.25",)),
+        ),
+    ),
+    "mailbox": _changed("mailbox", quota=2048),
+    "mailaddress": _changed("mailaddress", forwards=("info@example.org", "shop@example.net")),
+    "webapp": _changed("webapp", options={"memory_limit": "128M"}),
+    "website": _changed("website", domains=("example.com",)),
+    "database": _changed("database", charset="latin1"),
+    "databaseuser": _changed("databaseuser", privileges=("SELECT", "INSERT")),
+    "mailinglist": _changed("mailinglist", description="News and offers of the shop"),
 }
 
 #: How long a line of generated code may be (the project's ruff setting).

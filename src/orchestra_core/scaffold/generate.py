@@ -21,7 +21,14 @@ import attrs
 
 from orchestra_core.catalogue import CATALOGUE
 from orchestra_core.errors import OrchestraError
-from orchestra_core.scaffold.examples import EXAMPLES, KINDS, imports_of, set_lines, source
+from orchestra_core.scaffold.examples import (
+    CHANGES,
+    EXAMPLES,
+    KINDS,
+    imports_of,
+    set_lines,
+    source,
+)
 
 __all__ = [
     "DEFAULT_KIND",
@@ -95,7 +102,8 @@ class DriverNames:
         objects = EXAMPLES[self.kind]
         subject = objects[0]
         listed = "".join(f"    {source(obj, 4)},\n" for obj in objects)
-        imports = ", ".join(name for name in imports_of(objects))
+        changed = CHANGES[self.kind]
+        imports = ", ".join(name for name in imports_of((*objects, changed)))
         return {
             "name": self.name,
             "ident": self.ident,
@@ -108,6 +116,7 @@ class DriverNames:
             "slug": re.sub(r"[^a-z0-9]+", "-", self.name),
             "example_imports": imports,
             "example_objects": listed,
+            "example_changed": source(changed, 0, len("CHANGED: Service = ")),
             "example_key_json": json.dumps(subject.key),
             "example_file": _file_name(subject.identity),
             "example_set_lines": set_lines(subject),

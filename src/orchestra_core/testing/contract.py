@@ -8,8 +8,8 @@ value that compares with ``==``). The tests of the class then check, against the
 1. validation and rendering are pure: no process, socket, write or foreign read, and the same
    input gives the same plan (:func:`~orchestra_core.testing.purity.no_io`);
 2. an apply changes the server, a second apply reports "nothing" and changes nothing;
-3. a delete after an apply leaves no trace, and a delete of what is absent succeeds with
-   "nothing";
+3. a delete after an apply (or after an update) leaves no trace, an update is itself
+   idempotent, and a delete of what is absent succeeds with "nothing";
 4. a suspended account's object is rendered disabled, stays so when applied again, and comes
    back exactly as it was when the account is resumed;
 5. every value of the hostile corpus in every text field is either refused with an error
@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import pprint
 import secrets as _secrets
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -78,9 +79,10 @@ def names_field(error: FieldError, path: str) -> bool:
 class BackendContract:
     """Base class of a driver's contract tests: subclass it once per backend.
 
-    Set :attr:`backend`, implement :meth:`servers`, :meth:`objects` and :meth:`observe`, and
-    whichever of the optional hooks the backend needs. A daemon fixture reaches the methods
-    through ``self``: an autouse fixture of the subclass stores it there::
+    Set :attr:`backend`, implement :meth:`servers`, :meth:`objects`, :meth:`observe`,
+    :meth:`changed` and :meth:`rejection`, and whichever of the optional hooks the backend
+    needs. A daemon fixture reaches the methods through ``self``: an autouse fixture of the
+    subclass stores it there::
 
         class TestMyBackend(BackendContract):
             backend = "mydaemon-domain"
@@ -132,6 +134,13 @@ class BackendContract:
         (files and their modes, what the daemon serves, rows of its tables). Leave out what
         changes by itself: logs, timestamps, pids."""
         raise NotImplementedError(f"{type(self).__name__}: implement observe()")
+
+    def changed(self, obj: Service) -> Service:
+        """A valid change of ``obj`` (the same key) that the backend applies as an update of
+        what it made: a record added, a privilege dropped, a quota raised."""
+        raise NotImplementedError(
+            f"{type(self).__name__}: implement changed(obj): an update of the subject"
+        )
 
     def read_back(self, obj: Service, path: str) -> Any:
         """The value of field ``path`` of ``obj`` as the server holds it, after ``obj`` was
@@ -197,6 +206,11 @@ class BackendContract:
         finally:
             harness.close()
 
+    def assert_observed(self, expected: Any, message: str = "") -> None:
+        """Assert that :meth:`observe` gives ``expected``; the failure shows what differs."""
+        now = self.observe()
+        assert now == expected, f"{message}\n{_difference(now, expected)}".strip()
+
     @property
     def subject(self) -> Service:
         """The object every test applies: the first of :meth:`objects`."""
@@ -252,7 +266,7 @@ class BackendContract:
         assert applied != baseline, "observe() shows no change after the first apply"
         second = contract.save(self.subject)
         assert {log.state.value for log in second.logs} == {"nothing"}, describe(second)
-        assert self.observe() == applied
+        self.assert_observed(applied)
 
     # -- 3. deletion -----------------------------------------------------------------------------
 
@@ -264,10 +278,10 @@ class BackendContract:
         deleted = contract.delete(self.subject)
         assert deleted.ok, describe(deleted)
         assert "success" in contract.own(deleted), describe(deleted)
-        assert self.observe() == baseline
+        self.assert_observed(baseline)
         again = contract.delete(self.subject)
         assert {log.state.value for log in again.logs} == {"nothing"}, describe(again)
-        assert self.observe() == baseline
+        self.assert_observed(baseline)
 
     def test_delete_of_what_is_absent_succeeds(self, contract: ContractHarness) -> None:
         """Deleting an object that was never applied reports nothing and changes nothing."""
@@ -275,7 +289,30 @@ class BackendContract:
         result = contract.delete(self.subject)
         assert contract.own(result), f"deleting {self.subject.key} ran nothing of the backend"
         assert {log.state.value for log in result.logs} == {"nothing"}, describe(result)
-        assert self.observe() == baseline
+        self.assert_observed(baseline)
+
+    def test_update_then_delete(self, contract: ContractHarness) -> None:
+        """An update changes the server and is itself idempotent; a delete after an update
+        still leaves no trace (files the update made, journals of the old version...)."""
+        baseline = self.observe()
+        saved = contract.save(self.subject)
+        assert saved.ok, describe(saved)
+        applied = self.observe()
+        changed = self.changed(self.subject)
+        assert changed.key == self.subject.key, "changed() must keep the object's key"
+        assert changed != self.subject, "changed() gave the subject unchanged"
+        update = contract.save(changed)
+        assert update.ok, describe(update)
+        # Another backend may carry the update (a slave's zone comes from its master).
+        assert "success" in {log.state.value for log in update.logs}, describe(update)
+        updated = self.observe()
+        assert updated != applied, "observe() shows no change after the update"
+        again = contract.save(changed)
+        assert {log.state.value for log in again.logs} == {"nothing"}, describe(again)
+        self.assert_observed(updated)
+        deleted = contract.delete(changed)
+        assert deleted.ok, describe(deleted)
+        self.assert_observed(baseline)
 
     # -- 4. suspension ---------------------------------------------------------------------------
 
@@ -292,13 +329,13 @@ class BackendContract:
             assert disabled != serving, "observe() shows no change when the account is suspended"
         else:
             assert {log.state.value for log in suspended.logs} == {"nothing"}, describe(suspended)
-            assert disabled == serving
+            assert disabled == serving, _difference(disabled, serving)
         again = contract.save(self.subject, suspended=True)
         assert {log.state.value for log in again.logs} == {"nothing"}, describe(again)
-        assert self.observe() == disabled
+        self.assert_observed(disabled)
         resumed = contract.save(self.subject)
         assert resumed.ok, describe(resumed)
-        assert self.observe() == serving
+        self.assert_observed(serving)
 
     # -- 5. hostile values -----------------------------------------------------------------------
 
@@ -336,7 +373,7 @@ class BackendContract:
                 accepted.append(label)
                 assert not canary.exists(), f"{label}: a hostile value ran as code"
         assert not canary.exists(), "a hostile value ran as code"
-        assert self.observe() == baseline, f"hostile objects left traces (accepted: {accepted})"
+        self.assert_observed(baseline, f"hostile objects left traces (accepted: {accepted})")
 
     # -- 6. secrets ------------------------------------------------------------------------------
 
@@ -393,7 +430,7 @@ class BackendContract:
                 contract.apply(ChangeSet().save(bad), [bad])
             refused += 1
         assert refused
-        assert self.observe() == before
+        self.assert_observed(before)
 
     def test_change_the_daemon_refuses_leaves_the_live_config(
         self, contract: ContractHarness
@@ -413,11 +450,30 @@ class BackendContract:
         assert any((log.stdout + log.stderr).strip() for log in failed), (
             f"the failure does not say why:\n{describe(result)}"
         )
-        assert self.observe() == before
+        self.assert_observed(before)
         again = contract.save(self.subject)
         work = [log.state.value for log in again.logs if log.action != "reload"]
         assert again.ok and set(work) == {"nothing"}, describe(again)
-        assert self.observe() == before
+        self.assert_observed(before)
+
+
+def _difference(now: Any, expected: Any) -> str:
+    """What ``observe()`` gives now against what it should, as a diff of their pretty forms."""
+    lines = difflib.unified_diff(
+        pprint.pformat(expected, width=100).splitlines(),
+        pprint.pformat(now, width=100).splitlines(),
+        "expected",
+        "observed",
+        lineterm="",
+        n=2,
+    )
+    summary = ""
+    if isinstance(now, dict) and isinstance(expected, dict):
+        extra = [f"+ {k!r}" for k in now if k not in expected]
+        gone = [f"- {k!r}" for k in expected if k not in now]
+        changed = [f"~ {k!r}" for k in now if k in expected and now[k] != expected[k]]
+        summary = " ".join([*extra, *gone, *changed])[:500] + "\n"
+    return "the server differs from what it should be: " + summary + "\n".join(lines)
 
 
 def _log_text(log: OperationLog) -> str:
