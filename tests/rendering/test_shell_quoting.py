@@ -9,8 +9,7 @@ import pytest
 
 from orchestra_core.errors import TemplateError
 from orchestra_core.rendering import Templates, quote, quote_words
-
-from ..hostile import corpus
+from orchestra_core.testing.hostile import corpus
 
 VALUES = corpus("/tmp/orchestra-canary-shell")
 
