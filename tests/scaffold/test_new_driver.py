@@ -16,6 +16,7 @@ this venv: the test checks that its distributions are the same after.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -143,6 +144,18 @@ def test_a_generated_driver_installs_and_passes_its_own_tests(
     names = [case.get("name", "") for case in suite.iter("testcase")]
     assert any(n.startswith("test_hostile_values") and "[ssh]" in n for n in names), names
     assert any(n.startswith("test_change_the_daemon_refuses") for n in names), names
+
+    # pytest --fixtures in the new package lists its daemon fixtures and orchestra's, each
+    # with its doc under it.
+    listed = run([python, "-m", "pytest", "--fixtures", "-p", "no:cacheprovider"], cwd=driver)
+    assert listed.returncode == 0, shown(listed)
+    lines = listed.stdout.splitlines()
+    for name in ("mydaemon_server", "mydaemon", "orchestra", "ssh_host", "golden"):
+        found = [
+            i for i, line in enumerate(lines) if re.match(rf"{name}( \[\w+ scope\])? -- ", line)
+        ]
+        assert found, f"pytest --fixtures does not list {name}:\n{listed.stdout}"
+        assert all(lines[i + 1].startswith("    ") and lines[i + 1].strip() for i in found)
 
     for lint in lints:
         output, _ = lint.communicate(timeout=TIMEOUT)
