@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 from orchestra_bind9.backends import CHECK_ZONE
+from orchestra_bind9.settings import Bind9Settings
 from orchestra_bind9.testing import NamedInstance
+from orchestra_bind9.zone import render_zone, zone_members
 
 from orchestra_core import ChangeSet, Orchestra, Route, Server, ServiceIndex
 from orchestra_core.catalogue import Domain, Record
@@ -173,3 +175,30 @@ def test_the_example_inventory_plans_a_master_then_its_slave(tmp_path: Path) -> 
     master_zone = plan["servers"][0]["operations"][0]["steps"][1]["content"]
     assert "shop.acme.example. IN A 192.0.2.30" in master_zone
     assert 'acme.example. IN CAA 0 issue "letsencrypt.org"' in master_zone
+
+
+@pytest.mark.parametrize(
+    ("values", "loads"),
+    [
+        # Just under the catalogue's limit of 65,000 bytes on the wire: named loads it.
+        (("🚀" * 4096, "🎉" * 4096, "🍕" * 4096, "🌍" * 3700), True),
+        # Over what named takes for one record set (about 65,230 bytes of text).
+        (("🚀" * 4096, "🎉" * 4096, "🍕" * 4096, "🌍" * 4096), False),
+    ],
+)
+def test_the_catalogue_limit_of_a_txt_set_is_below_what_named_refuses(
+    tmp_path: Path, values: tuple[str, ...], loads: bool
+) -> None:
+    from orchestra_core.catalogue.dns import txt_wire_size
+
+    domain = Domain(account="a", name="example.com", records=(Record(type="TXT", values=values),))
+    size = sum(txt_wire_size(v) for v in values)
+    assert (size <= 65_000) is loads
+    assert (domain.check() == []) is loads
+    zone = tmp_path / "example.com.zone"
+    members = zone_members(domain, ServiceIndex([], [domain]))
+    zone.write_text(render_zone(domain, members, Bind9Settings()).text)
+    done = subprocess.run(
+        ["named-checkzone", "example.com", str(zone)], capture_output=True, text=True, check=False
+    )
+    assert (done.returncode == 0) is loads, done.stdout + done.stderr

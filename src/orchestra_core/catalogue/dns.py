@@ -25,6 +25,10 @@ _SRV = re.compile(r"([0-9]{1,5}) ([0-9]{1,5}) ([0-9]{1,5}) (\S+)")
 # CAA values are printable ASCII without '"' or '\' so that drivers can quote them verbatim.
 _CAA = re.compile(r'([0-9]{1,3}) (issue|issuewild|iodef) "([ !#-\[\]-~]*)"')
 _MAX_TEXT = 4096
+#: Bytes a TXT record set may take in DNS, all its values together: an RRset must fit in a DNS
+#: message (64 KiB), and BIND refuses a zone whose set does not ("ran out of space", measured
+#: at about 65,230 bytes of text); the margin leaves room for the message's other parts.
+_MAX_TXT_SET = 65_000
 
 
 @attrs.frozen(kw_only=True)
@@ -63,7 +67,25 @@ class Record:
         for i, value in enumerate(self.values):
             _check_value(errors, key, f"{prefix}.values[{i}]", self.type, value)
         checks.unique_items(errors, key, f"{prefix}.values", self.values)
+        if self.type == "TXT" and all(isinstance(v, str) for v in self.values):
+            size = sum(txt_wire_size(v) for v in self.values)
+            if size > _MAX_TXT_SET:
+                errors.append(
+                    FieldError(
+                        key,
+                        f"{prefix}.values",
+                        f"take {size} bytes in DNS together (UTF-8), at most {_MAX_TXT_SET}: "
+                        "a record set must fit in one DNS message",
+                    )
+                )
         return errors
+
+
+def txt_wire_size(value: str) -> int:
+    """Bytes a TXT value takes in DNS: its UTF-8, one length byte per 255-byte string, and
+    the record's own overhead (type, class, TTL, length, a compressed owner name)."""
+    data = len(value.encode("utf-8", errors="surrogatepass"))
+    return data + max(1, -(-data // 255)) + 12
 
 
 def _check_value(errors: list[FieldError], key: str, field: str, type_: str, value: str) -> None:
