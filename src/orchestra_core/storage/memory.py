@@ -13,6 +13,7 @@ import attrs
 from orchestra_core.execution.results import OperationLog, State, utcnow
 from orchestra_core.model.servers import Route, Server
 from orchestra_core.storage.protocol import NotFound, ObjectSnapshot, ServerBusy, holder_is_gone
+from orchestra_core.storage.usage_memory import MemoryUsageStore
 
 __all__ = ["MemoryStore"]
 
@@ -21,6 +22,8 @@ class MemoryStore:
     """Keeps copies of everything under a lock; what it returns are copies too."""
 
     def __init__(self) -> None:
+        #: Samples, lifetimes, allocations, resource states and usage records.
+        self.usage = MemoryUsageStore()
         self._lock = threading.Lock()
         self._applied: dict[str, ObjectSnapshot] = {}
         self._desired: dict[str, ObjectSnapshot] = {}

@@ -11,13 +11,16 @@ import os
 import socket
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import attrs
 
 from orchestra_core.errors import OrchestraError
 from orchestra_core.execution.results import OperationLog, State
 from orchestra_core.model.servers import Route, Server
+
+if TYPE_CHECKING:
+    from orchestra_core.storage.usage import UsageStore
 
 __all__ = ["NotFound", "ObjectSnapshot", "ServerBusy", "Store", "holder_id", "holder_is_gone"]
 
@@ -82,7 +85,11 @@ class NotFound(OrchestraError, KeyError):
 
 @runtime_checkable
 class Store(Protocol):
-    """Keeps operation logs. Implementations are safe to call from several threads."""
+    """Keeps operation logs, the state of objects, the topology and locks; its ``usage`` keeps
+    samples and what they led to (:class:`~orchestra_core.storage.usage.UsageStore`).
+    Implementations are safe to call from several threads."""
+
+    usage: UsageStore
 
     def save_log(self, log: OperationLog) -> None:
         """Insert ``log``, or replace the stored log with the same ``id``."""
