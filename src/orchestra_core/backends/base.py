@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import posixpath
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Generic
 
 import attrs
@@ -53,7 +53,8 @@ class RenderContext(Generic[ServiceT]):
     """Everything a backend may look at while rendering one operation.
 
     ``active`` is False when the object or its account is suspended: render the service
-    disabled. ``secret`` is set for ``set_password`` only.
+    disabled. ``secret`` is set for ``set_password`` only. :meth:`exceeded` tells which
+    resource allocations an object is over.
     """
 
     obj: ServiceT
@@ -66,6 +67,13 @@ class RenderContext(Generic[ServiceT]):
     peer_lookup: Callable[[str], list[tuple[Server, Any]]] = attrs.field(
         default=lambda _backend: [], repr=False, eq=False
     )
+    over_allocation: Mapping[str, frozenset[str]] = attrs.field(factory=dict, repr=False)
+
+    def exceeded(self, key: str | None = None) -> frozenset[str]:
+        """The resources whose allocation the object ``key`` (this one by default) is over:
+        how a backend restricts what an over-quota customer may do (the mysql driver takes
+        INSERT and CREATE from the users of a database over its size)."""
+        return self.over_allocation.get(self.obj.key if key is None else key, frozenset())
 
     def peers(self, backend: str) -> list[tuple[Server, Any]]:
         """The servers that ``backend``'s routes send this same object to, with that backend's

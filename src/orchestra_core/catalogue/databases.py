@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import ClassVar
 
 import attrs
 
 from orchestra_core.errors import FieldError
 from orchestra_core.model import checks
-from orchestra_core.model.index import ServiceIndex
-from orchestra_core.model.service import Service, reference_errors
+from orchestra_core.model.service import Service
 
 __all__ = ["Database", "DatabaseUser"]
 
@@ -116,10 +116,9 @@ class DatabaseUser(Service):
         )
         return errors
 
-    def check_references(self, index: ServiceIndex) -> list[FieldError]:
-        """Every database it is granted must exist in the same account."""
-        errors: list[FieldError] = []
-        for i, name in enumerate(self.databases):
-            key = f"database:{self.type}/{name}"
-            errors += reference_errors(self, index, f"databases[{i}]", key)
-        return errors
+    def references(self) -> Sequence[tuple[str, str]]:
+        """Every database it is granted (which must exist in the same account)."""
+        return [
+            (f"databases[{i}]", f"database:{self.type}/{name}")
+            for i, name in enumerate(self.databases)
+        ]

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import ClassVar
 
 import attrs
 
 from orchestra_core.errors import FieldError
 from orchestra_core.model import checks
-from orchestra_core.model.index import ServiceIndex
-from orchestra_core.model.service import Service, reference_errors
+from orchestra_core.model.service import Service
 
 __all__ = ["MailAddress", "Mailbox", "MailingList"]
 
@@ -77,12 +77,11 @@ class MailAddress(Service):
             )
         return errors
 
-    def check_references(self, index: ServiceIndex) -> list[FieldError]:
-        """Every local mailbox it delivers to must exist in the same account."""
-        errors: list[FieldError] = []
-        for i, mailbox in enumerate(self.mailboxes):
-            errors += reference_errors(self, index, f"mailboxes[{i}]", f"mailbox:{mailbox}")
-        return errors
+    def references(self) -> Sequence[tuple[str, str]]:
+        """Every local mailbox it delivers to (which must exist in the same account)."""
+        return [
+            (f"mailboxes[{i}]", f"mailbox:{mailbox}") for i, mailbox in enumerate(self.mailboxes)
+        ]
 
 
 @attrs.frozen(kw_only=True)

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import ClassVar
 
 import attrs
 
 from orchestra_core.errors import FieldError
 from orchestra_core.model import checks
-from orchestra_core.model.index import ServiceIndex
-from orchestra_core.model.service import Service, reference_errors
+from orchestra_core.model.service import Service
 
 __all__ = [
     "PROTOCOLS",
@@ -114,9 +114,9 @@ class WebApp(Service):
             checks.text_field(errors, key, f"options[{name}]", value, max_length=4096)
         return errors
 
-    def check_references(self, index: ServiceIndex) -> list[FieldError]:
-        """The system user must exist in the same account."""
-        return reference_errors(self, index, "system_user", f"systemuser:{self.system_user}")
+    def references(self) -> Sequence[tuple[str, str]]:
+        """Its system user (which must exist in the same account)."""
+        return [("system_user", f"systemuser:{self.system_user}")]
 
 
 @attrs.frozen(kw_only=True)
@@ -188,10 +188,9 @@ class Website(Service):
             checks.name_field(errors, key, f"{prefix}.webapp", content.webapp, max_length=64)
         return errors
 
-    def check_references(self, index: ServiceIndex) -> list[FieldError]:
-        """Every web app served must exist in the same account."""
-        errors: list[FieldError] = []
-        for i, content in enumerate(self.contents):
-            key = f"webapp:{self.account}/{content.webapp}"
-            errors += reference_errors(self, index, f"contents[{i}].webapp", key)
-        return errors
+    def references(self) -> Sequence[tuple[str, str]]:
+        """Every web app it serves (which must exist in the same account)."""
+        return [
+            (f"contents[{i}].webapp", f"webapp:{self.account}/{content.webapp}")
+            for i, content in enumerate(self.contents)
+        ]

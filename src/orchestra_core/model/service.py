@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, ClassVar, TypeVar
 
 import attrs
@@ -85,13 +85,24 @@ class Service:
         if errors:
             raise ValidationError(errors)
 
+    def references(self) -> Sequence[tuple[str, str]]:
+        """The objects this one names, as ``(field, key)``: a web app's system user
+        (``("system_user", "systemuser:u1")``), a database user's databases. The default
+        names none."""
+        return ()
+
     def check_references(self, index: ServiceIndex) -> list[FieldError]:
-        """Problems with the objects this one names (a web app's system user...).
+        """Problems with the objects this one names: each of :meth:`references` must be in
+        ``index``, in the same account.
 
         Called by the planner for every object being saved, with the index of every known
-        object; the default finds none. Use :func:`reference_error` to build one.
+        object. Override it for other rules, with :func:`reference_errors` to build errors.
         """
-        return []
+        return [
+            error
+            for field, key in self.references()
+            for error in reference_errors(self, index, field, key)
+        ]
 
     def related_keys(self, index: ServiceIndex) -> Iterable[str]:
         """Keys of other objects whose rendering depends on this one.

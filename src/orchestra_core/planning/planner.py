@@ -65,9 +65,12 @@ class Planner:
         backends: Mapping[str, type[Backend[Any]]],
         servers: Sequence[Server],
         routes: Sequence[Route],
+        *,
+        monitors: Mapping[str, object] | None = None,
     ) -> None:
         self.backend_classes = dict(backends)
-        self.router = Router(servers, routes, self.backend_classes)
+        # Routes may also name a monitor that follows no backend (it is routed by its own).
+        self.router = Router(servers, routes, {**(monitors or {}), **self.backend_classes})
         self.order = {name: i for i, name in enumerate(dependency_order(self.backend_classes))}
         self.requires = _transitive_after(self.backend_classes)
         self._instances: dict[str, Backend[Any]] = {}
@@ -111,12 +114,20 @@ class Planner:
         ]
         return sorted(names, key=self.order.__getitem__)
 
-    def plan(self, changes: ChangeSet | Iterable[Operation], index: ServiceIndex) -> Plan:
+    def plan(
+        self,
+        changes: ChangeSet | Iterable[Operation],
+        index: ServiceIndex,
+        *,
+        exceeded: Mapping[str, frozenset[str]] | None = None,
+    ) -> Plan:
         """Validate, route and render every operation; nothing is half planned.
 
         All validation problems of all objects are raised together as one
-        :class:`ValidationError`.
+        :class:`ValidationError`. ``exceeded`` gives, by object key, the resources whose
+        allocation the object is over (``RenderContext.exceeded``).
         """
+        over = exceeded or {}
         operations = changes.operations(index) if isinstance(changes, ChangeSet) else list(changes)
         errors: list[FieldError] = []
         for op in operations:
@@ -142,7 +153,7 @@ class Planner:
                         if problems:  # rendering would only trip over them
                             errors.extend(problems)
                             continue
-                    planned = self._render(backend, op, server, settings, index)
+                    planned = self._render(backend, op, server, settings, index, over)
                     if not planned.steps:  # e.g. a subdomain: its zone renders its records
                         continue
                     settings_of[planned.id] = settings
@@ -196,6 +207,7 @@ class Planner:
         server: Server,
         settings: Any,
         index: ServiceIndex,
+        exceeded: Mapping[str, frozenset[str]],
     ) -> PlannedOperation:
         ctx = RenderContext(
             obj=op.obj,
@@ -206,6 +218,7 @@ class Planner:
             active=index.is_effectively_active(op.obj),
             secret=op.secret,
             peer_lookup=lambda name: self.peers(name, op.obj, index),
+            over_allocation=exceeded,
         )
         try:
             steps = tuple(backend.render(ctx))
