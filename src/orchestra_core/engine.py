@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
 
 import attrs
 
+from orchestra_core.billing.metrics import UsageRecord
+from orchestra_core.billing.run import make_records
 from orchestra_core.errors import PlanningError
 from orchestra_core.execution.executor import ApplyResult, Executor
 from orchestra_core.execution.loading import load_transport
-from orchestra_core.execution.results import OperationLog
+from orchestra_core.execution.results import OperationLog, utcnow
 from orchestra_core.execution.transport import Transport
 from orchestra_core.model.index import ServiceIndex
 from orchestra_core.model.servers import Route, Server
@@ -26,19 +29,38 @@ from orchestra_core.planning.incremental import Changes, restore
 from orchestra_core.planning.plan import Plan, ServerPlan
 from orchestra_core.planning.planner import Planner
 from orchestra_core.registry import Registry
+from orchestra_core.resources.evaluation import ResourceEvent, evaluate
+from orchestra_core.resources.measure import Measurer, MeasureResult
+from orchestra_core.resources.periods import Period
 from orchestra_core.storage.memory import MemoryStore
 from orchestra_core.storage.protocol import ObjectSnapshot, Store, holder_id
 
-__all__ = ["Orchestra", "record_outcome"]
+__all__ = ["Evaluation", "Orchestra", "record_outcome"]
+
+
+@attrs.frozen(kw_only=True)
+class Evaluation:
+    """What :meth:`Orchestra.evaluate` found: the crossings, and the apply that followed."""
+
+    events: tuple[ResourceEvent, ...] = ()
+    applied: ApplyResult | None = None
 
 
 def record_outcome(store: Store, changes: Changes, result: ApplyResult) -> None:
     """Remember as applied every wanted object none of whose operations failed, and forget
     every removed object whose deletes all succeeded. A failed object keeps its previous
-    applied state, so the next incremental plan tries it again."""
+    applied state, so the next incremental plan tries it again. The objects applied start a
+    lifetime (unless one is open), the removed ones end theirs: what billing prorates by."""
     failed = {key for log in result.logs if not log.state.is_ok for key in log.object_keys}
-    store.record_applied([snap for snap in changes.touched if snap.key not in failed])
-    store.forget_applied([key for key in changes.removed if key not in failed])
+    applied = [snap for snap in changes.touched if snap.key not in failed]
+    removed = [key for key in changes.removed if key not in failed]
+    store.record_applied(applied)
+    store.forget_applied(removed)
+    now = utcnow()
+    for snap in applied:
+        store.usage.object_started(snap.key, snap.kind, str(snap.data.get("account", "")), now)
+    for key in removed:
+        store.usage.object_ended(key, now)
 
 
 def _live(snap: ObjectSnapshot, types: Mapping[str, type[Service]]) -> Service:
@@ -74,6 +96,7 @@ class Orchestra:
             {name: info.cls for name, info in self.registry.backends.items()},
             self.servers,
             self.routes,
+            monitors=self.registry.monitors,
         )
         self._transports: dict[str, Transport] = dict(transports or {})
         self.max_parallel = max_parallel
@@ -91,18 +114,22 @@ class Orchestra:
         *,
         index: ServiceIndex | None = None,
         accounts: Iterable[Account] = (),
+        exceeded: Mapping[str, frozenset[str]] | None = None,
     ) -> Plan:
         """Validate, route and render ``changes``; fires ``orchestra_plan_ready``.
 
         ``index`` is the world the renderers may look at (defaults to the saved objects of the
-        change set, with ``accounts``).
+        change set, with ``accounts``). ``exceeded`` gives the resources whose allocation each
+        object is over (defaults to what the last evaluation kept in the store).
         """
         ops = changes.operations() if isinstance(changes, ChangeSet) else list(changes)
         if index is None:
             index = ServiceIndex(accounts, [op.obj for op in ops if op.action == "save"])
         if isinstance(changes, ChangeSet):
             ops = changes.operations(index)
-        plan = self.planner.plan(ops, index)
+        if exceeded is None:
+            exceeded = self.exceeded()
+        plan = self.planner.plan(ops, index, exceeded=exceeded)
         self.registry.plan_ready(plan)
         return plan
 
@@ -227,6 +254,80 @@ class Orchestra:
             on_finished=on_finished,
             lock_wait=lock_wait,
             retry_of=links,
+        )
+
+    # -- usage ----------------------------------------------------------------------------------
+
+    def world(self) -> ServiceIndex:
+        """Every object the store has as applied (suspended ones as suspended): what the
+        command line measures and evaluates. An embedding application passes its own index."""
+        types = self.registry.service_types
+        return ServiceIndex((), [_live(snap, types) for snap in self.store.applied().values()])
+
+    def exceeded(self) -> dict[str, frozenset[str]]:
+        """By object key, the resources whose allocation it is over, as last evaluated."""
+        over: dict[str, set[str]] = {}
+        for (key, resource), state in self.store.usage.resource_states().items():
+            if state.exceeded:
+                over.setdefault(key, set()).add(resource)
+        return {key: frozenset(names) for key, names in over.items()}
+
+    def measure(
+        self,
+        index: ServiceIndex | None = None,
+        *,
+        monitors: Iterable[str] | None = None,
+        at: datetime | None = None,
+    ) -> MeasureResult:
+        """Run the monitors (all, or those named) for the objects of ``index`` (by default
+        :meth:`world`), one batch per server, and keep the samples in the store."""
+        measurer = Measurer(
+            self.registry.monitors,
+            {name: info.cls for name, info in self.registry.backends.items()},
+            self.servers,
+            self.planner.router,
+            self.transport,
+            max_parallel=self.max_parallel,
+            batch_timeout=self.batch_timeout,
+        )
+        world = self.world() if index is None else index
+        result = measurer.run(measurer.plan(world, monitors), at=at)
+        return attrs.evolve(result, ingested=self.store.usage.add_samples(result.samples))
+
+    def evaluate(
+        self, index: ServiceIndex | None = None, *, at: datetime | None = None, react: bool = True
+    ) -> Evaluation:
+        """Compare usage with allocations at ``at`` (now), keep the states, fire
+        ``orchestra_resource_exceeded`` / ``_recovered`` once per crossing and, with
+        ``react``, apply again the objects that crossed and those that name them, so that
+        their backends render the restriction (or lift it)."""
+        world = self.world() if index is None else index
+        events = evaluate(self.store.usage, self.registry.resources.values(), world, at or utcnow())
+        for event in events:
+            self.registry.resource_crossed(event)
+        applied = self._react(events, world) if react and events else None
+        return Evaluation(events=tuple(events), applied=applied)
+
+    def _react(self, events: Sequence[ResourceEvent], index: ServiceIndex) -> ApplyResult | None:
+        keys = {event.object_key for event in events}
+        changes = ChangeSet()
+        for obj in index:
+            if obj.key in keys or any(key in keys for _, key in obj.references()):
+                changes.save(obj)
+        if not len(changes):
+            return None
+        plan = self.plan(changes, index=index)
+        return None if plan.is_empty else self.apply(plan)
+
+    def bill(self, period: Period, *, account: str | None = None) -> list[UsageRecord]:
+        """The usage records of ``period`` for every billing metric (of ``account`` only),
+        kept in the store (again: the same records replace themselves)."""
+        return make_records(
+            self.store.usage,
+            self.registry.billing_metrics.values(),
+            self.registry.resources,
+            period,
+            account=account,
         )
 
     def close(self) -> None:

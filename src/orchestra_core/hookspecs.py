@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from orchestra_core.model.service import Service
     from orchestra_core.planning.plan import Plan
     from orchestra_core.resources.definitions import Monitor, ResourceDefinition
+    from orchestra_core.resources.evaluation import ResourceEvent
 
 __all__ = ["PROJECT", "hookimpl", "hookspec"]
 
@@ -115,4 +116,24 @@ def orchestra_operation_finished(log: OperationLog) -> None:
     Called from the executor's worker threads: implementations must be thread-safe. The return
     value is ignored; an exception is logged, not propagated, so one bad plugin cannot stop an
     apply half way.
+    """
+
+
+@hookspec
+def orchestra_resource_exceeded(event: ResourceEvent) -> None:
+    """Called once when an object's usage of a resource goes over its allocation (not at every
+    evaluation while it stays over), after the new state is saved and before the objects that
+    depend on it are applied again with the allocation exceeded.
+
+    The return value is ignored; an exception is logged, not propagated.
+    """
+
+
+@hookspec
+def orchestra_resource_recovered(event: ResourceEvent) -> None:
+    """Called once when an object's usage of a resource comes back within its allocation (or
+    the allocation is raised above it), after the new state is saved and before the objects
+    that depend on it are applied again without the restriction.
+
+    The return value is ignored; an exception is logged, not propagated.
     """

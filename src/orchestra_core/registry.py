@@ -26,6 +26,7 @@ from orchestra_core.execution.results import OperationLog
 from orchestra_core.model.service import Service
 from orchestra_core.planning.plan import Plan
 from orchestra_core.resources.definitions import Monitor, ResourceDefinition
+from orchestra_core.resources.evaluation import ResourceEvent
 
 __all__ = ["ENTRY_POINT_GROUP", "BackendInfo", "PluginInfo", "Registry"]
 
@@ -257,11 +258,20 @@ class Registry:
 
     def operation_finished(self, log_: OperationLog) -> None:
         """Fire ``orchestra_operation_finished``; a plugin's exception is logged, not raised."""
-        _safely(lambda: self._pm.hook.orchestra_operation_finished(log=log_))
+        _safely(
+            "orchestra_operation_finished",
+            lambda: self._pm.hook.orchestra_operation_finished(log=log_),
+        )
+
+    def resource_crossed(self, event: ResourceEvent) -> None:
+        """Fire ``orchestra_resource_exceeded`` or ``orchestra_resource_recovered`` for
+        ``event``; a plugin's exception is logged, not raised."""
+        hook = f"orchestra_resource_{event.kind}"
+        _safely(hook, lambda: getattr(self._pm.hook, hook)(event=event))
 
 
-def _safely(call: Callable[[], Sequence[object] | None]) -> None:
+def _safely(hook: str, call: Callable[[], Sequence[object] | None]) -> None:
     try:
         call()
     except Exception:
-        log.exception("an orchestra_operation_finished hook failed")
+        log.exception("an %s hook failed", hook)

@@ -8,7 +8,9 @@ demo. It does what a real backend does, on a daemon-less "server":
   "daemon", whose reload appends a line to a reload log (once per batch, only on change);
 * ``delete`` removes the file (succeeding when it is absent);
 * ``set_password`` keeps a salted PBKDF2 hash (never the password) in a private file;
-* a suspended object or account is rendered with ``active = no``.
+* a suspended object or account is rendered with ``active = no``;
+* an object over a resource allocation (or naming one that is) gets an ``exceeded`` line, as a
+  real backend would restrict it.
 
 Applying the same object twice changes nothing the second time.
 """
@@ -91,6 +93,7 @@ class DummyBackend(Backend[Service]):
             account=ctx.obj.account,
             active=ctx.active,
             data=json.dumps(_plain(ctx.obj), sort_keys=True, ensure_ascii=False),
+            exceeded=_exceeded(ctx),
         )
         return [
             EnsureDirectory(
@@ -139,6 +142,13 @@ class DummyBackend(Backend[Service]):
         """Append a line to the reload log, the dummy daemon's "reload"."""
         log = server_path(server, posixpath.join(settings.directory, "reloads.log"))
         return self.templates.shell("reload.sh.j2", log=log)
+
+
+def _exceeded(ctx: RenderContext[Service]) -> list[tuple[str, str]]:
+    """``(object key, resources)`` for the object and each object it names that is over an
+    allocation: what a real backend restricts (the dummy writes it down)."""
+    keys = [ctx.obj.key, *(key for _, key in ctx.obj.references())]
+    return [(key, ", ".join(sorted(ctx.exceeded(key)))) for key in keys if ctx.exceeded(key)]
 
 
 def _plain(obj: Service) -> dict[str, Any]:
