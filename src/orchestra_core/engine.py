@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import attrs
 
 from orchestra_core.billing.metrics import UsageRecord
 from orchestra_core.billing.run import make_records
-from orchestra_core.errors import PlanningError
+from orchestra_core.errors import FieldError, PlanningError, ValidationError
 from orchestra_core.execution.executor import ApplyResult, Executor
 from orchestra_core.execution.loading import load_transport
 from orchestra_core.execution.results import OperationLog, utcnow
@@ -29,6 +29,7 @@ from orchestra_core.planning.incremental import Changes, restore
 from orchestra_core.planning.plan import Plan, ServerPlan
 from orchestra_core.planning.planner import Planner
 from orchestra_core.registry import Registry
+from orchestra_core.resources.definitions import Allocation
 from orchestra_core.resources.evaluation import ResourceEvent, evaluate
 from orchestra_core.resources.measure import Measurer, MeasureResult
 from orchestra_core.resources.periods import Period
@@ -318,6 +319,45 @@ class Orchestra:
             return None
         plan = self.plan(changes, index=index)
         return None if plan.is_empty else self.apply(plan)
+
+    def allocate(self, object_key: str, resource: str, value: float | None) -> None:
+        """Give ``object_key`` an allocation of ``resource`` (in the resource's unit), or take
+        it back with None (the resource's default applies again). An unknown resource, or a
+        value outside its bounds, is a :class:`ValidationError` naming the object and field;
+        nothing is stored then. The next evaluation compares usage with it."""
+        definition = self.registry.resources.get(resource)
+        if definition is None:
+            known = ", ".join(sorted(self.registry.resources)) or "none"
+            raise ValidationError(
+                [FieldError(object_key, f"allocations[{resource}]", f"no such resource ({known})")]
+            )
+        if value is None:
+            self.store.usage.remove_allocations([(object_key, resource)])
+            return
+        errors = definition.check_allocation(object_key, value)
+        if errors:
+            raise ValidationError(errors)
+        self.store.usage.set_allocations(
+            [Allocation(object_key=object_key, resource=resource, value=float(value))]
+        )
+
+    def reconcile_lifetimes(self, at: datetime | None = None) -> None:
+        """Start a lifetime for every applied object that has none open, and end the open
+        ones of objects no longer applied: for stores that had objects before lifetimes were
+        kept, or objects applied without a change set."""
+        now = at or utcnow()
+        applied = self.store.applied()
+        open_ = {
+            life.object_key
+            for life in self.store.usage.lifetimes(now, now + timedelta(microseconds=1))
+            if life.ended_at is None
+        }
+        for key, snap in applied.items():
+            if key not in open_:
+                account = str(snap.data.get("account", ""))
+                self.store.usage.object_started(key, snap.kind, account, now)
+        for key in open_ - set(applied):
+            self.store.usage.object_ended(key, now)
 
     def bill(self, period: Period, *, account: str | None = None) -> list[UsageRecord]:
         """The usage records of ``period`` for every billing metric (of ``account`` only),

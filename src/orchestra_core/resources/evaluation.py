@@ -10,7 +10,7 @@ often the same usage is evaluated again.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from itertools import groupby
 
 import attrs
@@ -47,7 +47,12 @@ class ResourceEvent:
     at: datetime = attrs.field(converter=utc)
 
     def __str__(self) -> str:
-        return f"{self.object_key}: {self.resource} {self.kind} ({self.usage} of {self.allocation})"
+        used, allowed = _number(self.usage), _number(self.allocation)
+        return f"{self.object_key}: {self.resource} {self.kind} ({used} of {allowed})"
+
+
+def _number(value: float | None) -> str:
+    return "unknown" if value is None else f"{value:g}"
 
 
 def series_by_object(
@@ -94,8 +99,9 @@ def evaluate(
     """Compare every object with its allocation of every resource of its kind, at ``at``, and
     keep the states; the crossings since the last evaluation, in a stable order.
 
-    An object without an allocation (its own or the resource's default) is only measured; the
-    first evaluation of one already over its allocation is a crossing too.
+    The window of each resource ends at ``at`` and includes what was measured then. An object
+    without an allocation (its own or the resource's default) is only measured; the first
+    evaluation of one already over its allocation is a crossing too.
     """
     at = utc(at)
     allocations = store.allocations()
@@ -109,7 +115,8 @@ def evaluate(
         found = sorted(by_kind.get(resource.service_kind, ()), key=lambda o: o.key)
         if not found:
             continue
-        window = parse_window(resource.window, at)
+        # Evaluating at ``at`` sees what was measured at ``at``: the window ends just after.
+        window = parse_window(resource.window, at + timedelta(microseconds=1))
         values = resource_values(store, resource, window, [obj.key for obj in found])
         for obj in found:
             allocation = allocations.get((obj.key, resource.name), resource.default_allocation)
