@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 import attrs
@@ -24,6 +24,7 @@ from orchestra_core.planning.plan import Plan
 from orchestra_core.planning.steps import Step
 from orchestra_core.registry import Registry
 from orchestra_core.resources.definitions import Aggregation, Monitor, ResourceDefinition, Sample
+from orchestra_core.resources.evaluation import ResourceEvent
 
 # -- a tiny plugin world --------------------------------------------------------------------------
 
@@ -351,3 +352,62 @@ def test_entry_points_find_the_built_in_plugins() -> None:
     dummy = [b for b in registry.backends.values() if b.plugin.name == "dummy"]
     assert dummy, "the dummy plugin provides backends"
     assert all(b.service_kind in registry.service_types for b in dummy)
+
+
+def crossing(kind: str) -> ResourceEvent:
+    return ResourceEvent(
+        kind=kind,
+        object_key="database:mysql/shop",
+        account="acme",
+        resource="test-gadget-disk",
+        usage=2.0,
+        allocation=1.0,
+        at=datetime(2026, 11, 30, tzinfo=UTC),
+    )
+
+
+@pytest.mark.parametrize("kind", ["exceeded", "recovered"])
+def test_hook_orchestra_resource_exceeded_and_recovered_each_fire_their_own(kind: str) -> None:
+    seen: list[tuple[str, ResourceEvent]] = []
+
+    class Watcher:
+        @hookimpl
+        def orchestra_resource_exceeded(self, event: ResourceEvent) -> None:
+            seen.append(("exceeded", event))
+
+        @hookimpl
+        def orchestra_resource_recovered(self, event: ResourceEvent) -> None:
+            seen.append(("recovered", event))
+
+    event = crossing(kind)
+    load(watcher=Watcher()).resource_crossed(event)
+    assert seen == [(kind, event)]
+
+
+def test_hook_orchestra_resource_recovered_failure_is_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    class Broken:
+        @hookimpl
+        def orchestra_resource_recovered(self, event: ResourceEvent) -> None:
+            raise RuntimeError("ticket system is down")
+
+    with caplog.at_level(logging.ERROR, logger="orchestra_core.registry"):
+        load(broken=Broken()).resource_crossed(crossing("recovered"))  # must not raise
+    [record] = [r for r in caplog.records if r.name == "orchestra_core.registry"]
+    assert "orchestra_resource_recovered" in record.getMessage()
+    assert record.exc_info is not None and "ticket system" in str(record.exc_info[1])
+
+
+def test_hook_orchestra_resource_exceeded_reaches_a_loaded_plugin_from_evaluate() -> None:
+    # Through the engine: tests/resources/test_evaluation.py checks it fires once per crossing.
+    seen: list[str] = []
+
+    class Watcher:
+        @hookimpl
+        def orchestra_resource_exceeded(self, event: ResourceEvent) -> None:
+            seen.append(event.object_key)
+
+    registry = load(watcher=Watcher())
+    registry.resource_crossed(crossing("exceeded"))
+    assert seen == ["database:mysql/shop"]
