@@ -359,15 +359,20 @@ class Orchestra:
         for key in open_ - set(applied):
             self.store.usage.object_ended(key, now)
 
-    def bill(self, period: Period, *, account: str | None = None) -> list[UsageRecord]:
+    def bill(
+        self, period: Period, *, account: str | None = None, until: datetime | None = None
+    ) -> list[UsageRecord]:
         """The usage records of ``period`` for every billing metric (of ``account`` only),
-        kept in the store (again: the same records replace themselves)."""
+        kept in the store (again: the same records replace themselves). With ``until`` before
+        the period's end, partial records up to then, not kept (see
+        :func:`~orchestra_core.billing.run.make_records`)."""
         return make_records(
             self.store.usage,
             self.registry.billing_metrics.values(),
             self.registry.resources,
             period,
             account=account,
+            until=until,
         )
 
     def close(self) -> None:

@@ -240,6 +240,17 @@ class Registry:
         """Service types by their inventory section name (``domains``, ``mailboxes``...)."""
         return {t.plural: t for t in self.service_types.values()}
 
+    def tools(self, name: str) -> tuple[str, ...]:
+        """The commands a server needs for the backend or monitor ``name``."""
+        if name in self.monitors:
+            return self.monitors[name].tools
+        return self.backend(name).tools
+
+    def routable(self) -> set[str]:
+        """What a route may name: every backend, and every monitor (which a route sends to
+        the servers that measure it)."""
+        return {*self.backends, *self.monitors}
+
     def drivers(self) -> list[tuple[PluginInfo, list[BackendInfo]]]:
         """Each plugin that provides backends, with them, sorted by plugin name."""
         grouped: dict[str, list[BackendInfo]] = {}

@@ -142,10 +142,13 @@ def test_records_made_again_replace_themselves() -> None:
     assert [r.quantity for r in store.usage.records(NOV.start, NOV.end)] == [2.0]
 
 
-def test_records_of_one_account() -> None:
+def test_records_of_one_account_and_none_for_what_was_never_measured() -> None:
     store = MemoryStore()
-    for account in ("a", "b"):
+    for account in ("a", "b", "c"):
         store.usage.object_started(f"systemuser:{account}", "systemuser", account, NOV.start)
+    for account in ("a", "b"):
+        gauge(store, f"systemuser:{account}", NOV.start, 1)
+    assert [r.account for r in make_records(store.usage, [AVERAGE], RESOURCES, NOV)] == ["a", "b"]
     assert [
         r.account for r in make_records(store.usage, [AVERAGE], RESOURCES, NOV, account="b")
     ] == ["b"]
@@ -176,7 +179,11 @@ def test_the_average_is_the_exact_integral_over_the_period(
             continue
         held = [v for at, v in samples if start <= at <= moment]
         total += held[-1] if held else 0
-    [record] = make_records(store.usage, [AVERAGE], RESOURCES, NOV)
+    made = make_records(store.usage, [AVERAGE], RESOURCES, NOV)
+    if not made:  # it did not exist during the period
+        assert end <= NOV.start and total == 0
+        return
+    [record] = made
     assert record.quantity == pytest.approx(total / (30 * 24), rel=1e-12, abs=1e-12)
 
 
@@ -224,3 +231,15 @@ def test_lago_events_are_what_its_api_takes() -> None:
             "period_end": "2026-12-01T00:00:00Z",
         },
     }
+
+
+def test_a_period_going_on_gives_partial_records_that_are_not_kept() -> None:
+    store = MemoryStore()
+    store.usage.object_started("systemuser:u", "systemuser", "acme", NOV.start)
+    gauge(store, "systemuser:u", NOV.start, 3)
+    [partial] = make_records(
+        store.usage, [AVERAGE, LAST], RESOURCES, NOV, until=NOV.start + 10 * DAY
+    )[:1]
+    assert partial.quantity == 1.0  # 3 GiB for 10 of 30 days so far
+    assert partial.used_until == NOV.start + 10 * DAY
+    assert store.usage.records(NOV.start, NOV.end) == []

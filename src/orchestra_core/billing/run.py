@@ -11,6 +11,7 @@ the same idempotency keys, so saving them replaces, and exporting them again is 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 
 from orchestra_core.billing.metrics import BillingMetric, UsageRecord, quantity
 from orchestra_core.resources.definitions import Lifetime, ResourceDefinition
@@ -29,9 +30,19 @@ def make_records(
     period: Period,
     *,
     account: str | None = None,
+    until: datetime | None = None,
 ) -> list[UsageRecord]:
-    """The usage records of ``period`` (of ``account``'s objects only), saved in ``store``;
-    ordered by metric, then object."""
+    """The usage records of ``period`` (of ``account``'s objects only), ordered by metric,
+    then object; an object nothing was measured of gets none.
+
+    They are saved in ``store``, unless ``until`` cuts the period short (a period still going
+    on): such records are partial, for a look, never for a billing system, which would keep
+    the first quantity it saw under a key.
+    """
+    if until is not None and until < period.end:
+        used_period = period.overlap(period.start, until)
+    else:
+        used_period, until = period, None
     lives: dict[str, list[Lifetime]] = {}
     for life in store.lifetimes(period.start, period.end, account=account):
         lives.setdefault(life.object_key, []).append(life)
@@ -43,10 +54,12 @@ def make_records(
             continue
         series = dict(series_by_object(store, resource.monitors, period, keys))
         for key in keys:
+            if not series.get(key) or used_period is None:
+                continue
             amount = 0.0
             used: list[Period] = []
             for life in lives[key]:
-                part = period.overlap(life.started_at, life.ended_at)
+                part = used_period.overlap(life.started_at, life.ended_at)
                 if part is None:
                     continue
                 usages = [
@@ -71,5 +84,6 @@ def make_records(
                     idempotency_key=UsageRecord.key_for(metric.code, key, period.start),
                 )
             )
-    store.save_records(records)
+    if until is None:
+        store.save_records(records)
     return records

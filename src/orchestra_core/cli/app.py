@@ -15,6 +15,7 @@ from orchestra_core.cli.log_commands import log, retry
 from orchestra_core.cli.scaffold_commands import new_driver
 from orchestra_core.cli.session import Session, fail
 from orchestra_core.cli.topology_commands import drivers, routes, servers
+from orchestra_core.cli.usage_commands import allocate, allocations, monitor, usage
 from orchestra_core.errors import OrchestraError
 
 __all__ = ["cli", "main"]
@@ -37,7 +38,22 @@ def cli(ctx: click.Context, db: str | None) -> None:
     ctx.call_on_close(session.close)
 
 
-for command in (validate, plan, apply, log, retry, drivers, servers, routes, db, new_driver):
+for command in (
+    validate,
+    plan,
+    apply,
+    log,
+    retry,
+    drivers,
+    servers,
+    routes,
+    db,
+    new_driver,
+    monitor,
+    usage,
+    allocate,
+    allocations,
+):
     cli.add_command(command)
 
 

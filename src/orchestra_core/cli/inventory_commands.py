@@ -30,7 +30,7 @@ def _load(
     inventory = load_inventory(
         path,
         service_types=registry.by_plural(),
-        backends=set(registry.backends),
+        backends=registry.routable(),
         base_dir=Path.cwd(),
     )
     orchestra = Orchestra(

@@ -86,7 +86,7 @@ def test_servers(session: Session, inventory: str | None, as_json: bool) -> None
         inv = load_inventory(
             inventory,
             service_types=session.registry.by_plural(),
-            backends=set(session.registry.backends),
+            backends=session.registry.routable(),
             base_dir=Path.cwd(),
         )
         found, routed = list(inv.servers), list(inv.routes)
@@ -101,7 +101,7 @@ def test_servers(session: Session, inventory: str | None, as_json: bool) -> None
                     tool
                     for route in routed
                     if server.name in route.servers
-                    for tool in session.registry.backend(route.backend).tools
+                    for tool in session.registry.tools(route.backend)
                 }
             )
             try:

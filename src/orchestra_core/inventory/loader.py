@@ -345,7 +345,8 @@ def parse_inventory(
     base_dir: Path | None = None,
 ) -> Inventory:
     """Parse inventory text; ``service_types`` maps section names to classes
-    (``Registry.by_plural()``), ``backends`` (when given) are the installed backend names, and
+    (``Registry.by_plural()``), ``backends`` (when given) are the names a route may give
+    (``Registry.routable()``: the installed backends and monitors), and
     relative server roots are made absolute against ``base_dir`` (default: the current folder).
     """
     data, lines = read_yaml(text, filename)

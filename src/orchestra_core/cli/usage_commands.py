@@ -1,0 +1,332 @@
+"""``monitor``, ``usage``, ``allocate`` and ``allocations``: measuring, and what it adds up to.
+
+``orchestra monitor`` runs every monitor once, keeps the samples, compares usage with the
+allocations (applying again what crossed one) and compacts old samples: run it from cron or a
+systemd timer, there is no scheduler daemon. ``orchestra usage ACCOUNT`` shows an account's
+usage over a period; ``orchestra usage export`` writes a period's usage records for a billing
+system.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import attrs
+import click
+
+from orchestra_core.billing.export import FORMATS, to_csv, to_jsonl, to_lago
+from orchestra_core.cli.output import echo_json, table
+from orchestra_core.cli.session import EXIT_FAILED, Session, fail, pass_session
+from orchestra_core.engine import Orchestra
+from orchestra_core.errors import ConfigurationError, ValidationError
+from orchestra_core.execution.results import utcnow
+from orchestra_core.resources.periods import Period, parse_window, utc
+from orchestra_core.resources.report import account_usage, sparkline
+
+__all__ = ["allocate", "allocations", "monitor", "usage"]
+
+_JSON = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+
+
+def _engine(session: Session) -> Orchestra:
+    """An engine on the stored servers and routes (those of the latest apply)."""
+    return Orchestra(
+        servers=session.store.servers(),
+        routes=session.store.routes(),
+        registry=session.registry,
+        store=session.store,
+    )
+
+
+def _moment(text: str | None) -> datetime:
+    if text is None:
+        return utcnow()
+    try:
+        return utc(datetime.fromisoformat(text.replace("Z", "+00:00")))
+    except ValueError as exc:
+        fail(f"--at {text!r}: {exc} (give an ISO 8601 time with its zone, e.g. 2026-11-30T12:00Z)")
+
+
+def _period(text: str | None, now: datetime) -> Period:
+    if text is None:
+        return Period.month(now.year, now.month)
+    try:
+        return Period.parse(text)
+    except ConfigurationError as exc:
+        fail(str(exc))
+
+
+def _number(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4g}"
+
+
+@click.command()
+@click.option("--monitor", "names", multiple=True, metavar="NAME", help="Only these monitors.")
+@click.option("--at", "at_text", metavar="TIME", help="The time of the run [default: now].")
+@click.option(
+    "--keep-samples",
+    default="35d",
+    show_default=True,
+    metavar="DURATION",
+    help="Compact samples older than this into daily summaries ('0' keeps everything).",
+)
+@click.option("--no-react", is_flag=True, help="Record crossings, apply nothing.")
+@_JSON
+@pass_session
+def monitor(
+    session: Session,
+    names: tuple[str, ...],
+    at_text: str | None,
+    keep_samples: str,
+    no_react: bool,
+    as_json: bool,
+) -> None:
+    """Run the monitors once: measure every applied object where its routes say, keep the
+    samples, compare usage with allocations, apply again what crossed one, compact old
+    samples. Exit 1 when a monitor or a reaction failed."""
+    at = _moment(at_text)
+    engine = _engine(session)
+    try:
+        engine.reconcile_lifetimes(at)
+        measured = engine.measure(monitors=names or None, at=at)
+        evaluation = engine.evaluate(at=at, react=not no_react)
+        compacted = 0
+        if keep_samples != "0":
+            try:
+                horizon = parse_window(keep_samples, at).start
+            except ConfigurationError as exc:
+                fail(f"--keep-samples: {exc}")
+            compacted = session.store.usage.compact(horizon)
+    finally:
+        engine.close()
+    applied = evaluation.applied
+    ingested = measured.ingested
+    report: dict[str, Any] = {
+        "at": at.isoformat(),
+        "samples": len(measured.samples),
+        "ingested": attrs.asdict(ingested) if ingested is not None else None,
+        "failures": [attrs.asdict(f) for f in measured.failures],
+        "events": [{**attrs.asdict(e), "at": e.at.isoformat()} for e in evaluation.events],
+        "reaction_ok": applied is None or applied.ok,
+        "compacted": compacted,
+    }
+    if as_json:
+        echo_json(report)
+    else:
+        counts: dict[str, int] = {}
+        for sample in measured.samples:
+            counts[sample.monitor] = counts.get(sample.monitor, 0) + 1
+        for name in sorted(counts):
+            click.echo(f"{name}: {counts[name]} samples")
+        if ingested is not None:
+            click.echo(
+                f"kept: {ingested.added} new, {ingested.replaced} replaced, "
+                f"{ingested.unchanged} unchanged, {ingested.too_old} too old"
+            )
+        for failure in measured.failures:
+            click.echo(click.style("FAILED ", fg="red", bold=True) + str(failure))
+        for event in evaluation.events:
+            colour = "yellow" if event.kind == "exceeded" else "green"
+            click.echo(click.style(event.kind.upper(), fg=colour) + f" {event}")
+        if applied is not None:
+            states = ", ".join(f"{n} {s.value}" for s, n in applied.counts().items())
+            click.echo(f"applied again: {states}")
+        if compacted:
+            click.echo(f"compacted {compacted} samples into daily summaries")
+    if measured.failures or not report["reaction_ok"]:
+        raise SystemExit(EXIT_FAILED)
+
+
+class _UsageGroup(click.Group):
+    """``usage ACCOUNT`` shows; ``usage export`` exports: an unknown word is an account."""
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            return "show", self.commands["show"], args
+        return super().resolve_command(ctx, args)
+
+
+@click.group(cls=_UsageGroup)
+def usage() -> None:
+    """An account's usage (``usage ACCOUNT``), or a period's usage records (``usage export``)."""
+
+
+@usage.command("show")
+@click.argument("account")
+@click.option(
+    "--period", metavar="PERIOD", help="YYYY-MM, YYYY-MM-DD or A/B [default: this month]."
+)
+@_JSON
+@pass_session
+def show(session: Session, account: str, period: str | None, as_json: bool) -> None:
+    """ACCOUNT's usage over PERIOD: per object and resource, the value, the allocation and a
+    chart of the days."""
+    now = utcnow()
+    span = _period(period, now)
+    lines = account_usage(session.store.usage, session.registry.resources, account, span, now=now)
+    if as_json:
+        echo_json([attrs.asdict(line) for line in lines])
+        return
+    if not lines:
+        click.echo(f"no usage of account {account} in {span}")
+        return
+    rows = []
+    for line in lines:
+        value = _number(line.value)
+        if line.exceeded:
+            value = click.style(value, fg="red", bold=True)
+        rows.append(
+            [
+                line.object_key,
+                line.resource,
+                value,
+                _number(line.allocation),
+                line.unit,
+                sparkline(line.daily),
+            ]
+        )
+    click.echo(f"usage of {account}, {span.start:%Y-%m-%d} to {span.end:%Y-%m-%d} (UTC)")
+    click.echo(table(["OBJECT", "RESOURCE", "USAGE", "ALLOCATION", "UNIT", "DAILY"], rows))
+
+
+@usage.command("export")
+@click.option(
+    "--period", metavar="PERIOD", help="YYYY-MM, YYYY-MM-DD or A/B [default: last month]."
+)
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="jsonl", show_default=True)
+@click.option("--account", help="Only this account's records.")
+@click.option(
+    "--subscription",
+    default="{account}",
+    show_default=True,
+    help="Lago: the external_subscription_id of a record ({account} is its account).",
+)
+@click.option(
+    "--partial",
+    is_flag=True,
+    help="Allow a period that has not ended: its records up to now, not kept (not for Lago).",
+)
+@click.option(
+    "--output", "-o", type=click.Path(dir_okay=False, writable=True), help="A file to write."
+)
+@pass_session
+def export(
+    session: Session,
+    period: str | None,
+    fmt: str,
+    account: str | None,
+    subscription: str,
+    partial: bool,
+    output: str | None,
+) -> None:
+    """Make PERIOD's usage records (again: the same records, the same idempotency keys) and
+    write them as JSON lines, CSV, or Lago events, on standard output or to --output."""
+    now = utcnow()
+    span = _period(period, now) if period is not None else _last_month(now)
+    ongoing = span.end > now
+    if ongoing and not partial:
+        fail(
+            f"the period {span} has not ended: its records are not final (a billing system "
+            "keeps the first quantity it gets for a record); wait, or pass --partial to look"
+        )
+    if ongoing and fmt == "lago":
+        fail("partial records are not for Lago: it would keep them as final")
+    engine = _engine(session)
+    try:
+        records = engine.bill(span, account=account, until=now if ongoing else None)
+    finally:
+        engine.close()
+    if fmt == "jsonl":
+        lines = to_jsonl(records)
+    elif fmt == "csv":
+        lines = to_csv(records)
+    else:
+        lines = to_lago(
+            records,
+            session.registry.billing_metrics,
+            subscription=lambda r: subscription.format(account=r.account),
+        )
+    if output is None:
+        for line in lines:
+            click.echo(line, nl=False)
+        return
+    with open(output, "w", encoding="utf-8") as target:
+        target.writelines(lines)
+    click.echo(f"{len(records)} records of {span} written to {output}", err=True)
+
+
+def _last_month(now: datetime) -> Period:
+    """The last calendar month that has ended."""
+    this = Period.month(now.year, now.month)
+    previous = this.start - timedelta(days=1)
+    return Period.month(previous.year, previous.month)
+
+
+@click.command()
+@click.argument("object_key")
+@click.argument("resource")
+@click.argument("value")
+@pass_session
+def allocate(session: Session, object_key: str, resource: str, value: str) -> None:
+    """Give OBJECT_KEY an allocation of RESOURCE (a number in the resource's unit), or
+    'default' to take it back; the next `orchestra monitor` compares usage with it."""
+    if value == "default":
+        amount: float | None = None
+    else:
+        try:
+            amount = float(value)
+        except ValueError:
+            fail(f"allocation {value!r} is not a number (or 'default')")
+    engine = _engine(session)
+    try:
+        engine.allocate(object_key, resource, amount)
+    except ValidationError as exc:
+        fail(str(exc))
+    finally:
+        engine.close()
+    click.echo(f"{object_key}: {resource} allocation {'default' if amount is None else value}")
+
+
+@click.command()
+@_JSON
+@pass_session
+def allocations(session: Session, as_json: bool) -> None:
+    """Every allocation set, with the last usage and whether it is exceeded."""
+    states = session.store.usage.resource_states()
+    found = sorted(session.store.usage.allocations().items())
+    rows: list[dict[str, Any]] = []
+    for (key, resource), value in found:
+        state = states.get((key, resource))
+        rows.append(
+            {
+                "object_key": key,
+                "resource": resource,
+                "allocation": value,
+                "usage": state.usage if state else None,
+                "exceeded": bool(state and state.exceeded),
+            }
+        )
+    if as_json:
+        echo_json(rows)
+        return
+    if not rows:
+        click.echo("no allocation set: `orchestra allocate OBJECT RESOURCE VALUE` sets one")
+        return
+    click.echo(
+        table(
+            ["OBJECT", "RESOURCE", "ALLOCATION", "USAGE", "EXCEEDED"],
+            [
+                [
+                    r["object_key"],
+                    r["resource"],
+                    _number(r["allocation"]),
+                    _number(r["usage"]),
+                    "yes" if r["exceeded"] else "no",
+                ]
+                for r in rows
+            ],
+        )
+    )
