@@ -24,6 +24,7 @@ def test_python_examples_run(doc: str, capsys: pytest.CaptureFixture[str]) -> No
         exec(compile(block, f"docs/{doc}", "exec"), namespace)
     out = capsys.readouterr().out
     assert "server ns1 via local" in out and "********" in out
+    assert "home-disk exceeded" in out and '"code": "home_disk_gib_month"' in out
 
 
 def test_readme_quick_start_is_two_commands_that_the_makefile_has() -> None:

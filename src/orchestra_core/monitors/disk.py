@@ -20,7 +20,6 @@ from orchestra_core.catalogue import SystemUser
 from orchestra_core.model.servers import Server
 from orchestra_core.model.service import Service
 from orchestra_core.planning.steps import Command, Step
-from orchestra_core.rendering import Templates
 from orchestra_core.resources.definitions import Monitor, Sample
 
 __all__ = ["DiskSettings", "DiskUsage"]
@@ -53,7 +52,7 @@ class DiskUsage(Monitor):
         if not users:
             return []
         paths = [server_path(server, self.home(user, settings)) for user in users]
-        script = Templates.for_package("orchestra_core.monitors").shell(
+        script = self.templates.shell(
             "disk-usage.sh.j2", paths=paths, apparent=settings.apparent_size
         )
         return [Command(description=f"measure {len(users)} homes", script=script)]

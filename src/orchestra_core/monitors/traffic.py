@@ -21,7 +21,6 @@ from orchestra_core.catalogue import Website
 from orchestra_core.model.servers import Server
 from orchestra_core.model.service import Service
 from orchestra_core.planning.steps import Command, Step
-from orchestra_core.rendering import Templates
 from orchestra_core.resources.definitions import Monitor, Sample
 
 __all__ = ["TrafficSettings", "WebTraffic"]
@@ -51,9 +50,7 @@ class WebTraffic(Monitor):
         if not any(isinstance(obj, Website) for obj in objects):
             return []
         logs = [server_path(server, log) for log in settings.logs]
-        script = Templates.for_package("orchestra_core.monitors").shell(
-            "web-traffic.sh.j2", logs=logs
-        )
+        script = self.templates.shell("web-traffic.sh.j2", logs=logs)
         return [Command(description="sum web traffic per site and hour", script=script)]
 
     def parse(self, output: str, objects: Sequence[Service], measured_at: datetime) -> list[Sample]:

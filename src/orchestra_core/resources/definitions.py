@@ -15,7 +15,7 @@ import enum
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
 
@@ -26,6 +26,9 @@ from orchestra_core.model.service import Service
 from orchestra_core.planning.steps import Step
 from orchestra_core.resources.periods import parse_window, utc
 from orchestra_core.resources.series import Usage
+
+if TYPE_CHECKING:
+    from orchestra_core.rendering.templates import Templates
 
 __all__ = [
     "Aggregation",
@@ -94,6 +97,13 @@ class Monitor(ABC):
     settings_class: ClassVar[type[Any]] = NoSettings
     #: Commands a server needs for it (``orchestra servers test`` checks them).
     tools: ClassVar[tuple[str, ...]] = ()
+
+    @property
+    def templates(self) -> Templates:
+        """The templates of the monitor's package (``templates/`` beside its module)."""
+        from orchestra_core.rendering.templates import Templates
+
+        return Templates.for_object(self)
 
     @abstractmethod
     def render(self, objects: Sequence[Service], server: Server, settings: Any) -> Sequence[Step]:
