@@ -52,9 +52,15 @@ def orchestra() -> Iterator[Orchestra]:
     engine.close()
 
 
-def plan(orchestra: Orchestra, changes: ChangeSet, *, suspended: bool = False) -> Plan:
+def plan(
+    orchestra: Orchestra,
+    changes: ChangeSet,
+    *,
+    suspended: bool = False,
+    exceeded: dict[str, frozenset[str]] | None = None,
+) -> Plan:
     index = ServiceIndex([Account(name="acme", is_active=not suspended)], OBJECTS)
-    return orchestra.plan(changes, index=index)
+    return orchestra.plan(changes, index=index, exceeded=exceeded or {})
 
 
 def test_databases(orchestra: Orchestra, golden: Golden) -> None:
@@ -70,6 +76,22 @@ def test_users_with_privileges(orchestra: Orchestra, golden: Golden) -> None:
 def test_a_suspended_user(orchestra: Orchestra, golden: Golden) -> None:
     changes = ChangeSet().save(USER)
     golden.check("user-suspended", rendered_files(plan(orchestra, changes, suspended=True)))
+
+
+def test_users_of_a_database_over_quota(orchestra: Orchestra, golden: Golden) -> None:
+    # shop_1 is over its size allocation: both of its users hold their privileges there
+    # without INSERT, CREATE, INDEX and ALTER (the owner's ALL spelled out without them, as
+    # the server has them); shop_logs is not, and keeps everything.
+    over = {DATABASE.key: frozenset({"mysql-database-size"}), LOGS.key: frozenset({"other"})}
+    planned = plan(orchestra, ChangeSet().save(USER).save(OWNER), exceeded=over)
+    described = [step.description for op in planned.operations() for step in op.steps]
+    assert described == [
+        "database user shop@% (SELECT, INSERT, UPDATE, DELETE, CREATE TEMPORARY TABLES on "
+        "shop_1, shop_logs), without INSERT, CREATE, INDEX, ALTER on shop_1 (over quota)",
+        "database user shop_admin@% (ALL on shop_1), without INSERT, CREATE, INDEX, ALTER on "
+        "shop_1 (over quota)",
+    ]
+    golden.check("user-over-quota", rendered_files(planned))
 
 
 def test_delete(orchestra: Orchestra, golden: Golden) -> None:

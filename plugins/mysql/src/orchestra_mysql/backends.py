@@ -7,7 +7,8 @@ half reads the live state (``information_schema``, ``mysql.user`` or ``mysql.glo
 unchanged object reports "unchanged"; the other half works out the same difference again and
 runs only the statements it needs. Privileges are compared as the set of ``mysql.db`` columns
 set to ``Y``: ``ALL`` expanded by the server is the same set as ``ALL``, and is never seen as
-a change.
+a change. A database over its size allocation is granted without the privileges that make it
+grow: the same comparison takes them away, and gives them back, exactly once.
 
 Every name and value reaches SQL through :mod:`orchestra_mysql.sql` and the shell through
 the quoting templates. A password is hashed here for ``mysql_native_password`` (only the hash
@@ -26,9 +27,10 @@ from orchestra_core.errors import FieldError
 from orchestra_core.planning.steps import Command, Step
 from orchestra_core.rendering import Templates
 from orchestra_mysql import sql
+from orchestra_mysql.monitor import DATABASE_SIZE
 from orchestra_mysql.settings import MySQLSettings
 
-__all__ = ["MySQLDatabase", "MySQLUser", "password_statement"]
+__all__ = ["MySQLDatabase", "MySQLUser", "over_quota", "password_statement"]
 
 #: Longest user name each server family takes.
 USERNAME_LENGTH = {"mariadb": 80, "mysql": 32}
@@ -107,7 +109,14 @@ class MySQLDatabase(Backend[Database]):
 
 class MySQLUser(Backend[DatabaseUser]):
     """Creates an account with its privileges on its databases, locks it while suspended, sets
-    its password, and drops it on delete."""
+    its password, and drops it on delete.
+
+    On a database over its ``mysql-database-size`` allocation (``ctx.exceeded``), the account
+    holds its privileges without those of the ``over_quota_revoke`` setting (INSERT, CREATE,
+    INDEX, ALTER: what makes data grow), and gets them back once the database recovers; its
+    ``privileges`` field stays as it is. The engine applies every user of a database again
+    when the database crosses its allocation, either way.
+    """
 
     name = "mysql-user"
     service_type = DatabaseUser
@@ -204,12 +213,21 @@ class MySQLUser(Backend[DatabaseUser]):
             "ALL" if wanted == (sql.ALL,) else " ".join(sql.PRIVILEGE_COLUMNS[p] for p in wanted)
         )
         patterns = [(sql.grant_pattern(db), db) for db in user.databases]
+        full = over_quota(user, ctx)
+        revoked = " ".join(sql.PRIVILEGE_COLUMNS[p] for p in settings.over_quota_revoke)
+        withheld = [(pattern, revoked) for pattern, db in patterns if db in full and revoked]
         return [
             _command(
                 self.templates,
                 "user-save.sh.j2",
                 f"database user {label} ({', '.join(wanted)} on "
                 f"{', '.join(user.databases) or 'no database'})"
+                + (
+                    f", without {', '.join(settings.over_quota_revoke)} on "
+                    f"{', '.join(db for db in user.databases if db in full)} (over quota)"
+                    if withheld
+                    else ""
+                )
                 + ("" if ctx.active else ", locked"),
                 **common,
                 active=ctx.active,
@@ -225,9 +243,21 @@ class MySQLUser(Backend[DatabaseUser]):
                 names=[(col, name) for name, col in sql.PRIVILEGE_COLUMNS.items()]
                 + [("Grant_priv", "GRANT OPTION")],
                 wants=[(pattern, columns) for pattern, _ in patterns],
+                withheld=withheld,
                 targets=[(pattern, sql.identifier(pattern)) for pattern, _ in patterns],
             )
         ]
+
+
+def over_quota(user: DatabaseUser, ctx: RenderContext[Any]) -> set[str]:
+    """The databases of ``user`` that are over their ``mysql-database-size`` allocation, as
+    the last evaluation found (``ctx.exceeded``)."""
+    return {
+        name
+        for name in user.databases
+        if DATABASE_SIZE.name
+        in ctx.exceeded(Database(account=user.account, name=name, type=user.type).key)
+    }
 
 
 def _read_database(db: Database) -> str:

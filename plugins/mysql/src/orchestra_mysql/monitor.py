@@ -1,35 +1,51 @@
-"""Disk usage of MySQL databases: one query per server for every database it holds.
+"""The size of MySQL databases: the monitor, the resource it feeds and the billing metric.
 
-The resources issue wires monitors into ``orchestra monitor``; until then the monitor is used
-as any embedding application would: render its step, run it through a transport, parse.
+``mysql-database-size`` follows the ``mysql-database`` backend: each database is measured on
+the servers that backend's routes send it to, with that backend's settings there (its client
+and admin login), in one query per server for every database it holds. The resource of the
+same name is checked against each database's allocation (in GiB) once a day; crossing it makes
+every user of the database lose what :data:`~orchestra_mysql.settings.OVER_QUOTA_REVOKE` names
+there (see :class:`~orchestra_mysql.backends.MySQLUser`). Storage is billed by its
+time-weighted average: GiB-months.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from orchestra_core.backends.settings import build_settings
+from orchestra_core.billing.metrics import BillingMetric
 from orchestra_core.catalogue import Database
 from orchestra_core.model.servers import Server
 from orchestra_core.model.service import Service
 from orchestra_core.planning.steps import Command, Step
 from orchestra_core.rendering import Templates
-from orchestra_core.resources.definitions import Monitor, Sample
+from orchestra_core.resources.definitions import Aggregation, Monitor, ResourceDefinition, Sample
 from orchestra_mysql import sql
 from orchestra_mysql.settings import MySQLSettings
 
-__all__ = ["MySQLDatabaseSize"]
+__all__ = ["DATABASE_SIZE", "DATABASE_STORAGE", "MySQLDatabaseSize"]
 
 
 class MySQLDatabaseSize(Monitor):
     """Bytes of data and indexes of each database (``information_schema.TABLES``), 0 for a
-    database without tables; a database absent from the server gives no sample."""
+    database without tables; a database absent from the server gives no sample.
 
-    name = "mysql-database-size"
-    service_type = Database
-    unit = "bytes"
+    These are the server's table statistics: InnoDB refreshes them in the background once a
+    tenth of a table's rows changed (within about ten seconds), or at ``ANALYZE TABLE``. Free
+    space inside a table's file (``DATA_FREE``, what a ``DELETE`` leaves until the table is
+    rebuilt) is not counted: it is not the customer's data.
+    """
+
+    name: ClassVar[str] = "mysql-database-size"
+    service_type: ClassVar[type[Service]] = Database
+    unit: ClassVar[str] = "bytes"
+    backend: ClassVar[str | None] = "mysql-database"
+    #: Also what a route naming the monitor itself gives (instead of following the backend's).
+    settings_class: ClassVar[type[Any]] = MySQLSettings
+    tools: ClassVar[tuple[str, ...]] = ("mysql",)
 
     def render(self, objects: Sequence[Service], server: Server, settings: Any) -> Sequence[Step]:
         """One read-only step printing ``NAME<TAB>BYTES`` per database found; ``settings`` are
@@ -37,6 +53,8 @@ class MySQLDatabaseSize(Monitor):
         names = [obj.name for obj in objects if isinstance(obj, Database)]
         if not names:
             return []
+        if not isinstance(settings, MySQLSettings):
+            settings = build_settings(MySQLSettings, settings, where=f"monitor {self.name}")
         wanted = ", ".join(sql.literal(name) for name in names)
         query = (
             "SELECT s.SCHEMA_NAME, IFNULL(SUM(t.DATA_LENGTH + t.INDEX_LENGTH), 0) "
@@ -44,8 +62,10 @@ class MySQLDatabaseSize(Monitor):
             "ON t.TABLE_SCHEMA = s.SCHEMA_NAME "
             f"WHERE s.SCHEMA_NAME IN ({wanted}) GROUP BY s.SCHEMA_NAME"
         )
-        if not isinstance(settings, MySQLSettings):
-            settings = build_settings(MySQLSettings, settings, where=f"monitor {self.name}")
+        if settings.flavor == "mysql":
+            # MySQL 8 caches these statistics for a day by default (information_schema_stats_
+            # expiry): read them fresh, as MariaDB always does.
+            query = "SET SESSION information_schema_stats_expiry = 0; " + query
         script = Templates.for_package("orchestra_mysql").shell(
             "size.sh.j2", **settings.shell_values(), query=query
         )
@@ -71,3 +91,29 @@ class MySQLDatabaseSize(Monitor):
                 )
             )
         return samples
+
+
+#: A database's size (data and indexes, GiB), checked daily against its allocation. The
+#: bounds refuse an allocation given in the wrong unit: above 1024 GiB it was meant in MiB or
+#: in bytes (a database of a hosting account is not a terabyte).
+DATABASE_SIZE = ResourceDefinition(
+    name="mysql-database-size",
+    service_kind=Database.kind,
+    monitors=(MySQLDatabaseSize.name,),
+    aggregation=Aggregation.LAST,
+    unit="GiB",
+    scale=1 / 2**30,
+    verbose_name="Size of the MySQL database (data and indexes)",
+    window="1d",
+    min_allocation=0,
+    max_allocation=1024,
+)
+
+#: Database storage billed by its time-weighted average over the period: GiB-months.
+DATABASE_STORAGE = BillingMetric(
+    code="mysql_database_gib_month",
+    resource=DATABASE_SIZE.name,
+    unit="GiB-month",
+    aggregation=Aggregation.AVERAGE,
+    description="MySQL database storage (data and indexes), averaged over the period",
+)

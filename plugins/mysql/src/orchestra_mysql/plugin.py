@@ -1,4 +1,5 @@
-"""The ``mysql`` driver's plugin: two backends and the database size monitor."""
+"""The ``mysql`` driver's plugin: two backends, the database size monitor, its resource and
+its billing metric."""
 
 from __future__ import annotations
 
@@ -6,10 +7,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from orchestra_core.backends import Backend
+from orchestra_core.billing.metrics import BillingMetric
 from orchestra_core.hookspecs import hookimpl
-from orchestra_core.resources.definitions import Monitor
+from orchestra_core.resources.definitions import Monitor, ResourceDefinition
 from orchestra_mysql.backends import MySQLDatabase, MySQLUser
-from orchestra_mysql.monitor import MySQLDatabaseSize
+from orchestra_mysql.monitor import DATABASE_SIZE, DATABASE_STORAGE, MySQLDatabaseSize
 
 
 @hookimpl
@@ -20,5 +22,17 @@ def orchestra_backends() -> Sequence[type[Backend[Any]]]:
 
 @hookimpl
 def orchestra_monitors() -> Sequence[type[Monitor]]:
-    """``mysql-database-size``: bytes per database."""
+    """``mysql-database-size``: bytes per database, where ``mysql-database`` sends it."""
     return [MySQLDatabaseSize]
+
+
+@hookimpl
+def orchestra_resources() -> Sequence[ResourceDefinition]:
+    """``mysql-database-size``: GiB per database, checked daily against its allocation."""
+    return [DATABASE_SIZE]
+
+
+@hookimpl
+def orchestra_billing_metrics() -> Sequence[BillingMetric]:
+    """``mysql_database_gib_month``: storage by its time-weighted average (GiB-months)."""
+    return [DATABASE_STORAGE]

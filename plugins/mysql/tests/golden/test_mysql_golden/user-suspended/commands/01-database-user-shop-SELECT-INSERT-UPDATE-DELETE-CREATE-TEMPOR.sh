@@ -62,6 +62,7 @@ declare -A target=(['shop\_1']='`shop\_1`' ['shop\_logs']='`shop\_logs`' )
 all=
 for c in $cols; do [ "$c" = Grant_priv ] || all+=" $c"; done
 __name() { if [ -n "${names[$1]:-}" ]; then n1=${names[$1]}; else n1=${1%_priv}; n1=${n1//_/ }; n1=${n1^^}; fi; }
+regranted=
 mapfile -t dbs < <(printf '%s\n' "${!want[@]}" "${!have[@]}" | LC_ALL=C sort -u)
 for db in "${dbs[@]}"; do
   [ -n "$db" ] || continue
@@ -77,6 +78,7 @@ for db in "${dbs[@]}"; do
   done
   t=${target[$db]:-}
   if [ -z "$t" ]; then t=${db//\`/\`\`}; t="\`$t\`"; fi
+  [ -z "$grant$revoke" ] || regranted=1
   if [ -n "$revoke" ]; then
     sql+=("REVOKE $revoke ON $t.* FROM "'`shop`@`%`') shown+=("${sql[-1]}")
     undo+=("GRANT $revoke ON $t.* TO "'`shop`@`%`')
@@ -182,6 +184,7 @@ declare -A target=(['shop\_1']='`shop\_1`' ['shop\_logs']='`shop\_logs`' )
 all=
 for c in $cols; do [ "$c" = Grant_priv ] || all+=" $c"; done
 __name() { if [ -n "${names[$1]:-}" ]; then n1=${names[$1]}; else n1=${1%_priv}; n1=${n1//_/ }; n1=${n1^^}; fi; }
+regranted=
 mapfile -t dbs < <(printf '%s\n' "${!want[@]}" "${!have[@]}" | LC_ALL=C sort -u)
 for db in "${dbs[@]}"; do
   [ -n "$db" ] || continue
@@ -197,6 +200,7 @@ for db in "${dbs[@]}"; do
   done
   t=${target[$db]:-}
   if [ -z "$t" ]; then t=${db//\`/\`\`}; t="\`$t\`"; fi
+  [ -z "$grant$revoke" ] || regranted=1
   if [ -n "$revoke" ]; then
     sql+=("REVOKE $revoke ON $t.* FROM "'`shop`@`%`') shown+=("${sql[-1]}")
     undo+=("GRANT $revoke ON $t.* TO "'`shop`@`%`')

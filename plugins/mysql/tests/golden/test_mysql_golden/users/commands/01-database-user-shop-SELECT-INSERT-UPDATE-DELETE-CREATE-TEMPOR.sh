@@ -62,6 +62,7 @@ declare -A target=(['shop\_1']='`shop\_1`' ['shop\_logs']='`shop\_logs`' )
 all=
 for c in $cols; do [ "$c" = Grant_priv ] || all+=" $c"; done
 __name() { if [ -n "${names[$1]:-}" ]; then n1=${names[$1]}; else n1=${1%_priv}; n1=${n1//_/ }; n1=${n1^^}; fi; }
+regranted=
 mapfile -t dbs < <(printf '%s\n' "${!want[@]}" "${!have[@]}" | LC_ALL=C sort -u)
 for db in "${dbs[@]}"; do
   [ -n "$db" ] || continue
@@ -77,6 +78,7 @@ for db in "${dbs[@]}"; do
   done
   t=${target[$db]:-}
   if [ -z "$t" ]; then t=${db//\`/\`\`}; t="\`$t\`"; fi
+  [ -z "$grant$revoke" ] || regranted=1
   if [ -n "$revoke" ]; then
     sql+=("REVOKE $revoke ON $t.* FROM "'`shop`@`%`') shown+=("${sql[-1]}")
     undo+=("GRANT $revoke ON $t.* TO "'`shop`@`%`')
@@ -109,6 +111,16 @@ if ! err=$(printf '%s;\n' "${sql[@]}" | __my 2>&1 >/dev/null); then
   exit 1
 fi
 [ -z "$err" ] || printf '%s\n' "$err" >&2
+
+# A session keeps the privileges on its current database that it had when it chose it, until
+# its next USE: when they changed, its sessions end, so that the change holds at once (a
+# pooled connection would go on writing into a database over its quota, or go on being
+# refused after it recovered).
+if [ -n "$regranted" ]; then
+  for id in $(__my -e 'SELECT ID FROM information_schema.PROCESSLIST WHERE USER = '"'"'shop'"'"''); do
+    [[ $id =~ ^[0-9]+$ ]] && __my -e "KILL CONNECTION $id" 2>/dev/null
+  done
+fi
 
 exit 0
 
@@ -177,6 +189,7 @@ declare -A target=(['shop\_1']='`shop\_1`' ['shop\_logs']='`shop\_logs`' )
 all=
 for c in $cols; do [ "$c" = Grant_priv ] || all+=" $c"; done
 __name() { if [ -n "${names[$1]:-}" ]; then n1=${names[$1]}; else n1=${1%_priv}; n1=${n1//_/ }; n1=${n1^^}; fi; }
+regranted=
 mapfile -t dbs < <(printf '%s\n' "${!want[@]}" "${!have[@]}" | LC_ALL=C sort -u)
 for db in "${dbs[@]}"; do
   [ -n "$db" ] || continue
@@ -192,6 +205,7 @@ for db in "${dbs[@]}"; do
   done
   t=${target[$db]:-}
   if [ -z "$t" ]; then t=${db//\`/\`\`}; t="\`$t\`"; fi
+  [ -z "$grant$revoke" ] || regranted=1
   if [ -n "$revoke" ]; then
     sql+=("REVOKE $revoke ON $t.* FROM "'`shop`@`%`') shown+=("${sql[-1]}")
     undo+=("GRANT $revoke ON $t.* TO "'`shop`@`%`')
