@@ -96,7 +96,7 @@ def test_a_gauge_is_billed_by_its_average_and_prorated_by_its_life() -> None:
         NOV.start,
         NOV.start + 20 * DAY,
     )
-    assert (gone.start, gone.end, gone.unit) == (NOV.start, NOV.end, "GiB")
+    assert (gone.start, gone.end, gone.unit) == (NOV.start, NOV.end, "GiB-month")
     assert gone.idempotency_key == "disk_month:systemuser:gone:2026-11-01T00:00:00Z"
 
 

@@ -189,5 +189,5 @@ def test_apply_on_a_terminal_does_nothing_on_no(workdir: Path) -> None:
 def test_validate_counts_what_it_checked(workdir: Path) -> None:
     done = orchestra("validate", "hosting.yaml", cwd=workdir)
     assert done.returncode == 0, done.stderr
-    assert done.stdout == ("hosting.yaml: 4 servers, 9 routes, 1 accounts, 9 services: valid\n")
+    assert done.stdout == ("hosting.yaml: 4 servers, 10 routes, 1 accounts, 9 services: valid\n")
     assert not (workdir / "sandbox").exists()

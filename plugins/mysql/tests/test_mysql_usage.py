@@ -548,7 +548,7 @@ def test_storage_is_billed_by_its_time_weighted_average(
     expected = (small * 12 * hour + big * 23 * hour) / (48 * hour) / GIB
     assert record.quantity == pytest.approx(expected, rel=1e-12)
     assert record.quantity < big / GIB * (36 / 48)  # not the last value, prorated
-    assert (record.account, record.unit) == ("acme", "GiB")
+    assert (record.account, record.unit) == ("acme", "GiB-month")
     assert (record.start, record.end) == (period.start, period.end)
     assert (record.used_from, record.used_until) == (born, period.end)
     assert record.idempotency_key == f"mysql_database_gib_month:{SHOP.key}:" + (

@@ -72,7 +72,7 @@ class RenderContext(Generic[ServiceT]):
     def exceeded(self, key: str | None = None) -> frozenset[str]:
         """The resources whose allocation the object ``key`` (this one by default) is over:
         how a backend restricts what an over-quota customer may do (the mysql driver takes
-        INSERT and CREATE from the users of a database over its size)."""
+        INSERT, CREATE, INDEX and ALTER from the users of a database over its size)."""
         return self.over_allocation.get(self.obj.key if key is None else key, frozenset())
 
     def peers(self, backend: str) -> list[tuple[Server, Any]]:

@@ -2,7 +2,7 @@
 
 Every format carries the record's idempotency key, so that a billing system ingests a record
 once however often it is exported (Lago's ``transaction_id``; a column for an importer of
-CSV). Times are ISO 8601 in UTC; quantities are the resource's unit, unrounded.
+CSV). Times are ISO 8601 in UTC; quantities are in the metric's unit, unrounded.
 """
 
 from __future__ import annotations

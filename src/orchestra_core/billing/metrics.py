@@ -58,7 +58,8 @@ class UsageRecord:
     """A billable quantity of one object for one metric and period.
 
     ``start`` and ``end`` are the billing period's; ``used_from`` and ``used_until`` the part of
-    it the object existed. ``idempotency_key`` is ``METRIC:OBJECT:PERIOD START``.
+    it the object existed. ``quantity`` is in the metric's ``unit`` (GiB-months for the average
+    of a resource in GiB). ``idempotency_key`` is ``METRIC:OBJECT:PERIOD START``.
     """
 
     account: str

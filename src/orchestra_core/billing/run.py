@@ -80,7 +80,7 @@ def make_records(
                     used_from=min(p.start for p in used),
                     used_until=max(p.end for p in used),
                     quantity=amount,
-                    unit=resource.unit,
+                    unit=metric.unit,
                     idempotency_key=UsageRecord.key_for(metric.code, key, period.start),
                 )
             )
