@@ -4,6 +4,7 @@ created on open, and an older or newer one is refused with what to do."""
 from __future__ import annotations
 
 import shlex
+from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
@@ -11,6 +12,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
+from orchestra_core.resources.definitions import Sample
 from orchestra_core.storage import (
     SQLStore,
     StoreError,
@@ -21,7 +23,7 @@ from orchestra_core.storage import (
 )
 from orchestra_core.storage.database import create_engine, resolve
 from orchestra_core.storage.migrate import MIGRATIONS, alembic_config
-from orchestra_core.storage.schema import METADATA
+from orchestra_core.storage.schema import METADATA, OPERATION_LOGS
 
 
 def engine_for(url: str) -> sa.Engine:
@@ -69,6 +71,78 @@ def test_the_migrated_schema_is_the_table_metadata(database_url: str) -> None:
             }
     finally:
         engine.dispose()
+
+
+def test_the_migrated_names_have_the_collation_of_the_metadata(database_url: str) -> None:
+    """Alembic compares types but not collations: names that must sort by code point (the
+    usage tables', COLLATE "C" on PostgreSQL) are checked here."""
+    upgrade(database_url)
+    engine = engine_for(database_url)
+    try:
+        if engine.dialect.name != "postgresql":
+            pytest.skip("SQLite compares strings by code point (BINARY) unless told otherwise")
+        wanted = {
+            (table.name, column.name)
+            for table in METADATA.tables.values()
+            for column in table.columns
+            if getattr(column.type.dialect_impl(engine.dialect), "collation", None) == "C"
+        }
+        with engine.connect() as conn:
+            found = {
+                (row.table_name, row.column_name)
+                for row in conn.execute(
+                    sa.text(
+                        "SELECT table_name, column_name FROM information_schema.columns "
+                        "WHERE table_schema = current_schema() AND collation_name = 'C'"
+                    )
+                )
+            }
+    finally:
+        engine.dispose()
+    assert ("usage_samples", "object_key") in wanted
+    assert found == wanted
+
+
+def test_a_database_at_0001_is_upgraded_keeping_what_it_holds(database_url: str) -> None:
+    engine = engine_for(database_url)
+    try:
+        with engine.begin() as conn:
+            command.upgrade(alembic_config(conn), "0001")
+        with engine.begin() as conn:
+            conn.execute(
+                sa.insert(OPERATION_LOGS),
+                {
+                    "id": "log-1",
+                    "operation_id": "op-1",
+                    "server": "web1",
+                    "backend": "apache",
+                    "action": "save",
+                    "object_keys": ["website:a.example"],
+                    "state": "success",
+                    "script": "true",
+                    "stdout": "",
+                    "stderr": "",
+                    "created_at": datetime(2026, 11, 1, tzinfo=UTC),
+                },
+            )
+    finally:
+        engine.dispose()
+    with pytest.raises(StoreError, match="is at schema revision 0001"):
+        SQLStore(database_url)
+
+    assert upgrade(database_url) == ("0001", head_revision())
+    store = SQLStore(database_url)
+    try:
+        assert store.get_log("log-1").object_keys == ("website:a.example",)
+        assert store.usage.horizon() is None
+        at = datetime(2026, 11, 2, tzinfo=UTC)
+        sample = Sample(
+            monitor="size", object_key="database:a", value=1.0, measured_at=at, idempotency_key="k"
+        )
+        assert store.usage.add_samples([sample]).added == 1
+        assert store.usage.compact(at) == 0 and store.usage.horizon() == at
+    finally:
+        store.close()
 
 
 def test_every_migration_goes_down_and_up_again(database_url: str) -> None:
@@ -148,5 +222,6 @@ def test_the_migrations_ship_in_the_package() -> None:
     assert (MIGRATIONS / "env.py").is_file()
     assert (MIGRATIONS / "script.py.mako").is_file()
     assert sorted(path.name for path in (MIGRATIONS / "versions").glob("*.py")) == [
-        "0001_initial.py"
+        "0001_initial.py",
+        "0002_usage.py",
     ]

@@ -13,6 +13,7 @@ import attrs
 from orchestra_core.execution.results import OperationLog, State, utcnow
 from orchestra_core.model.servers import Route, Server
 from orchestra_core.storage.protocol import NotFound, ObjectSnapshot, ServerBusy, holder_is_gone
+from orchestra_core.storage.usage import UsageStore
 from orchestra_core.storage.usage_memory import MemoryUsageStore
 
 __all__ = ["MemoryStore"]
@@ -23,7 +24,7 @@ class MemoryStore:
 
     def __init__(self) -> None:
         #: Samples, lifetimes, allocations, resource states and usage records.
-        self.usage = MemoryUsageStore()
+        self.usage: UsageStore = MemoryUsageStore()
         self._lock = threading.Lock()
         self._applied: dict[str, ObjectSnapshot] = {}
         self._desired: dict[str, ObjectSnapshot] = {}

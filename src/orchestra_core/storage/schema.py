@@ -3,6 +3,10 @@ what the newest migration must produce, and a test checks that the two agree.
 
 Change a table here and add a migration in ``storage/migrations/versions`` in the same commit.
 Names and keys have no length limit (PostgreSQL would enforce one that SQLite ignores).
+
+The ``usage_*`` tables keep what :class:`~orchestra_core.storage.usage.UsageStore` promises:
+their names and keys compare byte by byte (:func:`name_type`), so that the database orders
+them as Python orders ``str``; their quantities are double precision.
 """
 
 from __future__ import annotations
@@ -22,7 +26,16 @@ __all__ = [
     "ROUTES",
     "SERVERS",
     "SERVER_LOCKS",
+    "USAGE_ALLOCATIONS",
+    "USAGE_DAY_SUMMARIES",
+    "USAGE_HORIZON",
+    "USAGE_LIFETIMES",
+    "USAGE_RECORDS",
+    "USAGE_RESOURCE_STATES",
+    "USAGE_SAMPLES",
+    "USAGE_SERIES",
     "UTCDateTime",
+    "name_type",
 ]
 
 #: Constraint and index names are derived, so that migrations and this module name them alike.
@@ -62,6 +75,13 @@ class UTCDateTime(sa.TypeDecorator[datetime]):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+
+def name_type() -> sa.types.TypeEngine[str]:
+    """A name or key ordered by code point, as Python sorts ``str``: the ``C`` collation on
+    PostgreSQL (whose default collation may follow a language), SQLite's ``BINARY`` default
+    elsewhere. Its indexes then serve ``ORDER BY`` in that order too."""
+    return sa.String().with_variant(sa.String(collation="C"), "postgresql")
 
 
 def _json() -> sa.JSON:
@@ -163,4 +183,111 @@ SERVER_LOCKS = sa.Table(
     sa.Column("server", sa.String(), primary_key=True),
     sa.Column("holder", sa.String(), nullable=False),
     sa.Column("acquired_at", UTCDateTime(), nullable=False),
+)
+
+
+# -- usage ------------------------------------------------------------------------------------
+
+USAGE_SAMPLES = sa.Table(
+    "usage_samples",
+    METADATA,
+    sa.Column("idempotency_key", name_type(), primary_key=True),
+    sa.Column("object_key", name_type(), nullable=False),
+    sa.Column("monitor", name_type(), nullable=False),
+    sa.Column("measured_at", UTCDateTime(), nullable=False),
+    sa.Column("value", sa.Double(), nullable=False),
+    # Series in the order they are read. Ties (samples of one series at one instant) are rare
+    # and sorted by key as they come: the key in the index too would make it twice the size,
+    # and every ingestion slower.
+    sa.Index("ix_usage_samples_series", "object_key", "monitor", "measured_at"),
+)
+
+# Every series that ever had a sample, so that the value holding when a window opens is one
+# index look-up per series rather than a scan of everything before the window. Series are
+# never removed: compaction keeps their days as summaries.
+USAGE_SERIES = sa.Table(
+    "usage_series",
+    METADATA,
+    sa.Column("object_key", name_type(), primary_key=True),
+    sa.Column("monitor", name_type(), primary_key=True),
+)
+
+USAGE_DAY_SUMMARIES = sa.Table(
+    "usage_day_summaries",
+    METADATA,
+    sa.Column("object_key", name_type(), primary_key=True),
+    sa.Column("monitor", name_type(), primary_key=True),
+    sa.Column("day", sa.Date(), primary_key=True, index=True),
+    sa.Column("first_at", UTCDateTime(), nullable=False),
+    sa.Column("last_at", UTCDateTime(), nullable=False),
+    sa.Column("last_value", sa.Double(), nullable=False),
+    sa.Column("count", sa.Integer(), nullable=False),
+    sa.Column("total", sa.Double(), nullable=False),
+    sa.Column("maximum", sa.Double(), nullable=False),
+    sa.Column("integral", sa.Double(), nullable=False),
+)
+
+# One row (id 1), made by the migration: NULL until the first compaction. Ingestion reads it
+# under a shared lock and compaction updates it under an exclusive one (PostgreSQL), so that
+# no sample lands in a day while that day is being folded.
+USAGE_HORIZON = sa.Table(
+    "usage_horizon",
+    METADATA,
+    sa.Column("id", sa.Integer(), primary_key=True, autoincrement=False),
+    sa.Column("horizon", UTCDateTime(), nullable=True),
+)
+
+USAGE_LIFETIMES = sa.Table(
+    "usage_lifetimes",
+    METADATA,
+    sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+    sa.Column("object_key", name_type(), nullable=False),
+    sa.Column("kind", name_type(), nullable=False),
+    sa.Column("account", name_type(), nullable=False),
+    sa.Column("started_at", UTCDateTime(), nullable=False),
+    sa.Column("ended_at", UTCDateTime(), nullable=True),
+    sa.Index("ix_usage_lifetimes_object_key_started_at", "object_key", "started_at"),
+    # At most one open lifetime per object, whatever races.
+    sa.Index(
+        "uq_usage_lifetimes_open",
+        "object_key",
+        unique=True,
+        sqlite_where=sa.text("ended_at IS NULL"),
+        postgresql_where=sa.text("ended_at IS NULL"),
+    ),
+)
+
+USAGE_ALLOCATIONS = sa.Table(
+    "usage_allocations",
+    METADATA,
+    sa.Column("object_key", name_type(), primary_key=True),
+    sa.Column("resource", name_type(), primary_key=True),
+    sa.Column("value", sa.Double(), nullable=False),
+)
+
+USAGE_RESOURCE_STATES = sa.Table(
+    "usage_resource_states",
+    METADATA,
+    sa.Column("object_key", name_type(), primary_key=True),
+    sa.Column("resource", name_type(), primary_key=True),
+    sa.Column("exceeded", sa.Boolean(), nullable=False),
+    sa.Column("usage", sa.Double(), nullable=True),
+    sa.Column("allocation", sa.Double(), nullable=True),
+    sa.Column("since", UTCDateTime(), nullable=False),
+    sa.Column("evaluated_at", UTCDateTime(), nullable=False),
+)
+
+USAGE_RECORDS = sa.Table(
+    "usage_records",
+    METADATA,
+    sa.Column("idempotency_key", name_type(), primary_key=True),
+    sa.Column("account", name_type(), nullable=False),
+    sa.Column("object_key", name_type(), nullable=False),
+    sa.Column("metric", name_type(), nullable=False),
+    sa.Column("period_start", UTCDateTime(), nullable=False, index=True),
+    sa.Column("period_end", UTCDateTime(), nullable=False),
+    sa.Column("used_from", UTCDateTime(), nullable=False),
+    sa.Column("used_until", UTCDateTime(), nullable=False),
+    sa.Column("quantity", sa.Double(), nullable=False),
+    sa.Column("unit", sa.String(), nullable=False),
 )

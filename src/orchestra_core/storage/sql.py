@@ -1,8 +1,8 @@
 """The SQL store: SQLAlchemy Core on SQLite (one file, the default) or PostgreSQL.
 
 Tables are in :mod:`orchestra_core.storage.schema`, migrations in ``storage/migrations``.
-Rows and domain objects are converted here, explicitly. Monitor samples and resource usage
-(the resources issue) will get their own tables in a later migration.
+Rows and domain objects are converted here, explicitly; ``store.usage`` (samples and what
+they led to) is :class:`~orchestra_core.storage.usage_sql.SQLUsageStore`, on the same engine.
 
 SQLite files run in WAL mode (readers do not block the writer) with a busy timeout (a writer
 waits for another process's write instead of failing); writers take the lock at BEGIN.
@@ -47,6 +47,8 @@ from orchestra_core.storage.schema import (
     SERVER_LOCKS,
     SERVERS,
 )
+from orchestra_core.storage.usage import UsageStore
+from orchestra_core.storage.usage_sql import SQLUsageStore
 
 # The schema functions are re-exported: ``storage.sql`` is the SQL store's whole surface.
 __all__ = [
@@ -124,6 +126,8 @@ class SQLStore:
             self._engine.dispose()
             raise
         self._writer = self._engine.execution_options(**{WRITE_OPTION: True})
+        #: Samples, lifetimes, allocations, resource states and usage records.
+        self.usage: UsageStore = SQLUsageStore(self._engine, db)
 
     def __repr__(self) -> str:
         return f"SQLStore({self._db.label!r})"

@@ -1,0 +1,803 @@
+"""The usage store in SQL: what ``SQLStore(...).usage`` is, on the store's own engine.
+
+SQLAlchemy Core on the ``usage_*`` tables of :mod:`orchestra_core.storage.schema`; rows and
+domain objects are converted here, explicitly. How it stays fast with millions of samples:
+
+* :meth:`SQLUsageStore.add_samples` is one transaction: the stored rows of the call's keys are
+  read first (one array of thousands of keys per query on PostgreSQL, ``IN`` lists of a few
+  hundred on SQLite), so that the report is counted in Python and only new or changed samples
+  are written, in one ``INSERT ... ON CONFLICT DO UPDATE`` per batch whose ``WHERE`` leaves an
+  identical row alone. Every series written is recorded in ``usage_series``.
+* :meth:`SQLUsageStore.iter_series` streams: the samples of the window in one query ordered
+  by the series index (a server-side cursor on PostgreSQL), the day summaries of the window
+  in another, and the element holding when the window opens in a third, one index look-up
+  per series of ``usage_series``, never a scan of what came before. The three are merged in
+  Python, one series at a time, all in one snapshot (one read transaction; ``REPEATABLE
+  READ`` on PostgreSQL).
+* :meth:`SQLUsageStore.compact` streams the samples before the horizon in the same order and
+  folds each day with :func:`~orchestra_core.resources.series.summarize_day`, so a summary
+  holds exactly the floats the memory store's would; summaries are inserted in batches and the
+  samples deleted in one statement, all in one transaction.
+
+Ingestion and compaction exclude each other through the one row of ``usage_horizon``
+(PostgreSQL: shared lock to ingest, exclusive to compact; SQLite: every writer has the whole
+file), so that no sample lands in a day that is being folded. Rows are written in key order,
+so that concurrent ingestions of overlapping batches wait for each other but cannot deadlock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from itertools import groupby
+from operator import itemgetter
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from orchestra_core.billing.metrics import UsageRecord
+from orchestra_core.resources.definitions import Allocation, Lifetime, ResourceState, Sample
+from orchestra_core.resources.periods import utc
+from orchestra_core.resources.series import DaySummary, Point, summarize_day
+from orchestra_core.storage.database import WRITE_OPTION, Database, connect_error
+from orchestra_core.storage.schema import (
+    USAGE_ALLOCATIONS,
+    USAGE_DAY_SUMMARIES,
+    USAGE_HORIZON,
+    USAGE_LIFETIMES,
+    USAGE_RECORDS,
+    USAGE_RESOURCE_STATES,
+    USAGE_SAMPLES,
+    USAGE_SERIES,
+    UTCDateTime,
+)
+from orchestra_core.storage.usage import IngestReport, Series
+from orchestra_core.storage.usage_memory import midnight
+
+__all__ = ["SQLUsageStore"]
+
+#: Keys per ``IN (...)``: well under SQLite's limit on bound parameters (999 before 3.32).
+_KEYS = 500
+#: Rows per executemany batch, and rows fetched at a time from a streamed query.
+_BATCH = 5000
+#: Distinct sample times remembered while streaming (a million samples have a few thousand).
+_SEEN = 100_000
+
+_T = TypeVar("_T")
+_Element = Point | DaySummary
+_Name = tuple[str, str]
+
+_SAMPLES = USAGE_SAMPLES.c
+_SUMMARIES = USAGE_DAY_SUMMARIES.c
+_SERIES = USAGE_SERIES.c
+_LIFETIMES = USAGE_LIFETIMES.c
+_HORIZON_ROW = 1
+
+
+def _chunks(items: Sequence[_T], size: int) -> Iterator[Sequence[_T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _array_of(column: sa.Column[Any]) -> postgresql.ARRAY[Any]:
+    """The PostgreSQL array type of ``column``'s values (names without their collation)."""
+    if isinstance(column.type, sa.String):
+        return postgresql.ARRAY(sa.String())
+    return postgresql.ARRAY(column.type)
+
+
+def _insert(conn: sa.Connection, table: sa.Table) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT that can say what to do on conflict (both dialects spell it alike)."""
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
+class SQLUsageStore:
+    """A :class:`~orchestra_core.storage.usage.UsageStore` in the SQL store's database;
+    thread-safe (each call takes a pooled connection of ``engine``)."""
+
+    def __init__(self, engine: sa.Engine, db: Database) -> None:
+        self._engine = engine
+        self._writer = engine.execution_options(**{WRITE_OPTION: True})
+        self._db = db
+
+    def __repr__(self) -> str:
+        return f"SQLUsageStore({self._db.label!r})"
+
+    # -- connections --------------------------------------------------------------------------
+
+    @contextmanager
+    def _read(self) -> Iterator[sa.Connection]:
+        """One read transaction: one snapshot of the database for every query in it."""
+        try:
+            with self._engine.connect() as conn:
+                if conn.dialect.name == "postgresql":
+                    conn.execution_options(isolation_level="REPEATABLE READ")
+                with conn.begin():
+                    yield conn
+        except sa.exc.OperationalError as exc:
+            raise connect_error(self._db, exc) from exc
+
+    @contextmanager
+    def _write(self) -> Iterator[sa.Connection]:
+        try:
+            with self._writer.begin() as conn:
+                yield conn
+        except sa.exc.OperationalError as exc:
+            raise connect_error(self._db, exc) from exc
+
+    def _upsert(
+        self,
+        conn: sa.Connection,
+        table: sa.Table,
+        rows: Sequence[dict[str, Any]],
+        *,
+        keys: Sequence[str],
+        where: sa.ColumnElement[bool] | None = None,
+        update: bool = True,
+    ) -> None:
+        """Insert ``rows`` (dicts with the same columns), or where ``keys`` exist already
+        update their other columns (only where ``where`` holds), or leave them (``update``
+        false). Rows are written in the order given.
+
+        PostgreSQL gets each column as one array, unnested: one statement per batch of
+        thousands of rows (psycopg's executemany would send a statement per row). SQLite's
+        executemany runs in C, one prepared statement for every row.
+        """
+        if not rows:
+            return
+        names = list(rows[0])
+        insert: postgresql.Insert | sqlite.Insert
+        if conn.dialect.name == "postgresql":
+            insert = postgresql.insert(table).from_select(
+                names,
+                sa.select(
+                    *(
+                        sa.func.unnest(sa.bindparam(name, type_=_array_of(table.c[name]))).label(
+                            name
+                        )
+                        for name in names
+                    )
+                ),
+            )
+        else:
+            insert = sqlite.insert(table)
+        statement: sa.Executable
+        if update:
+            statement = insert.on_conflict_do_update(
+                index_elements=keys,
+                set_={name: insert.excluded[name] for name in names if name not in keys},
+                where=where,
+            )
+        else:
+            statement = insert.on_conflict_do_nothing(index_elements=keys)
+        for chunk in _chunks(rows, _BATCH):
+            if conn.dialect.name == "postgresql":
+                conn.execute(statement, {name: [row[name] for row in chunk] for name in names})
+            else:
+                conn.execute(statement, list(chunk))
+
+    def _stored_samples(
+        self, conn: sa.Connection, keys: Sequence[str]
+    ) -> Iterator[sa.Row[str, str, str, datetime, float]]:
+        """The stored samples of ``keys``, a batch of keys per query (one array parameter on
+        PostgreSQL, ``IN (...)`` within SQLite's limit on bound parameters)."""
+        query = sa.select(
+            _SAMPLES.idempotency_key,
+            _SAMPLES.object_key,
+            _SAMPLES.monitor,
+            _SAMPLES.measured_at,
+            _SAMPLES.value,
+        )
+        if conn.dialect.name == "postgresql":
+            wanted = sa.bindparam("keys", type_=postgresql.ARRAY(sa.String()))
+            by_array = query.where(_SAMPLES.idempotency_key == sa.any_(wanted))
+            for chunk in _chunks(keys, _BATCH):
+                yield from conn.execute(by_array, {"keys": list(chunk)})
+        else:
+            for chunk in _chunks(keys, _KEYS):
+                yield from conn.execute(query.where(_SAMPLES.idempotency_key.in_(chunk)))
+
+    def _locked_horizon(self, conn: sa.Connection, *, exclusive: bool) -> datetime | None:
+        """The horizon, locked until the transaction ends: shared to ingest, exclusive to
+        compact (PostgreSQL; an SQLite writer holds the whole file anyway)."""
+        query = (
+            sa.select(USAGE_HORIZON.c.horizon)
+            .where(USAGE_HORIZON.c.id == _HORIZON_ROW)
+            .with_for_update(read=not exclusive)
+        )
+        row = conn.execute(query).first()
+        if row is None:
+            # The migration makes the row; should it have gone, it comes back.
+            conn.execute(
+                _insert(conn, USAGE_HORIZON)
+                .values(id=_HORIZON_ROW, horizon=None)
+                .on_conflict_do_nothing()
+            )
+            row = conn.execute(query).one()
+        horizon: datetime | None = row.horizon
+        return horizon
+
+    # -- samples ------------------------------------------------------------------------------
+
+    def add_samples(self, samples: Sequence[Sample]) -> IngestReport:
+        """Store samples by idempotency key, all or none (see the protocol)."""
+        latest = {sample.idempotency_key: sample for sample in samples}
+        dropped = len(samples) - len(latest)
+        keys = sorted(latest)
+        added = replaced = unchanged = too_old = 0
+        writes: list[dict[str, Any]] = []
+        if not keys:
+            return IngestReport(unchanged=dropped)
+        with self._write() as conn:
+            horizon = self._locked_horizon(conn, exclusive=False)
+            stored = {row.idempotency_key: row for row in self._stored_samples(conn, keys)}
+            for key in keys:
+                sample = latest[key]
+                if horizon is not None and sample.measured_at < horizon:
+                    too_old += 1
+                    continue
+                old = stored.get(key)
+                if old is None:
+                    added += 1
+                elif (
+                    old.value == sample.value
+                    and old.measured_at == sample.measured_at
+                    and old.object_key == sample.object_key
+                    and old.monitor == sample.monitor
+                ):
+                    unchanged += 1
+                    continue
+                else:
+                    replaced += 1
+                writes.append(
+                    {
+                        "idempotency_key": key,
+                        "object_key": sample.object_key,
+                        "monitor": sample.monitor,
+                        "measured_at": sample.measured_at,
+                        "value": float(sample.value),
+                    }
+                )
+            names = sorted({(row["object_key"], row["monitor"]) for row in writes})
+            self._upsert(
+                conn,
+                USAGE_SERIES,
+                [{"object_key": key, "monitor": monitor} for key, monitor in names],
+                keys=["object_key", "monitor"],
+                update=False,
+            )
+            # The WHERE matters on PostgreSQL only, when another call stored the same sample
+            # since the rows were read: an identical row is not rewritten.
+            excluded = _insert(conn, USAGE_SAMPLES).excluded
+            self._upsert(
+                conn,
+                USAGE_SAMPLES,
+                writes,
+                keys=["idempotency_key"],
+                where=sa.or_(
+                    _SAMPLES.value != excluded.value,
+                    _SAMPLES.measured_at != excluded.measured_at,
+                    _SAMPLES.object_key != excluded.object_key,
+                    _SAMPLES.monitor != excluded.monitor,
+                ),
+            )
+        return IngestReport(
+            added=added, replaced=replaced, unchanged=unchanged + dropped, too_old=too_old
+        )
+
+    def iter_series(
+        self,
+        monitors: Sequence[str],
+        start: datetime,
+        end: datetime,
+        *,
+        object_keys: Sequence[str] | None = None,
+    ) -> Iterator[Series]:
+        """The series of ``monitors`` holding a value in ``[start, end)``, streamed (see the
+        protocol)."""
+        start, end = utc(start), utc(end)
+        wanted = sorted(set(monitors))
+        if object_keys is None:
+            groups: list[Sequence[str] | None] = [None]
+        else:
+            # Chunks of sorted keys: their series follow each other in order.
+            groups = list(_chunks(sorted(set(object_keys)), _KEYS))
+        if not wanted or not groups:
+            return
+        with self._read() as conn:
+            for keys in groups:
+                yield from _merge(
+                    _carried(conn, wanted, start, keys),
+                    _summaries(conn, wanted, start, end, keys),
+                    _points(conn, wanted, start, end, keys),
+                )
+
+    def compact(self, before: datetime) -> int:
+        """Fold whole days before ``before`` into day summaries (see the protocol)."""
+        horizon = midnight(before)
+        with self._write() as conn:
+            current = self._locked_horizon(conn, exclusive=True)
+            if current is not None and horizon <= current:
+                return 0
+            old = _ordered_samples(conn, _SAMPLES.measured_at < horizon)
+            folded = 0
+            summaries: list[dict[str, Any]] = []
+            insert = sa.insert(USAGE_DAY_SUMMARIES)
+            for (object_key, monitor), points in old:
+                for _, day in groupby(points, key=lambda point: point.at.date()):
+                    points = list(day)
+                    folded += len(points)
+                    summaries.append(_summary_row(object_key, monitor, summarize_day(points)))
+                if len(summaries) >= _BATCH:
+                    conn.execute(insert, summaries)
+                    summaries = []
+            if summaries:
+                conn.execute(insert, summaries)
+            conn.execute(sa.delete(USAGE_SAMPLES).where(_SAMPLES.measured_at < horizon))
+            conn.execute(
+                sa.update(USAGE_HORIZON)
+                .where(USAGE_HORIZON.c.id == _HORIZON_ROW)
+                .values(horizon=horizon)
+            )
+        return folded
+
+    def horizon(self) -> datetime | None:
+        """Midnight before which samples are compacted, or None."""
+        with self._read() as conn:
+            found: datetime | None = conn.execute(
+                sa.select(USAGE_HORIZON.c.horizon).where(USAGE_HORIZON.c.id == _HORIZON_ROW)
+            ).scalar()
+        return found
+
+    # -- lifetimes ----------------------------------------------------------------------------
+
+    def object_started(self, object_key: str, kind: str, account: str, at: datetime) -> None:
+        """A new lifetime from ``at`` unless one is open."""
+        with self._write() as conn:
+            conn.execute(
+                _insert(conn, USAGE_LIFETIMES)
+                .values(object_key=object_key, kind=kind, account=account, started_at=utc(at))
+                .on_conflict_do_nothing(
+                    index_elements=["object_key"], index_where=_LIFETIMES.ended_at.is_(None)
+                )
+            )
+
+    def object_ended(self, object_key: str, at: datetime) -> None:
+        """Close the open lifetime at ``at`` (not before it started)."""
+        with self._write() as conn:
+            row = conn.execute(
+                sa.select(_LIFETIMES.id, _LIFETIMES.started_at)
+                .where(_LIFETIMES.object_key == object_key, _LIFETIMES.ended_at.is_(None))
+                .with_for_update()
+            ).first()
+            if row is not None:
+                conn.execute(
+                    sa.update(USAGE_LIFETIMES)
+                    .where(_LIFETIMES.id == row.id)
+                    .values(ended_at=max(utc(at), row.started_at))
+                )
+
+    def lifetimes(
+        self, start: datetime, end: datetime, *, account: str | None = None
+    ) -> list[Lifetime]:
+        """Lifetimes overlapping ``[start, end)``."""
+        query = sa.select(USAGE_LIFETIMES).where(
+            _LIFETIMES.started_at < utc(end),
+            sa.or_(_LIFETIMES.ended_at.is_(None), _LIFETIMES.ended_at > utc(start)),
+        )
+        if account is not None:
+            query = query.where(_LIFETIMES.account == account)
+        query = query.order_by(_LIFETIMES.object_key, _LIFETIMES.started_at, _LIFETIMES.id)
+        with self._read() as conn:
+            return [
+                Lifetime(
+                    object_key=row.object_key,
+                    kind=row.kind,
+                    account=row.account,
+                    started_at=row.started_at,
+                    ended_at=row.ended_at,
+                )
+                for row in conn.execute(query)
+            ]
+
+    # -- allocations and states ---------------------------------------------------------------
+
+    def set_allocations(self, allocations: Sequence[Allocation]) -> None:
+        """Set each allocation (the last one of a key wins)."""
+        latest = {(a.object_key, a.resource): float(a.value) for a in allocations}
+        rows = [
+            {"object_key": key, "resource": resource, "value": value}
+            for (key, resource), value in sorted(latest.items())
+        ]
+        with self._write() as conn:
+            self._upsert(conn, USAGE_ALLOCATIONS, rows, keys=["object_key", "resource"])
+
+    def remove_allocations(self, keys: Sequence[tuple[str, str]]) -> None:
+        """Take allocations back; unknown ones are fine."""
+        rows = [{"k": key, "r": resource} for key, resource in sorted(set(keys))]
+        if not rows:
+            return
+        columns = USAGE_ALLOCATIONS.c
+        statement = sa.delete(USAGE_ALLOCATIONS).where(
+            columns.object_key == sa.bindparam("k"), columns.resource == sa.bindparam("r")
+        )
+        with self._write() as conn:
+            conn.execute(statement, rows)
+
+    def allocations(self) -> dict[tuple[str, str], float]:
+        """Every allocation set."""
+        columns = USAGE_ALLOCATIONS.c
+        with self._read() as conn:
+            return {
+                (row.object_key, row.resource): row.value
+                for row in conn.execute(
+                    sa.select(columns.object_key, columns.resource, columns.value)
+                )
+            }
+
+    def save_resource_states(self, states: Sequence[ResourceState]) -> None:
+        """Insert or replace states by ``(object key, resource)``."""
+        latest = {(state.object_key, state.resource): state for state in states}
+        rows = [
+            {
+                "object_key": state.object_key,
+                "resource": state.resource,
+                "exceeded": state.exceeded,
+                "usage": state.usage,
+                "allocation": state.allocation,
+                "since": state.since,
+                "evaluated_at": state.evaluated_at,
+            }
+            for _, state in sorted(latest.items(), key=itemgetter(0))
+        ]
+        with self._write() as conn:
+            self._upsert(conn, USAGE_RESOURCE_STATES, rows, keys=["object_key", "resource"])
+
+    def resource_states(self) -> dict[tuple[str, str], ResourceState]:
+        """The last state of everything evaluated."""
+        with self._read() as conn:
+            return {
+                (row.object_key, row.resource): ResourceState(
+                    object_key=row.object_key,
+                    resource=row.resource,
+                    exceeded=bool(row.exceeded),
+                    usage=row.usage,
+                    allocation=row.allocation,
+                    since=row.since,
+                    evaluated_at=row.evaluated_at,
+                )
+                for row in conn.execute(sa.select(USAGE_RESOURCE_STATES))
+            }
+
+    # -- usage records ------------------------------------------------------------------------
+
+    def save_records(self, records: Sequence[UsageRecord]) -> None:
+        """Insert or replace records by idempotency key, all or none."""
+        latest = {record.idempotency_key: record for record in records}
+        rows = [
+            {
+                "idempotency_key": key,
+                "account": record.account,
+                "object_key": record.object_key,
+                "metric": record.metric,
+                "period_start": record.start,
+                "period_end": record.end,
+                "used_from": record.used_from,
+                "used_until": record.used_until,
+                "quantity": float(record.quantity),
+                "unit": record.unit,
+            }
+            for key, record in sorted(latest.items(), key=itemgetter(0))
+        ]
+        with self._write() as conn:
+            self._upsert(conn, USAGE_RECORDS, rows, keys=["idempotency_key"])
+
+    def records(
+        self, start: datetime, end: datetime, *, account: str | None = None
+    ) -> list[UsageRecord]:
+        """Records of periods within ``[start, end)``."""
+        columns = USAGE_RECORDS.c
+        query = sa.select(USAGE_RECORDS).where(
+            columns.period_start >= utc(start), columns.period_end <= utc(end)
+        )
+        if account is not None:
+            query = query.where(columns.account == account)
+        query = query.order_by(
+            columns.account,
+            columns.object_key,
+            columns.metric,
+            columns.period_start,
+            columns.idempotency_key,
+        )
+        with self._read() as conn:
+            return [
+                UsageRecord(
+                    account=row.account,
+                    object_key=row.object_key,
+                    metric=row.metric,
+                    start=row.period_start,
+                    end=row.period_end,
+                    used_from=row.used_from,
+                    used_until=row.used_until,
+                    quantity=row.quantity,
+                    unit=row.unit,
+                    idempotency_key=row.idempotency_key,
+                )
+                for row in conn.execute(query)
+            ]
+
+
+# -- the three streams of iter_series ---------------------------------------------------------
+
+#: The order of the series index: series by name, samples by time, then by key.
+_SAMPLE_ORDER = (
+    _SAMPLES.object_key,
+    _SAMPLES.monitor,
+    _SAMPLES.measured_at,
+    _SAMPLES.idempotency_key,
+)
+
+_series_name = itemgetter(0, 1)
+
+
+def _where_series(
+    columns: sa.ColumnCollection[str, Any], monitors: Sequence[str], keys: Sequence[str] | None
+) -> list[sa.ColumnElement[bool]]:
+    found = [columns.monitor.in_(monitors)]
+    if keys is not None:
+        found.append(columns.object_key.in_(keys))
+    return found
+
+
+def _points(
+    conn: sa.Connection,
+    monitors: Sequence[str],
+    start: datetime,
+    end: datetime,
+    keys: Sequence[str] | None,
+) -> Iterator[tuple[_Name, Sequence[_Element]]]:
+    """The samples in ``[start, end)``, as points, one series at a time."""
+    yield from _ordered_samples(
+        conn,
+        *_where_series(_SAMPLES, monitors, keys),
+        _SAMPLES.measured_at >= start,
+        _SAMPLES.measured_at < end,
+    )
+
+
+def _ordered_samples(
+    conn: sa.Connection, *where: sa.ColumnElement[bool]
+) -> Iterator[tuple[_Name, Sequence[Point]]]:
+    """The samples ``where`` holds as points, one series at a time, streamed."""
+    query = (
+        sa.select(_SAMPLES.object_key, _SAMPLES.monitor, _raw(_SAMPLES.measured_at), _SAMPLES.value)
+        .where(*where)
+        .order_by(*_SAMPLE_ORDER)
+        .execution_options(yield_per=_BATCH)
+    )
+    moment = _Moments(conn.dialect)
+    for name, rows in groupby(conn.execute(query), key=_series_name):
+        yield name, [Point(moment(row[2]), row[3]) for row in rows]
+
+
+def _summaries(
+    conn: sa.Connection,
+    monitors: Sequence[str],
+    start: datetime,
+    end: datetime,
+    keys: Sequence[str] | None,
+) -> Iterator[tuple[_Name, Sequence[_Element]]]:
+    """The day summaries whose first sample is in ``[start, end)``, one series at a time."""
+    query = (
+        sa.select(
+            _SUMMARIES.object_key,
+            _SUMMARIES.monitor,
+            _SUMMARIES.day,
+            _raw(_SUMMARIES.first_at),
+            _raw(_SUMMARIES.last_at),
+            _SUMMARIES.last_value,
+            _SUMMARIES.count,
+            _SUMMARIES.total,
+            _SUMMARIES.maximum,
+            _SUMMARIES.integral,
+        )
+        .where(*_where_series(_SUMMARIES, monitors, keys))
+        .where(_SUMMARIES.first_at >= start, _SUMMARIES.first_at < end)
+        # Implied by the line above, and what the index on days can answer.
+        .where(_SUMMARIES.day >= start.date(), _SUMMARIES.day <= end.date())
+        .order_by(_SUMMARIES.object_key, _SUMMARIES.monitor, _SUMMARIES.day)
+        .execution_options(yield_per=_BATCH)
+    )
+    moment = _Moments(conn.dialect)
+    for name, rows in groupby(conn.execute(query), key=_series_name):
+        yield (
+            name,
+            [
+                DaySummary(
+                    day=row[2],
+                    first_at=moment(row[3]),
+                    last_at=moment(row[4]),
+                    last_value=row[5],
+                    count=row[6],
+                    total=row[7],
+                    maximum=row[8],
+                    integral=row[9],
+                )
+                for row in rows
+            ],
+        )
+
+
+def _raw(column: sa.Column[datetime]) -> sa.ColumnElement[Any]:
+    """``column`` as the driver gives it, for :class:`_Moments` to convert."""
+    return sa.type_coerce(column, sa.types.NullType()).label(column.key)
+
+
+class _Moments:
+    """Turns raw stored times into timezone-aware UTC datetimes, as
+    :class:`~orchestra_core.storage.schema.UTCDateTime` does, but each distinct one once: the
+    samples of one collection run share their time, so a million samples have a few
+    thousand. The hot loop of reading usage."""
+
+    def __init__(self, dialect: sa.Dialect) -> None:
+        processor = UTCDateTime().dialect_impl(dialect).result_processor(dialect, None)
+        assert processor is not None
+        self._convert = processor
+        self._seen: dict[Any, datetime] = {}
+
+    def __call__(self, raw: Any) -> datetime:
+        found = self._seen.get(raw)
+        if found is None:
+            if len(self._seen) >= _SEEN:
+                self._seen.clear()
+            found = self._convert(raw)
+            assert isinstance(found, datetime)
+            self._seen[raw] = found
+        return found
+
+
+def _carried(
+    conn: sa.Connection, monitors: Sequence[str], start: datetime, keys: Sequence[str] | None
+) -> Iterator[tuple[_Name, Sequence[_Element]]]:
+    """The last element before ``start`` of every series that has one: the latest sample
+    (ties: the greatest key) or day summary, found by one index look-up each per series."""
+    sample = USAGE_SAMPLES.alias("before")
+    summary = USAGE_DAY_SUMMARIES.alias("earlier")
+    last_sample = (
+        sa.select(sample.c.idempotency_key)
+        .where(
+            sample.c.object_key == _SERIES.object_key,
+            sample.c.monitor == _SERIES.monitor,
+            sample.c.measured_at < start,
+        )
+        .order_by(sample.c.measured_at.desc(), sample.c.idempotency_key.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    last_day = (
+        sa.select(summary.c.day)
+        .where(
+            summary.c.object_key == _SERIES.object_key,
+            summary.c.monitor == _SERIES.monitor,
+            summary.c.day <= start.date(),
+            summary.c.first_at < start,
+        )
+        .order_by(summary.c.day.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    found = (
+        sa.select(
+            _SERIES.object_key,
+            _SERIES.monitor,
+            last_sample.label("sample_key"),
+            last_day.label("day"),
+        )
+        .where(*_where_series(_SERIES, monitors, keys))
+        .subquery("found")
+    )
+    query = (
+        sa.select(
+            found.c.object_key,
+            found.c.monitor,
+            _SAMPLES.measured_at,
+            _SAMPLES.value,
+            *(
+                column
+                for column in USAGE_DAY_SUMMARIES.c
+                if column.key not in ("object_key", "monitor")
+            ),
+        )
+        .select_from(
+            found.outerjoin(
+                USAGE_SAMPLES, _SAMPLES.idempotency_key == found.c.sample_key
+            ).outerjoin(
+                USAGE_DAY_SUMMARIES,
+                sa.and_(
+                    _SUMMARIES.object_key == found.c.object_key,
+                    _SUMMARIES.monitor == found.c.monitor,
+                    _SUMMARIES.day == found.c.day,
+                ),
+            )
+        )
+        .where(sa.or_(found.c.sample_key.is_not(None), found.c.day.is_not(None)))
+        .order_by(found.c.object_key, found.c.monitor)
+        .execution_options(yield_per=_BATCH)
+    )
+    for row in conn.execute(query):
+        point = None if row.measured_at is None else Point(row.measured_at, row.value)
+        day = None if row.day is None else _summary(row)
+        # Samples come after every compacted day; of the two, the later one holds.
+        if point is not None and (day is None or point.at >= day.first_at):
+            yield (row.object_key, row.monitor), [point]
+        else:
+            assert day is not None
+            yield (row.object_key, row.monitor), [day]
+
+
+def _merge(
+    carried: Iterator[tuple[_Name, Sequence[_Element]]],
+    summaries: Iterator[tuple[_Name, Sequence[_Element]]],
+    points: Iterator[tuple[_Name, Sequence[_Element]]],
+) -> Iterator[Series]:
+    """The series of three streams ordered by name, each element list in time order."""
+    streams = [carried, summaries, points]
+    heads = [next(stream, None) for stream in streams]
+    while True:
+        names = [head[0] for head in heads if head is not None]
+        if not names:
+            return
+        name = min(names)
+        parts: list[Sequence[_Element]] = []
+        for index, head in enumerate(heads):
+            if head is not None and head[0] == name:
+                parts.append(head[1])
+                heads[index] = next(streams[index], None)
+            else:
+                parts.append([])
+        before, days, samples = parts
+        if days and samples and _element_time(days[-1]) > _element_time(samples[0]):
+            # Never so far: every compacted day is before every sample left.
+            yield name[0], name[1], [*before, *sorted([*days, *samples], key=_element_time)]
+        else:
+            yield name[0], name[1], [*before, *days, *samples]
+
+
+def _element_time(element: _Element) -> datetime:
+    return element.at if isinstance(element, Point) else element.first_at
+
+
+# -- rows <-> domain objects ------------------------------------------------------------------
+
+
+def _summary(row: sa.Row[Any]) -> DaySummary:
+    return DaySummary(
+        day=row.day,
+        first_at=row.first_at,
+        last_at=row.last_at,
+        last_value=row.last_value,
+        # ``row.count`` would be the tuple method.
+        count=row._mapping["count"],
+        total=row.total,
+        maximum=row.maximum,
+        integral=row.integral,
+    )
+
+
+def _summary_row(object_key: str, monitor: str, summary: DaySummary) -> dict[str, Any]:
+    return {
+        "object_key": object_key,
+        "monitor": monitor,
+        "day": summary.day,
+        "first_at": summary.first_at,
+        "last_at": summary.last_at,
+        "last_value": summary.last_value,
+        "count": summary.count,
+        "total": summary.total,
+        "maximum": summary.maximum,
+        "integral": summary.integral,
+    }
