@@ -182,7 +182,7 @@ def test_an_older_schema_is_refused_until_upgraded(database_url: str) -> None:
     given = label(database_url)
     assert str(info.value) == (
         f"the database at {given} is at schema revision base, this orchestra needs "
-        f"{head_revision()}: run `orchestra db upgrade --db {shlex.quote(given)}`"
+        f"{head_revision()}: run `orchestra --db {shlex.quote(given)} db upgrade`"
     )
     assert info.value.database == label(database_url)
     assert tables(database_url) == {"alembic_version"}  # not migrated behind the user's back

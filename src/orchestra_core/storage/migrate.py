@@ -113,7 +113,7 @@ def _refuse(db: Database, found: Found) -> StoreError:
     if found.status is Status.OLDER:
         return StoreError(
             f"the database at {db.label} is at schema revision {found.revision or 'base'}, "
-            f"this orchestra needs {head}: run `orchestra db upgrade --db {arg}`",
+            f"this orchestra needs {head}: run `orchestra --db {arg} db upgrade`",
             database=db.label,
         )
     if found.status is Status.NEWER:

@@ -89,7 +89,10 @@ class Store(Protocol):
     samples and what they led to (:class:`~orchestra_core.storage.usage.UsageStore`).
     Implementations are safe to call from several threads."""
 
-    usage: UsageStore
+    @property
+    def usage(self) -> UsageStore:
+        """The usage store kept beside the rest (samples, lifetimes, allocations, records)."""
+        ...
 
     def save_log(self, log: OperationLog) -> None:
         """Insert ``log``, or replace the stored log with the same ``id``."""

@@ -56,7 +56,8 @@ class UsageStore(Protocol):
         """Store ``samples`` by idempotency key, all or none: a new key is added, a known key
         with another value or time replaced, the same sample again left as it is; a sample
         before the compaction horizon is dropped (``too_old``). Within one call, the last
-        sample of a key wins."""
+        sample of a key wins and the others count as ``unchanged``. When two calls add the same
+        new key at the same moment, both may count it as added (it is stored once)."""
         ...
 
     def iter_series(
