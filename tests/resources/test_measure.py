@@ -260,3 +260,31 @@ def test_guarded_output_keeps_what_the_step_printed() -> None:
     assert unguard("no status") == (None, "no status")
     with pytest.raises(Exception, match="read-only Command"):
         guard(Command(description="x", script="x", stdin="secret"))
+
+
+def test_web_disk_usage_measures_each_web_root(root: Path, sites: list[Website]) -> None:
+    write(root / "srv/www/acme/shop/index.php", 700)
+    route = Route(
+        backend="web-disk-usage",
+        servers=("web1",),
+        settings={"root": "/srv/www/{account}/{name}", "apparent_size": True},
+    )
+    engine = Orchestra(servers=[Server(name="web1", root=str(root))], routes=[route])
+    try:
+        result = engine.measure(ServiceIndex((), sites), at=AT)
+    finally:
+        engine.close()
+    assert result.ok, result.failures
+    assert [(s.object_key, s.value) for s in result.samples] == [
+        ("website:acme/shop", apparent(root / "srv/www/acme/shop"))
+    ]  # the blog has no web root there: no sample
+
+
+def test_a_web_root_may_name_only_account_and_name(root: Path, sites: list[Website]) -> None:
+    route = Route(backend="web-disk-usage", servers=("web1",), settings={"root": "/www/{user}"})
+    engine = Orchestra(servers=[Server(name="web1", root=str(root))], routes=[route])
+    try:
+        with pytest.raises(Exception, match=r"monitor web-disk-usage on server web1.*\{account\}"):
+            engine.measure(ServiceIndex((), sites), at=AT)
+    finally:
+        engine.close()

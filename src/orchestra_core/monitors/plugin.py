@@ -1,4 +1,5 @@
-"""The built-in ``monitors`` plugin: disk usage and web traffic, their resources and metrics."""
+"""The built-in ``monitors`` plugin: disk usage of homes and web roots, web traffic, their
+resources and billing metrics."""
 
 from __future__ import annotations
 
@@ -6,11 +7,11 @@ from collections.abc import Sequence
 
 from orchestra_core.billing.metrics import BillingMetric
 from orchestra_core.hookspecs import hookimpl
-from orchestra_core.monitors.disk import DiskUsage
+from orchestra_core.monitors.disk import DiskUsage, WebDiskUsage
 from orchestra_core.monitors.traffic import WebTraffic
 from orchestra_core.resources.definitions import Aggregation, Monitor, ResourceDefinition
 
-__all__ = ["HOME_DISK", "RESOURCES", "WEB_TRAFFIC"]
+__all__ = ["HOME_DISK", "RESOURCES", "WEB_DISK", "WEB_TRAFFIC"]
 
 GIB = 1 / 2**30
 
@@ -23,6 +24,19 @@ HOME_DISK = ResourceDefinition(
     unit="GiB",
     scale=GIB,
     verbose_name="Disk used by the home",
+    window="1d",
+    min_allocation=0,
+)
+
+#: A website's web root, checked daily against its allocation (GiB).
+WEB_DISK = ResourceDefinition(
+    name="web-disk",
+    service_kind="website",
+    monitors=(WebDiskUsage.name,),
+    aggregation=Aggregation.LAST,
+    unit="GiB",
+    scale=GIB,
+    verbose_name="Disk used by the web root",
     window="1d",
     min_allocation=0,
 )
@@ -40,18 +54,18 @@ WEB_TRAFFIC = ResourceDefinition(
     min_allocation=0,
 )
 
-RESOURCES = (HOME_DISK, WEB_TRAFFIC)
+RESOURCES = (HOME_DISK, WEB_DISK, WEB_TRAFFIC)
 
 
 @hookimpl
 def orchestra_monitors() -> Sequence[type[Monitor]]:
-    """``disk-usage`` (homes) and ``web-traffic`` (access logs)."""
-    return [DiskUsage, WebTraffic]
+    """``disk-usage`` (homes), ``web-disk-usage`` (web roots), ``web-traffic`` (logs)."""
+    return [DiskUsage, WebDiskUsage, WebTraffic]
 
 
 @hookimpl
 def orchestra_resources() -> Sequence[ResourceDefinition]:
-    """``home-disk`` and ``web-traffic``."""
+    """``home-disk``, ``web-disk`` and ``web-traffic``."""
     return list(RESOURCES)
 
 
@@ -65,6 +79,13 @@ def orchestra_billing_metrics() -> Sequence[BillingMetric]:
             unit="GiB-month",
             aggregation=Aggregation.AVERAGE,
             description="Disk used by homes, averaged over the month",
+        ),
+        BillingMetric(
+            code="web_disk_gib_month",
+            resource=WEB_DISK.name,
+            unit="GiB-month",
+            aggregation=Aggregation.AVERAGE,
+            description="Disk used by web roots, averaged over the month",
         ),
         BillingMetric(
             code="web_traffic_gib",
