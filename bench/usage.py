@@ -3,7 +3,8 @@
 For each store (memory, SQLite file, PostgreSQL schema), the script:
 
 a. ingests SAMPLES samples: OBJECTS system users with SAMPLES/OBJECTS gauge samples each,
-   spread evenly over November 2026, in batches of BATCH (``store.usage.add_samples``);
+   spread evenly over November 2026, run by run (each run one sample of every object, as
+   ``orchestra monitor`` makes them), in batches of BATCH (``store.usage.add_samples``);
 b. ingests the same samples again: every one must come back unchanged;
 c. computes the month's ``home-disk`` value of every object (``resource_usages``: the series
    streamed from the store and folded, object by object);
@@ -61,20 +62,21 @@ def peak_rss_mib() -> float:
 
 
 def samples(objects: int, per_object: int) -> Iterator[list[Sample]]:
-    """Samples object by object: each user's home measured ``per_object`` times in the month,
-    growing a little each time."""
+    """Samples run by run, as ``orchestra monitor`` makes them: each run measures every
+    user's home once; ``per_object`` runs spread over the month, each home growing a little
+    every run."""
     step = NOVEMBER.seconds / per_object
-    for n in range(objects):
-        key = f"systemuser:user{n:05d}"
+    for i in range(per_object):
+        at = NOVEMBER.start + timedelta(seconds=i * step)
         yield [
             Sample(
                 monitor="disk-usage",
-                object_key=key,
+                object_key=f"systemuser:user{n:05d}",
                 value=float((n % 97 + 1) * 2**20 + i * 4096),
-                measured_at=NOVEMBER.start + timedelta(seconds=i * step),
-                idempotency_key=f"web1/disk-usage:{key}:{i}",
+                measured_at=at,
+                idempotency_key=f"web1/disk-usage:systemuser:user{n:05d}:{i}",
             )
-            for i in range(per_object)
+            for n in range(objects)
         ]
 
 

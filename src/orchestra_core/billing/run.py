@@ -50,12 +50,10 @@ def make_records(
     for metric in sorted(metrics, key=lambda m: m.code):
         resource = resources[metric.resource]
         keys = sorted(k for k, ls in lives.items() if ls[0].kind == resource.service_kind)
-        if not keys:
+        if not keys or used_period is None:
             continue
-        series = dict(series_by_object(store, resource.monitors, period, keys))
-        for key in keys:
-            if not series.get(key) or used_period is None:
-                continue
+        # Series stream object by object: one object's samples in memory at a time.
+        for key, series in series_by_object(store, resource.monitors, period, keys):
             amount = 0.0
             used: list[Period] = []
             for life in lives[key]:
@@ -64,7 +62,7 @@ def make_records(
                     continue
                 usages = [
                     fold(elements, part.start, part.end, since=life.started_at)
-                    for elements in series.get(key, ())
+                    for elements in series
                 ]
                 amount += quantity(metric, resource, usages, period, part)
                 used.append(part)
