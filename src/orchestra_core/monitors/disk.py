@@ -75,22 +75,11 @@ class FolderUsage(Monitor):
 
     def parse(self, output: str, objects: Sequence[Service], measured_at: datetime) -> list[Sample]:
         """A sample per ``INDEX<TAB>BYTES`` line, for the object at that index."""
-        stamp = measured_at.isoformat()
         samples = []
         for line in output.splitlines():
             index, _, size = line.partition("\t")
-            if not index.isdigit() or int(index) >= len(objects) or not size.isdigit():
-                continue
-            key = objects[int(index)].key
-            samples.append(
-                Sample(
-                    monitor=self.name,
-                    object_key=key,
-                    value=float(size),
-                    measured_at=measured_at,
-                    idempotency_key=f"{self.name}:{key}:{stamp}",
-                )
-            )
+            if index.isdigit() and int(index) < len(objects) and size.isdigit():
+                samples.append(self.gauge(objects[int(index)].key, float(size), measured_at))
         return samples
 
 

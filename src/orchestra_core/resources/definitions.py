@@ -98,6 +98,17 @@ class Monitor(ABC):
     #: Commands a server needs for it (``orchestra servers test`` checks them).
     tools: ClassVar[tuple[str, ...]] = ()
 
+    def gauge(self, object_key: str, value: float, measured_at: datetime) -> Sample:
+        """A gauge's sample of ``object_key``: ``value`` measured at ``measured_at``, keyed by
+        this monitor, the object and the time (a run repeated at the same time replaces it)."""
+        return Sample(
+            monitor=self.name,
+            object_key=object_key,
+            value=value,
+            measured_at=measured_at,
+            idempotency_key=f"{self.name}:{object_key}:{measured_at.isoformat()}",
+        )
+
     @property
     def templates(self) -> Templates:
         """The templates of the monitor's package (``templates/`` beside its module)."""

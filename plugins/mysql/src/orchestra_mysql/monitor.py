@@ -74,22 +74,11 @@ class MySQLDatabaseSize(Monitor):
     def parse(self, output: str, objects: Sequence[Service], measured_at: datetime) -> list[Sample]:
         """A sample per ``NAME<TAB>BYTES`` line whose name is one of ``objects``."""
         keys = {obj.name: obj.key for obj in objects if isinstance(obj, Database)}
-        stamp = measured_at.isoformat()
         samples = []
         for line in output.splitlines():
             name, _, size = line.partition("\t")
-            if name not in keys or not size.strip().isdigit():
-                continue
-            key = keys[name]
-            samples.append(
-                Sample(
-                    monitor=self.name,
-                    object_key=key,
-                    value=float(size),
-                    measured_at=measured_at,
-                    idempotency_key=f"{self.name}:{key}:{stamp}",
-                )
-            )
+            if name in keys and size.strip().isdigit():
+                samples.append(self.gauge(keys[name], float(size), measured_at))
         return samples
 
 
