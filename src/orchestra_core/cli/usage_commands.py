@@ -86,18 +86,18 @@ def monitor(
     samples, compare usage with allocations, apply again what crossed one, compact old
     samples. Exit 1 when a monitor or a reaction failed."""
     at = _moment(at_text)
+    horizon = None
+    if keep_samples != "0":
+        try:
+            horizon = parse_window(keep_samples, at).start
+        except ConfigurationError as exc:
+            fail(f"--keep-samples: {exc}")
     engine = _engine(session)
     try:
         engine.reconcile_lifetimes(at)
         measured = engine.measure(monitors=names or None, at=at)
         evaluation = engine.evaluate(at=at, react=not no_react)
-        compacted = 0
-        if keep_samples != "0":
-            try:
-                horizon = parse_window(keep_samples, at).start
-            except ConfigurationError as exc:
-                fail(f"--keep-samples: {exc}")
-            compacted = session.store.usage.compact(horizon)
+        compacted = session.store.usage.compact(horizon) if horizon is not None else 0
     finally:
         engine.close()
     applied = evaluation.applied

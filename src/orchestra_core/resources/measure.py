@@ -22,7 +22,7 @@ import attrs
 
 from orchestra_core.backends.base import Backend
 from orchestra_core.backends.settings import build_settings
-from orchestra_core.errors import OrchestraError, TransportError
+from orchestra_core.errors import OrchestraError
 from orchestra_core.execution.results import utcnow
 from orchestra_core.execution.script import compile_batch
 from orchestra_core.execution.transport import Transport
@@ -240,9 +240,8 @@ class Measurer:
                 server, batch, timeout=self.batch_timeout
             )
         except (OrchestraError, OSError, KeyError) as exc:
-            message = str(exc) if not isinstance(exc, TransportError) else exc.args[0]
             return [], [
-                MonitorFailure(monitor=r.monitor.name, server=server.name, message=message)
+                MonitorFailure(monitor=r.monitor.name, server=server.name, message=str(exc))
                 for r in runs
             ]
         reported = {raw.index: raw for raw in result.steps}
