@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from itertools import groupby
 from operator import itemgetter
 from typing import Any, TypeVar
@@ -317,8 +317,37 @@ class SQLUsageStore:
                 )
 
     def compact(self, before: datetime) -> int:
-        """Fold whole days before ``before`` into day summaries (see the protocol)."""
-        horizon = midnight(before)
+        """Fold whole days before ``before`` into day summaries (see the protocol).
+
+        One transaction per day that has samples, the horizon moving with it: a backlog of
+        months never holds the database's write lock for more than a day's worth of samples
+        (on SQLite that lock is the whole file: an apply's logs wait for it), and a
+        compaction cut short leaves the store consistent, at a day's boundary.
+        """
+        target = midnight(before)
+        with self._read() as conn:
+            current = conn.execute(
+                sa.select(USAGE_HORIZON.c.horizon).where(USAGE_HORIZON.c.id == _HORIZON_ROW)
+            ).scalar()
+            oldest = conn.execute(
+                sa.select(sa.func.min(_raw(_SAMPLES.measured_at))).where(
+                    _SAMPLES.measured_at < target
+                )
+            ).scalar()
+        if current is not None and target <= current:
+            return 0
+        folded = 0
+        day = midnight(_Moments(self._engine.dialect)(oldest)) if oldest is not None else target
+        while True:
+            end = min(day + timedelta(days=1), target)
+            folded += self._compact_until(end)
+            if end >= target:
+                return folded
+            day = end
+
+    def _compact_until(self, horizon: datetime) -> int:
+        """Fold every sample before ``horizon`` (what is left of one day) and move the
+        horizon there, in one transaction; how many samples went."""
         with self._write() as conn:
             current = self._locked_horizon(conn, exclusive=True)
             if current is not None and horizon <= current:
@@ -337,7 +366,8 @@ class SQLUsageStore:
                     summaries = []
             if summaries:
                 conn.execute(insert, summaries)
-            conn.execute(sa.delete(USAGE_SAMPLES).where(_SAMPLES.measured_at < horizon))
+            if folded:
+                conn.execute(sa.delete(USAGE_SAMPLES).where(_SAMPLES.measured_at < horizon))
             conn.execute(
                 sa.update(USAGE_HORIZON)
                 .where(USAGE_HORIZON.c.id == _HORIZON_ROW)
