@@ -397,17 +397,3 @@ def test_hook_orchestra_resource_recovered_failure_is_logged(
     [record] = [r for r in caplog.records if r.name == "orchestra_core.registry"]
     assert "orchestra_resource_recovered" in record.getMessage()
     assert record.exc_info is not None and "ticket system" in str(record.exc_info[1])
-
-
-def test_hook_orchestra_resource_exceeded_reaches_a_loaded_plugin_from_evaluate() -> None:
-    # Through the engine: tests/resources/test_evaluation.py checks it fires once per crossing.
-    seen: list[str] = []
-
-    class Watcher:
-        @hookimpl
-        def orchestra_resource_exceeded(self, event: ResourceEvent) -> None:
-            seen.append(event.object_key)
-
-    registry = load(watcher=Watcher())
-    registry.resource_crossed(crossing("exceeded"))
-    assert seen == ["database:mysql/shop"]

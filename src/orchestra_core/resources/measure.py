@@ -165,34 +165,25 @@ class Measurer:
     def _targets(
         self, monitor: Monitor, obj: Service, index: ServiceIndex
     ) -> list[tuple[Server, Any]]:
-        own = self.router.targets(monitor.name, obj, index)
-        if own or monitor.backend is None or monitor.backend not in self.backends:
-            where = f"monitor {monitor.name}"
-            return [
-                (
-                    server,
-                    build_settings(
-                        monitor.settings_class,
-                        server.settings.get(monitor.name, {}),
-                        route.settings,
-                        where=f"{where} on server {server.name} (route {route.label})",
-                    ),
-                )
-                for server, route in own
-            ]
-        backend = self.backends[monitor.backend]
+        """Where ``obj`` is measured, with the settings there: the monitor's own routes and
+        settings, or else those of the backend it follows."""
+        name, kind, settings_class = monitor.name, "monitor", monitor.settings_class
+        targets = self.router.targets(name, obj, index)
+        if not targets and monitor.backend is not None and monitor.backend in self.backends:
+            name, kind = monitor.backend, "backend"
+            settings_class = self.backends[name].settings_class
+            targets = self.router.targets(name, obj, index)
         return [
             (
                 server,
                 build_settings(
-                    backend.settings_class,
-                    server.settings.get(monitor.backend, {}),
+                    settings_class,
+                    server.settings.get(name, {}),
                     route.settings,
-                    where=f"backend {monitor.backend} on server {server.name} "
-                    f"(route {route.label})",
+                    where=f"{kind} {name} on server {server.name} (route {route.label})",
                 ),
             )
-            for server, route in self.router.targets(monitor.backend, obj, index)
+            for server, route in targets
         ]
 
     def run(self, runs: Sequence[MonitorRun], *, at: datetime | None = None) -> MeasureResult:
