@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import re
 import sys
 from datetime import timedelta
 
 import click
 
+from orchestra_core.cli.durations import Duration
 from orchestra_core.cli.output import (
     COLOURS,
     LogPrinter,
@@ -22,18 +22,7 @@ from orchestra_core.engine import Orchestra
 from orchestra_core.execution.results import OperationLog, State, utcnow
 from orchestra_core.storage.protocol import NotFound, ServerBusy
 
-__all__ = ["log", "parse_age", "retry"]
-
-_AGE = re.compile(r"(\d+)([smhdw])")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-
-
-def parse_age(text: str) -> timedelta:
-    """``30d``, ``12h``, ``90m``, ``2w``, ``45s`` as a duration."""
-    match = _AGE.fullmatch(text.strip())
-    if match is None:
-        raise click.BadParameter(f"{text!r} is not an age like 30d, 12h, 90m, 2w")
-    return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+__all__ = ["log", "retry"]
 
 
 def find_log(session: Session, ident: str) -> OperationLog:
@@ -56,7 +45,9 @@ def find_log(session: Session, ident: str) -> OperationLog:
 )
 @click.option("--server", help="Only operations on this server.")
 @click.option("--object", "object_key", help="Only operations on this object (domain:x.example).")
-@click.option("--limit", type=int, default=50, show_default=True, help="At most this many.")
+@click.option(
+    "--limit", type=click.IntRange(min=0), default=50, show_default=True, help="At most this many."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.pass_context
 def log(
@@ -136,12 +127,23 @@ def show(session: Session, ident: str, as_json: bool) -> None:
 
 
 @log.command("prune")
-@click.option("--older-than", "age", required=True, help="Age like 30d, 12h, 2w.")
+@click.option(
+    "--older-than",
+    "age",
+    type=Duration(),
+    required=True,
+    metavar="DURATION",
+    help="An age like 30d, 12h, 2w, 1d12h (m is minutes; 0 forgets every log).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_session
-def prune(session: Session, age: str) -> None:
+def prune(session: Session, age: timedelta, as_json: bool) -> None:
     """Forget operation logs older than an age."""
-    cutoff = utcnow() - parse_age(age)
+    cutoff = utcnow() - age
     removed = session.store.prune_logs(older_than=cutoff)
+    if as_json:
+        echo_json({"removed": removed, "older_than": cutoff.isoformat()})
+        return
     click.echo(f"removed {removed} operation logs older than {cutoff:%Y-%m-%d %H:%M:%S} UTC")
 
 

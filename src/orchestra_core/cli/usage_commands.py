@@ -16,12 +16,13 @@ import attrs
 import click
 
 from orchestra_core.billing.export import FORMATS, to_csv, to_jsonl, to_lago
+from orchestra_core.cli.durations import Duration
 from orchestra_core.cli.output import echo_json, table
 from orchestra_core.cli.session import EXIT_FAILED, Session, fail, pass_session
 from orchestra_core.engine import Orchestra
 from orchestra_core.errors import ConfigurationError, ValidationError
 from orchestra_core.execution.results import utcnow
-from orchestra_core.resources.periods import Period, parse_window, utc
+from orchestra_core.resources.periods import Period, utc
 from orchestra_core.resources.report import account_usage, sparkline
 
 __all__ = ["allocate", "allocations", "monitor", "usage"]
@@ -66,10 +67,12 @@ def _number(value: float | None) -> str:
 @click.option("--at", "at_text", metavar="TIME", help="The time of the run [default: now].")
 @click.option(
     "--keep-samples",
+    type=Duration(),
     default="35d",
     show_default=True,
     metavar="DURATION",
-    help="Compact samples older than this into daily summaries ('0' keeps everything).",
+    help="Compact samples older than this (30d, 2w, 1d12h...) into daily summaries "
+    "('0' keeps everything).",
 )
 @click.option("--no-react", is_flag=True, help="Record crossings, apply nothing.")
 @_JSON
@@ -78,7 +81,7 @@ def monitor(
     session: Session,
     names: tuple[str, ...],
     at_text: str | None,
-    keep_samples: str,
+    keep_samples: timedelta,
     no_react: bool,
     as_json: bool,
 ) -> None:
@@ -87,11 +90,11 @@ def monitor(
     samples. Exit 1 when a monitor or a reaction failed."""
     at = _moment(at_text)
     horizon = None
-    if keep_samples != "0":
+    if keep_samples:  # a zero duration keeps every sample
         try:
-            horizon = parse_window(keep_samples, at).start
-        except ConfigurationError as exc:
-            fail(f"--keep-samples: {exc}")
+            horizon = at - keep_samples
+        except OverflowError:
+            fail(f"--keep-samples: {keep_samples.days} days before --at is before the year 1")
     engine = _engine(session)
     try:
         engine.reconcile_lifetimes(at)
