@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestra_core.resources import Sample
+from orchestra_core.resources import Allocation, Sample
 from orchestra_core.storage import open_store
 
 from .test_cli import EXAMPLE, orchestra
@@ -78,7 +78,79 @@ def test_usage_shows_each_object_with_a_chart(workdir: Path) -> None:
     data = json.loads(run(workdir, "usage", "show", "acme", "--json"))
     disk = next(d for d in data if d["resource"] == "home-disk")
     assert disk["value"] == pytest.approx(disk["daily"][-1])
-    assert "no usage of account nobody" in run(workdir, "usage", "nobody")
+    assert "no usage of account acme in 2020-01" in run(
+        workdir, "usage", "acme", "--period", "2020-01"
+    )
+
+
+def test_an_unknown_account_is_an_error_with_close_matches(workdir: Path) -> None:
+    refused = run(workdir, "usage", "acmee", code=2)
+    assert "error: unknown account 'acmee'" in refused
+    assert "(did you mean 'acme'?)" in refused
+    assert "did you mean" not in run(workdir, "usage", "nobody", code=2)
+    hostile = run(workdir, "usage", "a\x1b[2Jb" + "x" * 200, code=2)
+    assert "'a\\x1b[2Jb" in hostile and "(206 characters)" in hostile
+    assert "\x1b[2J" not in hostile
+    assert "unknown account 'bob'" in run(
+        workdir, "usage", "export", "--period", "2026-10", "--account", "bob", code=2
+    )
+    # An account known only by what was measured of it (its objects deleted) is known.
+    store = open_store(str(workdir / "orchestra.sqlite"))
+    try:
+        store.usage.object_started("mailbox:x@gone.example", "mailbox", "gone", datetime.now(UTC))
+    finally:
+        store.close()
+    assert "no usage of account gone" in run(workdir, "usage", "gone")
+
+
+def test_allocate_refuses_an_object_that_is_not_applied(workdir: Path) -> None:
+    refused = run(workdir, "allocate", "systemuser:acmee", "home-disk", "1", code=2)
+    assert refused.startswith(
+        "error: systemuser:acmee: allocations[home-disk]: no applied object "
+        "'systemuser:acmee' (did you mean 'systemuser:acme'?)"
+    )
+    far = run(workdir, "allocate", "systemuser:zzz", "home-disk", "1", code=2)
+    assert "no applied object 'systemuser:zzz' (an object has allocations once" in far
+    assert json.loads(run(workdir, "allocations", "--json")) == []
+
+
+def test_allocate_refuses_a_resource_of_another_kind(workdir: Path) -> None:
+    refused = run(workdir, "allocate", "domain:acme.example", "home-disk", "1", code=2)
+    assert (
+        "error: domain:acme.example: allocations[home-disk]: resource 'home-disk' measures "
+        "systemuser objects, not a domain (resources of a domain: none)"
+    ) in refused
+    web = run(workdir, "allocate", "website:acme/main", "home-disk", "1", code=2)
+    assert "(resources of a website: web-disk, web-traffic)" in web
+    misspelt = run(workdir, "allocate", "systemuser:acme", "home-dsk", "1", code=2)
+    assert "no such resource 'home-dsk' (did you mean 'home-disk'" in misspelt
+    assert "is not a finite number" in run(
+        workdir, "allocate", "systemuser:acme", "home-disk", "inf", code=2
+    )
+    assert json.loads(run(workdir, "allocations", "--json")) == []
+
+
+def test_allocate_json_prints_what_was_stored(workdir: Path) -> None:
+    stored = json.loads(run(workdir, "allocate", "systemuser:acme", "home-disk", "2", "--json"))
+    assert stored == {
+        "object_key": "systemuser:acme",
+        "resource": "home-disk",
+        "allocation": 2.0,
+        "default_allocation": None,
+        "unit": "GiB",
+    }
+    back = json.loads(run(workdir, "allocate", "systemuser:acme", "home-disk", "default", "--json"))
+    assert back["allocation"] is None
+    # Taking back what is set works when its object is gone too.
+    store = open_store(str(workdir / "orchestra.sqlite"))
+    try:
+        store.usage.set_allocations(
+            [Allocation(object_key="systemuser:gone", resource="home-disk", value=1.0)]
+        )
+    finally:
+        store.close()
+    run(workdir, "allocate", "systemuser:gone", "home-disk", "default")
+    assert json.loads(run(workdir, "allocations", "--json")) == []
 
 
 def test_bad_input_is_named(workdir: Path) -> None:
@@ -171,3 +243,23 @@ def test_a_finished_month_exports_for_a_billing_system(tmp_path: Path) -> None:
     assert json.loads(subs.splitlines()[0])["event"]["external_subscription_id"] == (
         "sub-acme-hosting"
     )
+
+
+@pytest.mark.parametrize(
+    ("where", "reason"),
+    [("missing/dir/x.csv", "No such file or directory"), ("hosting.yaml/x.csv", "Not a directory")],
+)
+def test_export_to_a_path_that_cannot_be_written(workdir: Path, where: str, reason: str) -> None:
+    before = sorted(p.name for p in workdir.iterdir())
+    target = str(workdir / where)
+    said = run(workdir, "usage", "export", "--period", "2026-10", "-o", target, code=2)
+    assert said == f"error: cannot write {target!r}: {reason}\n"
+    assert sorted(p.name for p in workdir.iterdir()) == before
+
+
+def test_export_replaces_a_file_whole(workdir: Path) -> None:
+    out = workdir / "october.jsonl"
+    out.write_text("old\n")
+    run(workdir, "usage", "export", "--period", "2026-10", "-o", str(out))
+    assert out.read_text() == ""  # no records in October: the old content is gone
+    assert sorted(p.name for p in workdir.iterdir() if p.name.startswith(".")) == []

@@ -9,7 +9,12 @@ system.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+import math
+import os
+import secrets
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -20,8 +25,9 @@ from orchestra_core.cli.durations import Duration
 from orchestra_core.cli.output import echo_json, table
 from orchestra_core.cli.session import EXIT_FAILED, Session, fail, pass_session
 from orchestra_core.engine import Orchestra
-from orchestra_core.errors import ConfigurationError, ValidationError
+from orchestra_core.errors import ConfigurationError, FieldError, ValidationError
 from orchestra_core.execution.results import utcnow
+from orchestra_core.inventory.wording import close_matches, did_you_mean, quote, suggest
 from orchestra_core.resources.periods import Period, utc
 from orchestra_core.resources.report import account_usage, sparkline
 
@@ -170,6 +176,8 @@ def show(session: Session, account: str, period: str | None, as_json: bool) -> N
     now = utcnow()
     span = _period(period, now)
     lines = account_usage(session.store.usage, session.registry.resources, account, span, now=now)
+    if not lines:
+        _known_account(session, account)
     if as_json:
         echo_json([attrs.asdict(line) for line in lines])
         return
@@ -237,28 +245,90 @@ def export(
         )
     if ongoing and fmt == "lago":
         fail("partial records are not for Lago: it would keep them as final")
-    engine = _engine(session)
+    if account is not None:
+        _known_account(session, account)
+    target = _Output(output) if output is not None else None
     try:
-        records = engine.bill(span, account=account, until=now if ongoing else None)
+        engine = _engine(session)
+        try:
+            records = engine.bill(span, account=account, until=now if ongoing else None)
+        finally:
+            engine.close()
+        if fmt == "jsonl":
+            lines = to_jsonl(records)
+        elif fmt == "csv":
+            lines = to_csv(records)
+        else:
+            lines = to_lago(
+                records,
+                session.registry.billing_metrics,
+                subscription=lambda r: subscription.format(account=r.account),
+            )
+        if target is None:
+            for line in lines:
+                click.echo(line, nl=False)
+            return
+        target.write(lines)
     finally:
-        engine.close()
-    if fmt == "jsonl":
-        lines = to_jsonl(records)
-    elif fmt == "csv":
-        lines = to_csv(records)
-    else:
-        lines = to_lago(
-            records,
-            session.registry.billing_metrics,
-            subscription=lambda r: subscription.format(account=r.account),
-        )
-    if output is None:
-        for line in lines:
-            click.echo(line, nl=False)
-        return
-    with open(output, "w", encoding="utf-8") as target:
-        target.writelines(lines)
+        if target is not None:
+            target.discard()
     click.echo(f"{len(records)} records of {span} written to {output}", err=True)
+
+
+class _Output:
+    """A file that ``usage export`` writes: through a temporary file beside it, created before
+    any record is made (a path that cannot be written fails first) and renamed over the file
+    once complete, so that a failure never leaves a file half written."""
+
+    def __init__(self, path: str) -> None:
+        self.path = Path(path)
+        self.temp = self.path.with_name(f".{self.path.name}.{secrets.token_hex(4)}.tmp")
+        self.done = False
+        try:
+            # 0o666 less the umask: the permissions open() would give the file itself
+            self.fd = os.open(self.temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except OSError as exc:
+            fail(f"cannot write {quote(path, limit=1024)}: {exc.strerror or exc}")
+
+    def write(self, lines: Iterable[str]) -> None:
+        """Write ``lines`` and put the file in place; fail naming the file and the reason."""
+        try:
+            with os.fdopen(self.fd, "w", encoding="utf-8") as out:
+                self.fd = -1  # closed with ``out``
+                out.writelines(lines)
+            os.replace(self.temp, self.path)
+        except OSError as exc:
+            fail(f"cannot write {quote(str(self.path), limit=1024)}: {exc.strerror or exc}")
+        self.done = True
+
+    def discard(self) -> None:
+        """Remove the temporary file, unless it became the file."""
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+        if not self.done:
+            self.temp.unlink(missing_ok=True)
+
+
+#: Every lifetime overlaps this: which accounts ever had an object.
+_ALL_TIME = (datetime(1970, 1, 1, tzinfo=UTC), datetime(9999, 1, 1, tzinfo=UTC))
+
+
+def _known_account(session: Session, account: str) -> None:
+    """Fail unless ``account`` owns an applied object or ever had one measured."""
+    known = {
+        str(snap.data["account"])
+        for snap in session.store.applied().values()
+        if snap.data.get("account")
+    }
+    if account in known:
+        return
+    known |= {life.account for life in session.store.usage.lifetimes(*_ALL_TIME)}
+    if account not in known:
+        fail(
+            f"unknown account {quote(account)}: no applied object belongs to it and none "
+            f"was ever measured{did_you_mean(account, known)}"
+        )
 
 
 def _last_month(now: datetime) -> Period:
@@ -272,8 +342,9 @@ def _last_month(now: datetime) -> Period:
 @click.argument("object_key")
 @click.argument("resource")
 @click.argument("value")
+@_JSON
 @pass_session
-def allocate(session: Session, object_key: str, resource: str, value: str) -> None:
+def allocate(session: Session, object_key: str, resource: str, value: str, as_json: bool) -> None:
     """Give OBJECT_KEY an allocation of RESOURCE (a number in the resource's unit), or
     'default' to take it back; the next `orchestra monitor` compares usage with it."""
     if value == "default":
@@ -282,7 +353,12 @@ def allocate(session: Session, object_key: str, resource: str, value: str) -> No
         try:
             amount = float(value)
         except ValueError:
-            fail(f"allocation {value!r} is not a number (or 'default')")
+            fail(f"allocation {quote(value)} is not a number (or 'default')")
+        if not math.isfinite(amount):
+            fail(f"allocation {quote(value)} is not a finite number (or 'default')")
+    errors = _allocation_target(session, object_key, resource, taking_back=amount is None)
+    if errors:
+        fail("\n".join(str(e) for e in errors))
     engine = _engine(session)
     try:
         engine.allocate(object_key, resource, amount)
@@ -290,7 +366,82 @@ def allocate(session: Session, object_key: str, resource: str, value: str) -> No
         fail(str(exc))
     finally:
         engine.close()
+    if as_json:
+        definition = session.registry.resources[resource]
+        echo_json(
+            {
+                "object_key": object_key,
+                "resource": resource,
+                "allocation": session.store.usage.allocations().get((object_key, resource)),
+                "default_allocation": definition.default_allocation,
+                "unit": definition.unit,
+            }
+        )
+        return
     click.echo(f"{object_key}: {resource} allocation {'default' if amount is None else value}")
+
+
+def _allocation_target(
+    session: Session, object_key: str, resource: str, *, taking_back: bool
+) -> list[FieldError]:
+    """Problems with giving ``object_key`` an allocation of ``resource``: the object must be
+    applied and of the kind the resource measures. Taking back an allocation that is set
+    needs neither (the object may be gone)."""
+    resources = session.registry.resources
+    key = _shown(object_key)
+    field = f"allocations[{_shown(resource)}]"
+    if taking_back and (object_key, resource) in session.store.usage.allocations():
+        return []
+    errors: list[FieldError] = []
+    definition = resources.get(resource)
+    if definition is None:
+        known = ", ".join(sorted(resources)) or "none"
+        errors.append(
+            FieldError(
+                key,
+                field,
+                f"no such resource {quote(resource)}{did_you_mean(resource, resources)} "
+                f"(resources: {known})",
+            )
+        )
+    applied = session.store.applied()
+    snapshot = applied.get(object_key)
+    if snapshot is None:
+        # Keys of the same kind share their prefix: compare what follows it.
+        kind, _, identity = object_key.partition(":")
+        same_kind = {k.partition(":")[2]: k for k in applied if k.startswith(f"{kind}:")}
+        if same_kind:
+            close = [same_kind[i] for i in close_matches(identity, same_kind)]
+        else:
+            close = close_matches(object_key, applied)
+        errors.append(
+            FieldError(
+                key,
+                field,
+                f"no applied object {quote(object_key)}"
+                + (
+                    suggest(close)
+                    or " (an object has allocations once `orchestra apply` applied it)"
+                ),
+            )
+        )
+    elif definition is not None and definition.service_kind != snapshot.kind:
+        fitting = sorted(n for n, d in resources.items() if d.service_kind == snapshot.kind)
+        errors.append(
+            FieldError(
+                key,
+                field,
+                f"resource {quote(resource)} measures {definition.service_kind} objects, "
+                f"not a {snapshot.kind} (resources of a {snapshot.kind}: "
+                f"{', '.join(fitting) or 'none'})",
+            )
+        )
+    return errors
+
+
+def _shown(text: str) -> str:
+    """``text`` as typed when it is short and printable, else quoted."""
+    return text if text.isprintable() and len(text) <= 80 else quote(text)
 
 
 @click.command()
