@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from orchestra_core.cli.output import echo_json
 from orchestra_core.cli.session import Session, pass_session
 
 __all__ = ["db"]
@@ -28,11 +29,14 @@ def upgrade(session: Session) -> None:
 
 
 @db.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_session
-def status(session: Session) -> None:
+def status(session: Session, as_json: bool) -> None:
     """The database's schema revision, and the one this orchestra needs."""
     from orchestra_core.storage import current_revision, head_revision
 
-    click.echo(
-        f"database revision {current_revision(session.db) or 'none'}, needed {head_revision()}"
-    )
+    revision, needed = current_revision(session.db), head_revision()
+    if as_json:
+        echo_json({"revision": revision, "needed": needed, "current": revision == needed})
+        return
+    click.echo(f"database revision {revision or 'none'}, needed {needed}")
