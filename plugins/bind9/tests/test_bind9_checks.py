@@ -75,6 +75,32 @@ def test_the_zone_check_refuses_a_stanza_named_checkconf_refuses_first(tmp_path:
 
 
 @pytest.mark.daemon
+@pytest.mark.parametrize("how", ["key", "port"])
+def test_the_zone_check_refuses_a_zone_named_cannot_be_reached_for(
+    tmp_path: Path, named_master: NamedInstance, how: str
+) -> None:
+    zone = tmp_path / "candidate"
+    zone.write_text(BROKEN.replace("www.example.com. IN A 192.0.2.1\n", ""))
+
+    def check(rndc: list[str]) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [
+                *("bash", "-c", CHECK_ZONE, "check-zone", "example.com", str(zone)),
+                *("--rndc", str(len(rndc)), *rndc, "named-checkzone"),
+            ],
+            capture_output=True,
+            text=True,
+        )
+
+    refused = check(named_master.rndc_out_of_reach(how))
+    assert refused.returncode == 1
+    assert "zone example.com is not published: named cannot be reached:\nrndc: " in refused.stdout
+    accepted = check(["rndc", "-c", str(named_master.rndc_conf)])
+    assert accepted.returncode == 0, accepted.stdout
+    assert accepted.stdout == "zone example.com/IN: loaded serial 0\nOK\n"
+
+
+@pytest.mark.daemon
 def test_a_failed_reconfig_puts_the_stanzas_back(named_master: NamedInstance) -> None:
     """rndc reconfig fails: the new zone's stanza goes away again and named keeps serving
     what it served before."""

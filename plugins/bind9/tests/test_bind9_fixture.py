@@ -180,6 +180,30 @@ def test_rndc_failure_raises_with_check(named_master: NamedInstance) -> None:
     assert named_master.rndc("reload", "nowhere.test", check=False).returncode == 1
 
 
+@pytest.mark.parametrize(
+    ("how", "says"),
+    [("key", "connection to remote host closed"), ("port", "connection refused")],
+)
+def test_rndc_out_of_reach_cannot_talk_to_the_running_named(
+    named_master: NamedInstance, how: str, says: str
+) -> None:
+    rndc = named_master.rndc_out_of_reach(how)
+    done = subprocess.run([*rndc, "status"], capture_output=True, text=True, check=False)
+    assert done.returncode == 1
+    assert says in done.stderr
+    assert "server is up and running" in named_master.rndc("status").stdout
+
+
+def test_restart_serves_again_what_the_files_say(named_master: NamedInstance) -> None:
+    pid = named_master.process.pid
+    named_master.stop()
+    assert named_master.rndc("status", check=False).returncode != 0
+    named_master.restart()
+    assert named_master.process.pid != pid
+    assert named_master.rcode("example.com", "SOA") == "REFUSED"
+    assert "server is up and running" in named_master.rndc("status").stdout
+
+
 def test_rejected_config_names_named_checkconf(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

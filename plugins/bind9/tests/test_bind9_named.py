@@ -7,6 +7,7 @@ dnspython asks each named what it serves.
 from __future__ import annotations
 
 import re
+import shlex
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -56,9 +57,16 @@ def orchestra(
 
 
 def make_engine(
-    request: pytest.FixtureRequest, master: NamedInstance, slave: NamedInstance, transport: str
+    request: pytest.FixtureRequest,
+    master: NamedInstance,
+    slave: NamedInstance,
+    transport: str,
+    *,
+    master_settings: dict[str, object] | None = None,
+    slave_settings: dict[str, object] | None = None,
 ) -> Orchestra:
-    """An engine with ``master`` as ns1 and ``slave`` as ns2, over ``transport``."""
+    """An engine with ``master`` as ns1 and ``slave`` as ns2, over ``transport``; the routes
+    give each backend its ``*_settings`` over the servers' own."""
     named_master, named_slave = master, slave
     settings = {
         "ns1": {
@@ -76,8 +84,8 @@ def make_engine(
     else:
         servers = [Server(name=name, settings=settings[name]) for name in ("ns1", "ns2")]
     routes = [
-        Route(backend="bind9-master", servers=("ns1",)),
-        Route(backend="bind9-slave", servers=("ns2",)),
+        Route(backend="bind9-master", servers=("ns1",), settings=master_settings or {}),
+        Route(backend="bind9-slave", servers=("ns2",), settings=slave_settings or {}),
     ]
     return Orchestra(servers=servers, routes=routes)
 
@@ -359,3 +367,203 @@ def test_journals_go_with_their_zone(
         assert slave.wait_for(lambda: slave.serial("example.com") == master.serial("example.com"))
     finally:
         orchestra.close()
+
+
+# -- named out of reach ------------------------------------------------------------------------
+
+#: What rndc says when it cannot talk to named, by how it was cut off.
+OUT_OF_REACH = {
+    "wrong key": "connection to remote host closed",
+    "named stopped": "connection refused",
+}
+#: The change applied while named cannot be reached.
+MOVED = attrs.evolve(EXAMPLE, records=(Record(type="A", values=("192.0.2.99",)),))
+
+
+def cut_off(
+    request: pytest.FixtureRequest,
+    how: str,
+    transport: str,
+    *nameds: NamedInstance,
+    master: NamedInstance,
+    slave: NamedInstance,
+) -> Orchestra:
+    """Put ``nameds`` out of rndc's reach, ``how``: stopped, or with an engine whose rndc
+    signs with a key they do not know. Returns the engine to apply with meanwhile."""
+    if how == "named stopped":
+        for named in nameds:
+            named.stop()
+        return make_engine(request, master, slave, transport)
+    wrong = {named.name: {"rndc": named.rndc_out_of_reach("key")} for named in nameds}
+    return make_engine(
+        request,
+        master,
+        slave,
+        transport,
+        master_settings=wrong.get(master.name),
+        slave_settings=wrong.get(slave.name),
+    )
+
+
+def back_in_reach(how: str, *nameds: NamedInstance) -> None:
+    """Start again what :func:`cut_off` stopped."""
+    if how == "named stopped":
+        for named in nameds:
+            named.restart()
+
+
+def failed(result: ApplyResult, server: str) -> list[tuple[str, str, str]]:
+    """(action, state, output) of every operation on ``server``: what the test asserts on."""
+    return [
+        (log.action, log.state.value, log.stdout + log.stderr)
+        for log in result.logs
+        if log.server == server
+    ]
+
+
+@pytest.mark.parametrize("how", sorted(OUT_OF_REACH))
+@pytest.mark.parametrize("transport", ["local", "ssh"])
+def test_a_changed_zone_named_cannot_be_reached_for_is_not_published(
+    request: pytest.FixtureRequest,
+    named_master: NamedInstance,
+    named_slave: NamedInstance,
+    transport: str,
+    how: str,
+) -> None:
+    """The apply fails with rndc's words, the live zone file stays the old one (so that a
+    later apply publishes the change rather than finding it "unchanged"), and named serves
+    the old zone until an apply that reaches it publishes the new one."""
+    orchestra = make_engine(request, named_master, named_slave, transport)
+    try:
+        assert_ok(apply(orchestra, EXAMPLE))
+        zone_file = named_master.zone_dir / "example.com.zone"
+        live, serial = zone_file.read_bytes(), named_master.serial("example.com")
+        cut = cut_off(request, how, transport, named_master, master=named_master, slave=named_slave)
+        try:
+            result = apply(cut, MOVED)
+        finally:
+            cut.close()
+        [(state, output)] = [(s, out) for a, s, out in failed(result, "ns1") if a == "save"]
+        assert state == "failure", describe_logs(result)
+        assert "success" not in {s for _, s, _ in failed(result, "ns1")}, describe_logs(result)
+        assert OUT_OF_REACH[how] in output
+        assert "named cannot be reached" in output
+        assert zone_file.read_bytes() == live
+        back_in_reach(how, named_master)
+        assert named_master.answers("example.com", "A") == ["192.0.2.1", "192.0.2.2"]
+        assert named_master.serial("example.com") == serial
+
+        again = apply(orchestra, MOVED)
+        assert_ok(again)
+        assert "success" in {state for _, state, _ in failed(again, "ns1")}
+        assert named_master.answers("example.com", "A") == ["192.0.2.99"]
+        assert named_master.serial("example.com") == serial + 1  # type: ignore[operator]
+        assert named_slave.wait_for(
+            lambda: named_slave.answers("example.com", "A") == ["192.0.2.99"]
+        )
+    finally:
+        orchestra.close()
+
+
+@pytest.mark.parametrize("command", ["zonestatus", "reload"])
+@pytest.mark.parametrize("transport", ["local", "ssh"])
+def test_named_lost_between_the_zone_check_and_its_publish_fails_the_publish(
+    request: pytest.FixtureRequest,
+    named_master: NamedInstance,
+    named_slave: NamedInstance,
+    transport: str,
+    command: str,
+) -> None:
+    """named answers while the zone source is checked, and stops answering (rndc's key
+    refused) from ``command`` on: the publish step fails with rndc's words, the previous live
+    file is back, and the next apply publishes, because the live zone still differs from
+    its source."""
+    good = ["rndc", "-c", str(named_master.rndc_conf)]
+    bad = named_master.rndc_out_of_reach("key")
+    answered = {"zonestatus": "status", "reload": "status|zonestatus"}[command]
+    # bash -c SCRIPT rndc ARGS...: "$1" is rndc's command.
+    script = (
+        f'case $1 in {answered}) exec {shlex.join(good)} "$@";; esac; exec {shlex.join(bad)} "$@"'
+    )
+    flaky = ["bash", "-c", script, "rndc"]
+    orchestra = make_engine(request, named_master, named_slave, transport)
+    try:
+        assert_ok(apply(orchestra, EXAMPLE))
+        zone_file = named_master.zone_dir / "example.com.zone"
+        live = zone_file.read_bytes()
+        cut = make_engine(
+            request, named_master, named_slave, transport, master_settings={"rndc": flaky}
+        )
+        try:
+            result = apply(cut, MOVED)
+        finally:
+            cut.close()
+        [(state, output)] = [(s, out) for a, s, out in failed(result, "ns1") if a == "save"]
+        assert state == "failure", describe_logs(result)
+        assert "success" not in {s for _, s, _ in failed(result, "ns1")}, describe_logs(result)
+        assert OUT_OF_REACH["wrong key"] in output
+        assert zone_file.read_bytes() == live
+        assert not list(named_master.zone_dir.glob("*.orchestra-previous"))
+        assert named_master.answers("example.com", "A") == ["192.0.2.1", "192.0.2.2"]
+
+        again = apply(orchestra, MOVED)
+        assert_ok(again)
+        assert named_master.answers("example.com", "A") == ["192.0.2.99"]
+    finally:
+        orchestra.close()
+
+
+@pytest.mark.parametrize("how", sorted(OUT_OF_REACH))
+@pytest.mark.parametrize("transport", ["local", "ssh"])
+def test_a_stanza_change_named_cannot_be_reached_for_is_taken_back(
+    request: pytest.FixtureRequest,
+    named_master: NamedInstance,
+    named_slave: NamedInstance,
+    transport: str,
+    how: str,
+) -> None:
+    """A suspension while neither named can be reached: each reconfig fails with rndc's
+    words, the stanzas and the include files are what they were, both nameds (once back)
+    still serve the zone, and the next apply that reaches them suspends it."""
+    orchestra = make_engine(request, named_master, named_slave, transport)
+    nameds = (named_master, named_slave)
+    try:
+        assert_ok(apply(orchestra, EXAMPLE))
+        assert named_slave.wait_for(lambda: named_slave.serial("example.com") is not None)
+        before = {named.name: config_files(named) for named in nameds}
+        suspended = attrs.evolve(EXAMPLE, is_active=False)
+        cut = cut_off(request, how, transport, *nameds, master=named_master, slave=named_slave)
+        try:
+            result = apply(cut, suspended)
+        finally:
+            cut.close()
+        for named, server in zip(nameds, ("ns1", "ns2"), strict=True):
+            reloads = [(s, out) for action, s, out in failed(result, server) if action == "reload"]
+            assert [s for s, _ in reloads] == ["failure"], describe_logs(result)
+            assert OUT_OF_REACH[how] in reloads[0][1]
+            assert config_files(named) == before[named.name]
+        back_in_reach(how, *nameds)
+        assert named_master.answers("example.com", "A") == ["192.0.2.1", "192.0.2.2"]
+        assert named_slave.wait_for(
+            lambda: named_slave.answers("example.com", "A") == ["192.0.2.1", "192.0.2.2"]
+        )
+
+        assert_ok(apply(orchestra, suspended))
+        assert named_master.rcode("example.com", "A") == "REFUSED"
+        assert named_slave.rcode("example.com", "A") == "REFUSED"
+    finally:
+        orchestra.close()
+
+
+def config_files(named: NamedInstance) -> dict[str, bytes]:
+    """The stanzas and the include file of ``named``, by path."""
+    found = {str(p): p.read_bytes() for p in sorted(named.conf_dir.rglob("*")) if p.is_file()}
+    found["include"] = named.include_file.read_bytes()
+    return found
+
+
+def describe_logs(result: ApplyResult) -> str:
+    return "\n".join(
+        f"{log.server} {log.action} {log.state.value}: {(log.stdout + log.stderr).strip()}"
+        for log in result.logs
+    )

@@ -36,7 +36,10 @@ __all__ = ["Bind9Master", "Bind9Slave", "named_string", "parse_peer"]
 
 #: Runs named-checkzone on a candidate and, on failure, shows each line it complains about:
 #: the line is the record set (owner, TTL, type, value), so the error names the record. With
-#: ``--stanza CHECKCONF TEXT`` it first has CHECKCONF check the zone's stanza TEXT.
+#: ``--stanza CHECKCONF TEXT`` it first has CHECKCONF check the zone's stanza TEXT. With
+#: ``--rndc N ARGV...`` (the N words of the rndc command) it then asks ``rndc status``: a zone
+#: named cannot be reached for would be published and never loaded, so its source is refused
+#: (with rndc's words) and nothing of the zone changes.
 CHECK_ZONE = r"""zone=$1 file=$2; shift 2
 if [ "$1" = --stanza ]; then
   conf=$(mktemp) || exit 1
@@ -49,14 +52,26 @@ if [ "$1" = --stanza ]; then
   fi
   shift 3
 fi
+rndc=()
+if [ "$1" = --rndc ]; then
+  rndc=("${@:3:$2}")
+  shift $((2 + $2))
+fi
 out=$("$@" "$zone" "$file" 2>&1); rc=$?
 printf '%s\n' "$out"
 if [ "$rc" -ne 0 ]; then
   for n in $(printf '%s\n' "$out" | grep -o ':[0-9][0-9]*:' | tr -d : | sort -un); do
     printf 'line %s: %s\n' "$n" "$(sed -n "${n}p" -- "$file")"
   done
+  exit "$rc"
 fi
-exit "$rc"
+if [ "${#rndc[@]}" -gt 0 ]; then
+  out=$("${rndc[@]}" status 2>&1); rc=$?
+  if [ "$rc" -ne 0 ]; then
+    printf 'zone %s is not published: named cannot be reached:\n%s\n' "$zone" "$out"
+    exit "$rc"
+  fi
+fi
 """
 
 NAMED = "named"
@@ -268,6 +283,9 @@ class Bind9Master(_Bind9):
             "--stanza",
             s.named_checkconf,
             stanza,
+            "--rndc",
+            str(len(s.rndc)),
+            *s.rndc,
             *checkzone,
         )
         return [

@@ -14,6 +14,7 @@ dnspython inside functions only, so that loading the plugin costs nothing.
 from __future__ import annotations
 
 import base64
+import re
 import secrets
 import socket
 import subprocess
@@ -156,9 +157,38 @@ class NamedInstance:
         settings.update(overrides)
         return settings
 
+    def rndc_out_of_reach(self, how: str = "key") -> list[str]:
+        """An rndc command (for the ``rndc`` setting) that cannot reach this named while it
+        runs, as an operator's broken rndc would: ``"key"`` signs with a key named does not
+        know (named closes the connection: "connection to remote host closed"), ``"port"``
+        asks a loopback port where nothing listens ("connection refused"). Its config file
+        is written into ``dir``."""
+        from orchestra_core.testing.daemon import free_port, write_config
+
+        if how == "key":
+            secret = base64.b64encode(secrets.token_bytes(32)).decode("ascii")
+            port = self.control_port
+        elif how == "port":
+            secret = _secret_of(self.rndc_conf)
+            port = free_port(ADDRESS)
+            while port in (self.port, self.control_port):
+                port = free_port(ADDRESS)
+        else:
+            raise ValueError(f"rndc is put out of reach by 'key' or 'port', not {how!r}")
+        fields = {"key_name": RNDC_KEY, "secret": secret, "address": ADDRESS}
+        text = RNDC_CONF.format(control_port=port, **fields)
+        conf = write_config(self.dir, f"rndc-wrong-{how}.conf", text, mode=0o600)
+        return ["rndc", "-c", str(conf)]
+
     def stop(self) -> int | None:
         """Stop named (SIGTERM, SIGKILL after 5 s); its exit code, None if never started."""
         return self.process.stop()
+
+    def restart(self, timeout: float = 10.0) -> None:
+        """Start named again (stopping it first if it runs), on the same config, ports and
+        files; returns once rndc answers. It loads every zone from its file, as at boot."""
+        self.process.stop()
+        self.process.start(timeout=timeout)
 
     def log_text(self) -> str:
         """named's log so far ("" before it wrote any)."""
@@ -324,6 +354,14 @@ def start_named(
             stderr_tail=tail,
         ) from exc
     return instance
+
+
+def _secret_of(rndc_conf: Path) -> str:
+    """The key secret of an rndc.conf written by :func:`start_named`."""
+    match = re.search(r'secret "([^"]*)"', rndc_conf.read_text())
+    if match is None:
+        raise ValueError(f"{rndc_conf} holds no key secret")
+    return match[1]
 
 
 def _free_dns_port() -> int:

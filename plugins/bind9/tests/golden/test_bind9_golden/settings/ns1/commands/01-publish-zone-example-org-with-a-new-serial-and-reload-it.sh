@@ -11,11 +11,23 @@ trap 'rm -f -- "$tmp"' EXIT
 sed -e "s/^\( *\)0 ; serial\$/\1$new ; serial/" -- /srv/dns/master/example.org.zone.src >"$tmp" || exit 1
 chmod 0644 -- "$tmp" || exit 1
 named-checkzone -k fail -M fail -S fail -q example.org "$tmp" || { named-checkzone -k fail -M fail -S fail example.org "$tmp"; exit 1; }
+# Does named hold the zone? Only named's own "not found" says no (the zone is new, or
+# suspended: the stanza step and the reconfig load it). Any other failure (a wrong key, named
+# down) means rndc cannot talk to named: the zone cannot be reloaded, so it is not published,
+# and a later apply finds the live zone still different from its source and publishes it.
+if status=$(rndc -c /srv/dns/rndc.conf zonestatus example.org 2>&1); then
+  held=1
+elif printf '%s\n' "$status" | grep -q "'zonestatus' failed: not found\$"; then
+  held=0
+else
+  printf 'zone %s is not published: named cannot be reached:\n%s\n' example.org "$status" >&2
+  exit 1
+fi
 had_live=0
 if [ -f "$live" ]; then cp -p -- "$live" "$live.orchestra-previous" && had_live=1 || exit 1; fi
 mv -f -- "$tmp" "$live" || exit 1
 printf '%s: serial %s\n' example.org "$new"
-if rndc -c /srv/dns/rndc.conf zonestatus example.org >/dev/null 2>&1; then
+if [ "$held" = 1 ]; then
   if ! rndc -c /srv/dns/rndc.conf reload example.org; then
     printf 'reload of %s failed: the previous zone is back\n' example.org >&2
     if [ "$had_live" = 1 ]; then mv -f -- "$live.orchestra-previous" "$live"; else rm -f -- "$live"; fi
