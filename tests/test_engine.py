@@ -9,7 +9,6 @@ import pytest
 from orchestra_core import Account, Orchestra, Route, Server
 from orchestra_core.catalogue import Domain, SystemUser
 from orchestra_core.errors import PlanningError
-from orchestra_core.planning.incremental import compare
 from orchestra_core.storage.memory import MemoryStore
 from orchestra_core.storage.protocol import ServerBusy
 
@@ -34,9 +33,8 @@ def setup(tmp_path: Path) -> tuple[Orchestra, MemoryStore, Path]:
 
 
 def apply_all(orchestra: Orchestra, store: MemoryStore, *objects: object) -> object:
-    changes = compare(store.applied(), [ACME], objects, orchestra.registry.service_types)  # type: ignore[arg-type]
-    plan = orchestra.plan(changes.changeset, index=changes.index)
-    return orchestra.apply(plan, changes=changes)
+    plan = orchestra.plan_inventory([ACME], objects, allow_deletes=True)  # type: ignore[arg-type]
+    return orchestra.apply(plan)
 
 
 def test_only_objects_whose_operations_all_succeeded_count_as_applied(
@@ -52,7 +50,8 @@ def test_only_objects_whose_operations_all_succeeded_count_as_applied(
     assert store.desired("systemuser:acme") is not None
     assert [s.name for s in store.servers()] == ["box", "dns"] and len(store.routes()) == 2
     blocker.unlink()
-    again = compare(store.applied(), [ACME], [DOMAIN, USER], orchestra.registry.service_types)
+    again = orchestra.plan_inventory([ACME], [DOMAIN, USER]).summary
+    assert again is not None
     assert again.new == ("systemuser:acme",) and again.changed == ()
 
 
@@ -123,10 +122,13 @@ def test_an_incremental_apply_writes_only_the_objects_it_touched(
     orchestra, store, _ = setup
     assert apply_all(orchestra, store, DOMAIN, USER).ok  # type: ignore[attr-defined]
     written: list[list[str]] = []
-    original = store.record_applied
-    store.record_applied = lambda snaps: (written.append([s.key for s in snaps]), original(snaps))[
-        1
-    ]  # type: ignore[method-assign]
+    original = store.record_placements
+
+    def spy(recorded, forgotten=(), *, contents=None):  # type: ignore[no-untyped-def]
+        written.append([p.object_key for p in recorded])
+        return original(recorded, forgotten, contents=contents)
+
+    store.record_placements = spy  # type: ignore[method-assign]
     assert apply_all(orchestra, store, attrs.evolve(DOMAIN, ttl=60), USER).ok  # type: ignore[attr-defined]
     assert written == [["domain:a.example"]]
     assert store.applied()["domain:a.example"].data["ttl"] == 60

@@ -17,26 +17,42 @@ import attrs
 from orchestra_core.billing.metrics import UsageRecord
 from orchestra_core.billing.run import make_records
 from orchestra_core.errors import FieldError, PlanningError, ValidationError
+from orchestra_core.execution.drift import DriftReport, Inspector
 from orchestra_core.execution.executor import ApplyResult, Executor
 from orchestra_core.execution.loading import load_transport
+from orchestra_core.execution.outcome import record_outcome
 from orchestra_core.execution.results import OperationLog, utcnow
 from orchestra_core.execution.transport import Transport
 from orchestra_core.model.index import ServiceIndex
 from orchestra_core.model.servers import Route, Server
 from orchestra_core.model.service import Account, Service
+from orchestra_core.model.state import Placement, PlacementKey
 from orchestra_core.planning.changeset import ChangeSet, Operation
-from orchestra_core.planning.incremental import Changes, restore
-from orchestra_core.planning.plan import Plan, ServerPlan
-from orchestra_core.planning.planner import Planner
+from orchestra_core.planning.guards import (
+    DeleteLimit,
+    StalePlan,
+    check_deletes,
+    check_inventory,
+)
+from orchestra_core.planning.incremental import (
+    RenameRefused,
+    find_renames,
+    snapshot,
+    world_from_snapshots,
+)
+from orchestra_core.planning.plan import Baseline, Plan, ServerPlan, Summary
+from orchestra_core.planning.planner import Planner, state_digest
+from orchestra_core.planning.steps import WriteFile
 from orchestra_core.registry import Registry
 from orchestra_core.resources.definitions import Allocation
 from orchestra_core.resources.evaluation import ResourceEvent, evaluate
 from orchestra_core.resources.measure import Measurer, MeasureResult
 from orchestra_core.resources.periods import Period
+from orchestra_core.storage.leases import LeaseKeeper
 from orchestra_core.storage.memory import MemoryStore
-from orchestra_core.storage.protocol import ObjectSnapshot, Store, holder_id
+from orchestra_core.storage.protocol import DEFAULT_LEASE, Store, holder_id, newest_snapshots
 
-__all__ = ["Evaluation", "Orchestra", "record_outcome"]
+__all__ = ["Evaluation", "Orchestra"]
 
 
 @attrs.frozen(kw_only=True)
@@ -47,27 +63,28 @@ class Evaluation:
     applied: ApplyResult | None = None
 
 
-def record_outcome(store: Store, changes: Changes, result: ApplyResult) -> None:
-    """Remember as applied every wanted object none of whose operations failed, and forget
-    every removed object whose deletes all succeeded. A failed object keeps its previous
-    applied state, so the next incremental plan tries it again. The objects applied start a
-    lifetime (unless one is open), the removed ones end theirs: what billing prorates by."""
-    failed = {key for log in result.logs if not log.state.is_ok for key in log.object_keys}
-    applied = [snap for snap in changes.touched if snap.key not in failed]
-    removed = [key for key in changes.removed if key not in failed]
-    store.record_applied(applied)
-    store.forget_applied(removed)
-    now = utcnow()
-    for snap in applied:
-        store.usage.object_started(snap.key, snap.kind, str(snap.data.get("account", "")), now)
-    for key in removed:
-        store.usage.object_ended(key, now)
-
-
-def _live(snap: ObjectSnapshot, types: Mapping[str, type[Service]]) -> Service:
-    """The object of a snapshot, suspended if it was (its account is not in the store)."""
-    obj = restore(snap, types)
-    return obj if snap.active == obj.is_active else attrs.evolve(obj, is_active=snap.active)
+def summarize(
+    plan: Plan, compared: Iterable[str], applied: Mapping[PlacementKey, Placement]
+) -> Summary:
+    """What ``plan`` does to the objects of ``compared`` (and the applied ones it removes)."""
+    before = {key.object_key for key in applied}
+    ops = [(op.change, op.object_keys[0]) for op in plan.operations() if op.change]
+    ops += [("add", p.object_key) for p in plan.recorded]
+    ops += [("delete", p.object_key) for p in plan.forgotten]
+    touched = {key for change, key in ops if change != "resync"}
+    staying = {key for change, key in ops if change in ("add", "change", "resync")}
+    kept = {key.object_key for key, p in applied.items() if key.object_key not in touched}
+    staying |= kept & set(compared)
+    new = sorted(key for key in touched if key not in before and key in staying)
+    removed = sorted(key for key in touched if key in before and key not in staying)
+    changed = sorted(touched - set(new) - set(removed))
+    keys = set(compared)
+    return Summary(
+        new=tuple(new),
+        changed=tuple(changed),
+        removed=tuple(removed),
+        unchanged=len(keys - touched),
+    )
 
 
 class Orchestra:
@@ -75,7 +92,8 @@ class Orchestra:
 
     ``registry`` defaults to every installed plugin; ``store`` to a :class:`MemoryStore`;
     ``transports`` maps a transport name to an instance, and names not given are loaded through
-    the ``orchestra.transports`` entry points when first needed.
+    the ``orchestra.transports`` entry points when first needed. ``lease`` is how long a
+    server lock lasts unless renewed (an apply renews its locks while it runs).
     """
 
     def __init__(
@@ -88,6 +106,7 @@ class Orchestra:
         transports: Mapping[str, Transport] | None = None,
         max_parallel: int = 8,
         batch_timeout: float | None = 600,
+        lease: float = DEFAULT_LEASE,
     ) -> None:
         self.registry = registry or Registry.load()
         self.store: Store = store if store is not None else MemoryStore()
@@ -98,16 +117,26 @@ class Orchestra:
             self.servers,
             self.routes,
             monitors=self.registry.monitors,
+            versions={
+                name: info.plugin.version or "" for name, info in self.registry.backends.items()
+            },
         )
         self._transports: dict[str, Transport] = dict(transports or {})
         self.max_parallel = max_parallel
         self.batch_timeout = batch_timeout
+        self.lease = lease
 
     def transport(self, name: str) -> Transport:
         """The transport of this name, loaded once."""
         if name not in self._transports:
             self._transports[name] = load_transport(name)
         return self._transports[name]
+
+    def applied_placements(self) -> dict[PlacementKey, Placement]:
+        """Every applied placement in the store, by (object key, backend, server)."""
+        return {placement.key: placement for placement in self.store.placements()}
+
+    # -- planning -------------------------------------------------------------------------------
 
     def plan(
         self,
@@ -116,29 +145,204 @@ class Orchestra:
         index: ServiceIndex | None = None,
         accounts: Iterable[Account] = (),
         exceeded: Mapping[str, frozenset[str]] | None = None,
+        force: bool = False,
+        allow_deletes: bool = False,
+        delete_limit: DeleteLimit | None = None,
     ) -> Plan:
-        """Validate, route and render ``changes``; fires ``orchestra_plan_ready``.
+        """Validate, route and render ``changes`` against the applied state; fires
+        ``orchestra_plan_ready``.
 
-        ``index`` is the world the renderers may look at (defaults to the saved objects of the
-        change set, with ``accounts``). ``exceeded`` gives the resources whose allocation each
-        object is over (defaults to what the last evaluation kept in the store).
+        The world the renderers see (and that routes match) is the store's applied objects
+        with the change set over them: saved objects replace theirs, deleted ones are gone,
+        and ``index`` (more of the application's objects) and ``accounts`` (which accounts
+        are suspended) go over both. So a change set of one object renders exactly what the
+        whole inventory would: a saved subdomain's zone keeps its other records. The objects
+        of the change set (with the owners that gather them and the objects that name them)
+        are compared placement by placement with what is applied: an object whose route
+        changed is saved where it goes now and deleted where it was. (To compare everything,
+        with what is gone deleted, use :meth:`plan_inventory`.) ``exceeded`` gives the
+        resources each object is over (by default what the last evaluation kept).
+
+        An operation on an applied placement first checks that what it replaces on the server
+        is what orchestra last applied (``force`` leaves that check out). A plan that deletes
+        more objects than ``delete_limit`` allows (10, or 10% of the applied ones) raises
+        :class:`~orchestra_core.planning.guards.TooManyDeletes` unless ``allow_deletes``.
         """
         ops = changes.operations() if isinstance(changes, ChangeSet) else list(changes)
-        if index is None:
-            index = ServiceIndex(accounts, [op.obj for op in ops if op.action == "save"])
+        applied = self.applied_placements()
+        deleting = {op.key: op.obj for op in ops if op.action == "delete"}
+        overlay: dict[str, Service] = {
+            op.key: op.obj for op in ops if op.action in ("save", "set_password")
+        }
+        extra_accounts = list(accounts)
+        if index is not None:
+            extra_accounts = [*index.accounts.values(), *extra_accounts]
+            for obj in index:
+                overlay.setdefault(obj.key, obj)
+        for op in ops:
+            if op.action == "save":
+                overlay[op.key] = op.obj
+        base = {
+            key: snap
+            for key, snap in newest_snapshots(applied.values()).items()
+            if key not in overlay and key not in deleting
+        }
+        stored = world_from_snapshots(base.values(), self.registry.service_types, extra_accounts)
+        world = ServiceIndex(
+            stored.accounts.values(),
+            [*stored, *(obj for key, obj in overlay.items() if key not in deleting)],
+        )
         if isinstance(changes, ChangeSet):
-            ops = changes.operations(index)
-        if exceeded is None:
-            exceeded = self.exceeded()
-        plan = self.planner.plan(ops, index, exceeded=exceeded)
+            ops = changes.operations(world)
+        saves = {op.key for op in ops if op.action == "save"}
+        touched = {op.key for op in ops}
+        # Objects that name a changed one render with it (a website with its web app).
+        naming = {obj.key for obj in world if any(key in touched for _, key in obj.references())}
+        plan = self.planner.reconcile(
+            world,
+            applied,
+            candidates=touched | naming,
+            saves=saves,
+            deletes=deleting,
+            passwords=[op for op in ops if op.action == "set_password"],
+            exceeded=self.exceeded() if exceeded is None else exceeded,
+            order=list(dict.fromkeys(op.key for op in ops)),
+            guard=not force,
+        )
+        return self._finish_plan(
+            plan, [obj.key for obj in world], applied, allow_deletes, delete_limit
+        )
+
+    def plan_inventory(
+        self,
+        accounts: Iterable[Account],
+        services: Iterable[Service],
+        *,
+        full: bool = False,
+        force: bool = False,
+        allow_renames: bool = False,
+        allow_deletes: bool = False,
+        delete_limit: DeleteLimit | None = None,
+        exceeded: Mapping[str, frozenset[str]] | None = None,
+    ) -> Plan:
+        """The plan that makes the servers hold exactly ``accounts`` and ``services`` (an
+        inventory): every object not among them is deleted where it is applied.
+
+        ``full`` saves every placement again (a resync, which also overwrites what was
+        changed by hand); ``force`` only skips the drift check. An inventory with no accounts
+        or no services while objects are applied raises
+        :class:`~orchestra_core.planning.guards.EmptyInventory`, and one that deletes too
+        many :class:`~orchestra_core.planning.guards.TooManyDeletes`, unless
+        ``allow_deletes``; what looks like renames raises
+        :class:`~orchestra_core.planning.incremental.RenameRefused` unless ``allow_renames``.
+        """
+        accounts = list(accounts)
+        services = list(services)
+        applied = self.applied_placements()
+        snapshots = newest_snapshots(applied.values())
+        if not allow_deletes:
+            check_inventory(len(accounts), len(services), len(snapshots))
+        world = ServiceIndex(accounts, services)
+        if not allow_renames:
+            types = self.registry.service_types
+            removed = {
+                key: world_from_snapshots([snap], types).get(key)
+                for key, snap in snapshots.items()
+                if key not in world
+            }
+            wanted = {obj.key: obj for obj in world if obj.key not in snapshots}
+            pairs = find_renames(
+                {k: v for k, v in removed.items() if v is not None},
+                wanted.values(),
+                snapshots,
+                {key: snapshot(obj, world) for key, obj in wanted.items()},
+            )
+            if pairs:
+                raise RenameRefused(pairs)
+        plan = self.planner.reconcile(
+            world,
+            applied,
+            full=full,
+            exceeded=self.exceeded() if exceeded is None else exceeded,
+            order=[obj.key for obj in services],
+            guard=not (force or full),
+        )
+        return self._finish_plan(
+            plan, [obj.key for obj in world], applied, allow_deletes, delete_limit
+        )
+
+    def _finish_plan(
+        self,
+        plan: Plan,
+        compared: Iterable[str],
+        applied: Mapping[PlacementKey, Placement],
+        allow_deletes: bool,
+        delete_limit: DeleteLimit | None,
+    ) -> Plan:
+        plan = attrs.evolve(plan, summary=summarize(plan, compared, applied))
+        if not allow_deletes:
+            objects = {key.object_key for key in applied}
+            check_deletes(plan, len(objects), delete_limit or DeleteLimit())
         self.registry.plan_ready(plan)
         return plan
+
+    # -- what is on the servers -----------------------------------------------------------------
+
+    def baseline(self, plan: Plan, *, refresh: bool = False) -> Baseline:
+        """What ``plan``'s files are diffed against, by (server, path): the content last
+        applied there (from the store), or with ``refresh`` what the servers hold now (one
+        read-only batch per server)."""
+        wanted: dict[str, list[str]] = {}
+        for op in plan.operations():
+            for step in op.steps:
+                if isinstance(step, WriteFile) and not step.sensitive:
+                    wanted.setdefault(op.server, []).append(step.path)
+        if not wanted:
+            return {}
+        if refresh:
+            servers = {sp.server.name: sp.server for sp in plan.servers}
+            return self.inspector().read_files(wanted, servers)
+        hashes: dict[tuple[str, str], str] = {}
+        for placement in self.store.placements(servers=set(wanted)):
+            for record in placement.files:
+                if record.sha256 is not None:
+                    hashes[placement.server, record.path] = record.sha256
+        kept = self.store.file_contents(set(hashes.values()))
+        return {
+            (server, path): kept.get(hashes[server, path])
+            for server, paths in wanted.items()
+            for path in paths
+            if (server, path) in hashes
+        }
+
+    def inspector(self) -> Inspector:
+        """Reads the servers without writing (drift, live files)."""
+        return Inspector(
+            self.planner,
+            self.transport,
+            servers={server.name: server for server in self.servers},
+            contents=self.store.file_contents,
+            max_parallel=self.max_parallel,
+            batch_timeout=self.batch_timeout,
+        )
+
+    def check(self, *, servers: Iterable[str] | None = None) -> DriftReport:
+        """Drift: every applied placement (on ``servers``, when given) against what its
+        server holds now, in one read-only batch per server (see
+        :class:`~orchestra_core.execution.drift.Inspector`)."""
+        names = None if servers is None else set(servers)
+        placements = self.store.placements(servers=names)
+        world = world_from_snapshots(
+            newest_snapshots(self.store.placements()).values(), self.registry.service_types
+        )
+        return self.inspector().check(placements, world)
+
+    # -- applying -------------------------------------------------------------------------------
 
     def apply(
         self,
         plan: Plan,
         *,
-        changes: Changes | None = None,
         on_finished: Callable[[OperationLog], None] | None = None,
         lock_wait: float = 0.0,
         retry_of: Mapping[str, str] | None = None,
@@ -146,12 +350,13 @@ class Orchestra:
         """Run ``plan``: servers in parallel, each server's steps in order, one batch each.
 
         The plan's servers are locked in the store for the run (waiting up to ``lock_wait``
-        seconds for another apply, then :class:`~orchestra_core.storage.ServerBusy`). Every
-        operation's log goes to the store and to ``orchestra_operation_finished`` (and to
-        ``on_finished``) as soon as it is final. With ``changes`` (from
-        :func:`~orchestra_core.planning.incremental.compare`), the store also learns the
-        servers and routes, what was asked of each object, and what is now applied: an object
-        counts as applied only when none of its operations failed.
+        seconds for another apply, then :class:`~orchestra_core.storage.ServerBusy`), under a
+        lease renewed while it runs. Logs that a dead apply left unfinished on them become
+        ``interrupted``. A plan made against an applied state that changed meanwhile on its
+        servers raises :class:`~orchestra_core.planning.guards.StalePlan` before anything
+        runs. Every operation's log goes to the store and to ``orchestra_operation_finished``
+        (and to ``on_finished``) as soon as it is final. Then the store records each placement
+        whose operations (and its server's reload) succeeded, and forgets each one deleted.
         """
 
         def finished(log: OperationLog) -> None:
@@ -160,23 +365,36 @@ class Orchestra:
                 on_finished(log)
 
         holder = holder_id(uuid.uuid4().hex[:8])
-        names = sorted({sp.server.name for sp in plan.servers if sp.operations})
-        self.store.lock_servers(names, holder, wait=lock_wait)
+        names = sorted(
+            {sp.server.name for sp in plan.servers if sp.operations}
+            | {p.server for p in (*plan.recorded, *plan.forgotten)}
+        )
+        self.store.lock_servers(names, holder, wait=lock_wait, lease=self.lease)
         try:
-            if changes is not None:
+            with LeaseKeeper(self.store, names, holder, self.lease):
+                self.store.interrupt_logs(names)
+                if plan.basis is not None:
+                    now = state_digest(self.store.placements(servers=names))
+                    if now != plan.basis:
+                        raise StalePlan(names)
                 self.store.save_topology(self.servers, self.routes)
-                self.store.record_desired(changes.touched)
-            executor = Executor(
-                self.transport,
-                self.store,
-                max_parallel=self.max_parallel,
-                batch_timeout=self.batch_timeout,
-                on_finished=finished,
-            )
-            result = executor.execute(plan, retry_of=retry_of)
-            if changes is not None:
-                record_outcome(self.store, changes, result)
-            return result
+                self.store.record_desired(
+                    [
+                        op.placement.snapshot
+                        for op in plan.operations()
+                        if op.action == "save" and op.placement is not None
+                    ]
+                )
+                executor = Executor(
+                    self.transport,
+                    self.store,
+                    max_parallel=self.max_parallel,
+                    batch_timeout=self.batch_timeout,
+                    on_finished=finished,
+                )
+                result = executor.execute(plan, retry_of=retry_of)
+                record_outcome(self.store, plan, result)
+                return result
         finally:
             self.store.unlock_servers(names, holder)
 
@@ -189,9 +407,10 @@ class Orchestra:
     ) -> ApplyResult:
         """Run a failed operation again, with its objects as last asked for.
 
-        Re-plans the operation's objects (the world is the applied state, with the retried
-        objects as last asked for), keeps that server's operations of that backend (and the
-        server's reloads), and links each new log to the original with ``retry_of``.
+        Re-plans the operation's objects against the applied state (the objects as last
+        asked for over it; a delete's placement as it was applied), keeps that server's
+        operations of that backend (and the server's reloads), and links each new log to the
+        original with ``retry_of``.
         """
         original = self.store.get_log(log_id)
         if original.state.is_ok:
@@ -204,22 +423,40 @@ class Orchestra:
                 "set it again from the application"
             )
         types = self.registry.service_types
-        applied = self.store.applied()
-        wanted: dict[str, ObjectSnapshot] = {}
-        for key in original.object_keys:
-            snap = self.store.desired(key) or applied.get(key)
-            if snap is None:
-                raise PlanningError(f"{key} is not known to the store: nothing to retry it with")
-            wanted[key] = snap
-        world = {key: _live(snap, types) for key, snap in {**applied, **wanted}.items()}
-        index = ServiceIndex((), world.values())
-        changes = ChangeSet()
-        for key in original.object_keys:
-            if original.action == "delete":
-                changes.delete(world[key])
-            else:
-                changes.save(world[key])
-        plan = self.plan(changes, index=index)
+        applied = self.applied_placements()
+        snapshots = newest_snapshots(applied.values())
+        keys = set(original.object_keys)
+        if original.action == "delete":
+            placed = {pk.object_key for pk in applied if pk.server == original.server}
+            missing = keys - placed
+            if missing:
+                raise PlanningError(
+                    f"{', '.join(sorted(missing))} is no longer applied on server "
+                    f"{original.server}: nothing to retry it with"
+                )
+            world = world_from_snapshots(
+                [snap for key, snap in snapshots.items() if key not in keys], types
+            )
+            deletes = {key: world_from_snapshots([snapshots[key]], types).get(key) for key in keys}
+            plan = self.planner.reconcile(
+                world,
+                applied,
+                candidates=keys,
+                deletes={k: v for k, v in deletes.items() if v is not None},
+            )
+        else:
+            wanted = {}
+            for key in original.object_keys:
+                snap = self.store.desired(key) or snapshots.get(key)
+                if snap is None:
+                    raise PlanningError(
+                        f"{key} is not known to the store: nothing to retry it with"
+                    )
+                wanted[key] = snap
+            world = world_from_snapshots({**snapshots, **wanted}.values(), types)
+            plan = self.planner.reconcile(
+                world, applied, candidates=keys, saves=keys, exceeded=self.exceeded()
+            )
         kept = tuple(
             ServerPlan(
                 server=sp.server,
@@ -233,37 +470,27 @@ class Orchestra:
             for sp in plan.servers
             if sp.server.name == original.server
         )
-        retry_plan = Plan(servers=tuple(sp for sp in kept if sp.operations))
+        retry_plan = Plan(
+            servers=tuple(sp for sp in kept if sp.operations),
+            recorded=tuple(p for p in plan.recorded if p.server == original.server),
+            forgotten=tuple(p for p in plan.forgotten if p.server == original.server),
+        )
         if retry_plan.is_empty:
             raise PlanningError(
                 f"operation {original.id}: {original.backend} no longer sends "
                 f"{', '.join(original.object_keys)} to server {original.server}"
             )
-        outcome = Changes(
-            changeset=changes,
-            index=index,
-            desired=tuple(wanted.values()) if original.action != "delete" else (),
-            changed=tuple(wanted) if original.action != "delete" else (),
-            removed=original.object_keys if original.action == "delete" else (),
-        )
         links = {
             op.id: original.id for op in retry_plan.operations() if op.id == original.operation_id
         }
-        return self.apply(
-            retry_plan,
-            changes=outcome,
-            on_finished=on_finished,
-            lock_wait=lock_wait,
-            retry_of=links,
-        )
+        return self.apply(retry_plan, on_finished=on_finished, lock_wait=lock_wait, retry_of=links)
 
     # -- usage ----------------------------------------------------------------------------------
 
     def world(self) -> ServiceIndex:
         """Every object the store has as applied (suspended ones as suspended): what the
         command line measures and evaluates. An embedding application passes its own index."""
-        types = self.registry.service_types
-        return ServiceIndex((), [_live(snap, types) for snap in self.store.applied().values()])
+        return world_from_snapshots(self.store.applied().values(), self.registry.service_types)
 
     def exceeded(self) -> dict[str, frozenset[str]]:
         """By object key, the resources whose allocation it is over, as last evaluated."""
@@ -317,7 +544,7 @@ class Orchestra:
                 changes.save(obj)
         if not len(changes):
             return None
-        plan = self.plan(changes, index=index)
+        plan = self.plan(changes, index=index, allow_deletes=True)
         return None if plan.is_empty else self.apply(plan)
 
     def allocate(self, object_key: str, resource: str, value: float | None) -> None:

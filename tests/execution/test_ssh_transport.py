@@ -11,13 +11,12 @@ from pathlib import Path
 import attrs
 import pytest
 
-from orchestra_core import ChangeSet, Orchestra, Route, Secret, Server
+from orchestra_core import Account, ChangeSet, Orchestra, Route, Secret, Server
 from orchestra_core.catalogue import Domain, Mailbox
 from orchestra_core.execution.executor import Executor
 from orchestra_core.execution.results import State
 from orchestra_core.execution.ssh import SSHTransport
 from orchestra_core.model.secret import REDACTED
-from orchestra_core.planning.incremental import compare
 from orchestra_core.planning.plan import Plan
 from orchestra_core.planning.steps import Command, WriteFile
 from orchestra_core.storage import open_store
@@ -98,14 +97,8 @@ def test_sshd_killed_mid_batch_is_an_error_and_a_retry_succeeds_once_it_is_back(
         [log] = result.logs
         assert log.state is State.ERROR, (log.state, log.stderr)
         assert "connection" in log.stderr
-        changes = compare(
-            store.applied(),
-            [],
-            [Domain(account="a", name="a.example")],
-            orchestra.registry.service_types,
-        )
         down = orchestra.apply(
-            orchestra.plan(changes.changeset, index=changes.index), changes=changes
+            orchestra.plan_inventory([Account(name="a")], [Domain(account="a", name="a.example")])
         )
         assert [entry.state for entry in down.logs] == [State.ERROR] * 2
         assert "cannot reach" in down.logs[0].stderr

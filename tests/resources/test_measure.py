@@ -12,12 +12,12 @@ import pytest
 
 from orchestra_core import Orchestra, Route, Server, ServiceIndex
 from orchestra_core.catalogue import Database, SystemUser, Website
+from orchestra_core.execution.readonly import guard, unguard
 from orchestra_core.hookspecs import hookimpl
 from orchestra_core.model.service import Service
 from orchestra_core.planning.steps import Command, Step
 from orchestra_core.registry import Registry
 from orchestra_core.resources import Monitor, Period, Sample, fold
-from orchestra_core.resources.measure import guard, unguard
 from orchestra_core.storage.memory import MemoryStore
 from orchestra_core.testing.sshd import SSHHost
 
@@ -258,7 +258,7 @@ def test_guarded_output_keeps_what_the_step_printed() -> None:
     assert unguard("a\tb\n\n@@ORCHESTRA-MONITOR-STATUS 0\n") == (0, "a\tb\n")
     assert unguard("tail\n@@ORCHESTRA-MONITOR-STATUS 2\n") == (2, "tail")
     assert unguard("no status") == (None, "no status")
-    with pytest.raises(Exception, match="read-only Command"):
+    with pytest.raises(Exception, match="read-only batch takes Command steps"):
         guard(Command(description="x", script="x", stdin="secret"))
 
 

@@ -4,7 +4,9 @@ created on open, and an older or newer one is refused with what to do."""
 from __future__ import annotations
 
 import shlex
+import shutil
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -24,6 +26,8 @@ from orchestra_core.storage import (
 from orchestra_core.storage.database import create_engine, resolve
 from orchestra_core.storage.migrate import MIGRATIONS, alembic_config
 from orchestra_core.storage.schema import METADATA, OPERATION_LOGS
+
+DATA = Path(__file__).with_name("data")
 
 
 def engine_for(url: str) -> sa.Engine:
@@ -224,4 +228,48 @@ def test_the_migrations_ship_in_the_package() -> None:
     assert sorted(path.name for path in (MIGRATIONS / "versions").glob("*.py")) == [
         "0001_initial.py",
         "0002_usage.py",
+        "0003_placements.py",
     ]
+
+
+def test_a_store_written_by_the_previous_release_becomes_placements(tmp_path: Path) -> None:
+    """``data/store-0002-ea75f2f.sqlite`` was written by orchestra at commit ea75f2f (schema
+    0002): ``orchestra apply`` of ``data/store-0002-ea75f2f.yaml``, which also has a
+    PostgreSQL database that no route sends anywhere (that release recorded it as applied)."""
+    from orchestra_core.engine import Orchestra
+    from orchestra_core.inventory import load_inventory
+    from orchestra_core.registry import Registry
+
+    db = tmp_path / "store.sqlite"
+    shutil.copy(DATA / "store-0002-ea75f2f.sqlite", db)
+    with pytest.raises(StoreError, match="at schema revision 0002, this orchestra needs"):
+        open_store(str(db))
+    assert upgrade(str(db)) == ("0002", head_revision())
+    store = open_store(str(db))
+    try:
+        placed = {(p.object_key, p.backend, p.server) for p in store.placements()}
+        assert ("domain:acme.example", "dummy-domain", "ns1") in placed
+        assert ("databaseuser:mysql/globex", "dummy-databaseuser", "db1") in placed
+        assert len(placed) == 11
+        # Routed nowhere under the stored routes: it never was on a server.
+        assert "database:postgresql/globex_pg" not in store.applied()
+        assert len(store.list_logs()) == 15  # the logs are kept
+        registry = Registry.load()
+        inventory = load_inventory(
+            DATA / "store-0002-ea75f2f.yaml",
+            service_types=registry.by_plural(),
+            backends=registry.routable(),
+            base_dir=tmp_path,
+        )
+        # The stored topology (its sandbox roots are where that release applied them).
+        engine = Orchestra(
+            servers=store.servers(), routes=store.routes(), registry=registry, store=store
+        )
+        plan = engine.plan_inventory(inventory.accounts, inventory.services)
+        assert plan.is_empty and not plan.has_state_changes, plan.render_text()
+        assert plan.unrouted == ("database:postgresql/globex_pg",)
+        assert plan.summary is not None and plan.summary.unchanged == 12
+    finally:
+        close = getattr(store, "close", None)
+        if callable(close):
+            close()

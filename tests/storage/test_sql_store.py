@@ -15,8 +15,14 @@ import sqlalchemy as sa
 
 from orchestra_core.execution.results import OperationLog, State, StepResult
 from orchestra_core.model.servers import Route, Server
+from orchestra_core.model.state import FileRecord, Placement
 from orchestra_core.storage.protocol import ObjectSnapshot, ServerBusy, holder_id
-from orchestra_core.storage.schema import OBJECT_STATE, OPERATION_LOG_OBJECTS, OPERATION_STEPS
+from orchestra_core.storage.schema import (
+    FILE_CONTENTS,
+    OPERATION_LOG_OBJECTS,
+    OPERATION_STEPS,
+    PLACEMENT_FILES,
+)
 from orchestra_core.storage.sql import SQLStore
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
@@ -52,7 +58,14 @@ def test_everything_survives_reopening(database_url: str) -> None:
     servers = [Server(name="ns1", settings={"bind9-master": {"port": 5300}})]
     routes = [Route(backend="bind9-master", servers=("ns1",))]
     store.save_log(log)
-    store.record_applied([snapshot])
+    placed = Placement(
+        object_key=snapshot.key,
+        backend="bind9-master",
+        server="ns1",
+        snapshot=snapshot,
+        fingerprint="f",
+    )
+    store.record_placements([placed])
     store.record_desired([snapshot])
     store.save_topology(servers, routes)
     store.lock_servers(["ns1"], "host:1:a")
@@ -125,18 +138,26 @@ def test_replacing_and_pruning_leave_no_rows_behind(database_url: str) -> None:
         store.close()
 
 
-def test_forgetting_applied_keeps_desired_and_drops_empty_rows(database_url: str) -> None:
+def test_forgetting_placements_keeps_desired_and_their_files_go(database_url: str) -> None:
     store = SQLStore(database_url)
     try:
         a = ObjectSnapshot(key="domain:a.example", kind="domain", data={"v": 1}, active=False)
-        b = ObjectSnapshot(key="domain:b.example", kind="domain", data={"v": 2})
-        store.record_applied([a, b])
+        placed = Placement(
+            object_key=a.key,
+            backend="bind9-master",
+            server="ns1",
+            snapshot=a,
+            fingerprint="f",
+            files=(FileRecord(path="/z", sha256="h"),),
+        )
+        store.record_placements([placed], contents={"h": "zone"})
         store.record_desired([a])
-        store.forget_applied([a.key, b.key])
+        assert count(database_url, PLACEMENT_FILES) == 1
+        store.record_placements([], [placed.key])
         assert store.applied() == {}
         assert store.desired(a.key) == a
-        assert store.desired(b.key) is None
-        assert count(database_url, OBJECT_STATE) == 1
+        assert count(database_url, PLACEMENT_FILES) == 0
+        assert count(database_url, FILE_CONTENTS) == 0
     finally:
         store.close()
 

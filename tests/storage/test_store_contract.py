@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 
+import attrs
 import pytest
 
 from orchestra_core.errors import OrchestraError
 from orchestra_core.execution.results import OperationLog, State, StepResult
+from orchestra_core.model.state import FileRecord, ObjectSnapshot, Placement, PlacementKey
 from orchestra_core.storage.protocol import NotFound, Store
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
@@ -25,6 +28,30 @@ def make_log(n: int = 0, **kw: object) -> OperationLog:
     }
     fields.update(kw)
     return OperationLog(**fields)  # type: ignore[arg-type]
+
+
+def placement(
+    key: str,
+    backend: str,
+    server: str,
+    *,
+    data: dict[str, object] | None = None,
+    active: bool = True,
+) -> Placement:
+    return Placement(
+        object_key=key,
+        backend=backend,
+        server=server,
+        snapshot=ObjectSnapshot(key=key, kind=key.split(":")[0], data=data or {}, active=active),
+        fingerprint=f"fp-{key}-{server}",
+        settings={"mode": "0644", "peers": ["192.0.2.1"]},
+        host={"name": server, "address": "127.0.0.1", "transport": "ssh", "root": None},
+        files=(
+            FileRecord(path=f"/etc/{server}/{key}.conf", sha256="h1", mode=0o640),
+            FileRecord(path=f"/etc/{server}/{key}.secret", sha256=None, mode=0o600),
+        ),
+        observed={"state": "ab" * 32},
+    )
 
 
 def full_log() -> OperationLog:
@@ -155,24 +182,60 @@ class TestStoreContract:
 class TestStateContract:
     """Applied and desired snapshots, topology, pruning and server locks."""
 
-    def test_applied_snapshots_round_trip_replace_and_forget(self, store: Store) -> None:
-        from orchestra_core.storage.protocol import ObjectSnapshot
+    def test_placements_round_trip_replace_and_forget(self, store: Store) -> None:
+        a = placement("domain:a.example", "bind9-master", "ns1", data={"name": "a.example"})
+        a2 = placement("domain:a.example", "bind9-slave", "ns2", data={"name": "a.example"})
+        b = placement("mailbox:x@a.example", "postfix", "mail1", active=False)
+        assert store.placements() == [] and store.applied() == {}
+        store.record_placements([b, a, a2], contents={"h1": "zone ü ✓\n", "h2": "x"})
+        got = store.placements()
+        assert [p.key for p in got] == [a.key, a2.key, b.key]
+        assert all(p.applied_at is not None and p.applied_at.tzinfo is UTC for p in got)
+        assert [attrs.evolve(p, applied_at=None) for p in got] == [a, a2, b]
+        assert store.applied() == {a.object_key: a2.snapshot, b.object_key: b.snapshot}
+        assert store.placements(servers={"ns2", "mail1"}) == [got[1], got[2]]
+        assert store.placements(object_keys={"domain:a.example"}, servers={"ns1"}) == [got[0]]
+        # Content is kept for the files placements name (h2 is named by none: not kept).
+        assert store.file_contents(["h1", "h2", "nope"]) == {"h1": "zone ü ✓\n"}
+        changed = attrs.evolve(a, fingerprint="f2", files=(FileRecord(path="/z", sha256="h2"),))
+        store.record_placements(
+            [changed], [b.key, PlacementKey("domain:unknown", "x", "y")], contents={"h2": "x"}
+        )
+        after = store.placements()
+        assert [p.key for p in after] == [a.key, a2.key]
+        assert attrs.evolve(after[0], applied_at=None) == changed
+        assert store.file_contents(["h1", "h2"]) == {"h1": "zone ü ✓\n", "h2": "x"}
+        # The content no placement names any more goes; what one still names stays.
+        store.record_placements([], [a2.key])
+        assert store.file_contents(["h1", "h2"]) == {"h2": "x"}
+        store.record_placements([], [a.key])
+        assert store.placements() == [] and store.applied() == {}
+        assert store.file_contents(["h2"]) == {}
 
-        a = ObjectSnapshot(
-            key="domain:a.example",
-            kind="domain",
-            data={"name": "a.example", "records": [{"type": "TXT", "values": ["ü ✓"]}]},
-        )
-        b = ObjectSnapshot(
-            key="mailbox:x@a.example", kind="mailbox", data={"address": "x@a.example"}, active=False
-        )
-        assert store.applied() == {}
-        store.record_applied([a, b])
-        assert store.applied() == {a.key: a, b.key: b}
-        changed = ObjectSnapshot(key=a.key, kind="domain", data={"name": "a.example"})
-        store.record_applied([changed])
-        store.forget_applied([b.key, "domain:unknown.example"])
-        assert store.applied() == {a.key: changed}
+    def test_many_placements_in_one_call(self, store: Store) -> None:
+        many = [
+            placement(f"domain:d{n}.example", "bind9-master", f"ns{n % 3}") for n in range(1200)
+        ]
+        store.record_placements(many)
+        assert len(store.placements()) == 1200
+        assert len(store.placements(servers={"ns1"})) == 400
+        store.record_placements([], [p.key for p in many[:700]])
+        assert [p.key for p in store.placements()] == sorted(p.key for p in many[700:])
+
+    def test_unfinished_logs_of_a_server_are_marked_interrupted(self, store: Store) -> None:
+        running = make_log(1, state=State.STARTED, server="ns1", stderr="half\n")
+        queued = make_log(2, state=State.RECEIVED, server="ns1")
+        done = make_log(3, state=State.SUCCESS, server="ns1")
+        elsewhere = make_log(4, state=State.STARTED, server="ns2")
+        store.save_logs([running, queued, done, elsewhere])
+        assert store.interrupt_logs(["ns1"]) == 2
+        assert store.get_log(running.id).state is State.INTERRUPTED
+        assert store.get_log(running.id).stderr.startswith("half\norchestra: interrupted")
+        assert store.get_log(running.id).finished_at is not None
+        assert store.get_log(queued.id).state is State.INTERRUPTED
+        assert store.get_log(done.id).state is State.SUCCESS
+        assert store.get_log(elsewhere.id).state is State.STARTED
+        assert store.interrupt_logs(["ns1"]) == 0
 
     def test_desired_snapshots(self, store: Store) -> None:
         from orchestra_core.storage.protocol import ObjectSnapshot
@@ -250,4 +313,34 @@ class TestStateContract:
 
         dead = f"{holder_id().split(':')[0]}:999999999"  # no such pid on this host
         store.lock_servers(["ns1"], dead)
-        store.lock_servers(["ns1"], holder_id("me"))
+        [taken] = store.lock_servers(["ns1"], holder_id("me"))
+        assert (taken.server, taken.holder) == ("ns1", dead)
+
+    def test_a_lock_whose_lease_ran_out_is_taken_over_on_any_host(self, store: Store) -> None:
+        from orchestra_core.storage.protocol import ServerBusy
+
+        store.lock_servers(["ns1"], "other-host:42:a", lease=0.2)
+        with pytest.raises(ServerBusy):
+            store.lock_servers(["ns1"], "host:1:b")
+        assert store.renew_locks(["ns1"], "other-host:42:a", lease=0.4) == 1
+        time.sleep(0.25)
+        with pytest.raises(ServerBusy):  # renewed: still held
+            store.lock_servers(["ns1"], "host:1:b")
+        time.sleep(0.3)
+        [taken] = store.lock_servers(["ns1"], "host:1:b", lease=30)
+        assert taken.holder == "other-host:42:a"
+        assert store.renew_locks(["ns1"], "other-host:42:a") == 0  # it lost the lock
+        [lock] = store.locks()
+        assert (lock.server, lock.holder) == ("ns1", "host:1:b")
+        assert lock.expires_at > lock.acquired_at
+
+    def test_a_lock_can_be_broken_only_as_it_was_shown(self, store: Store) -> None:
+        store.lock_servers(["ns1", "web1"], "other-host:42:a")
+        assert [(lock.server, lock.holder) for lock in store.locks()] == [
+            ("ns1", "other-host:42:a"),
+            ("web1", "other-host:42:a"),
+        ]
+        assert not store.break_lock("ns1", "someone-else")
+        assert store.break_lock("ns1", "other-host:42:a")
+        assert [lock.server for lock in store.locks()] == ["web1"]
+        store.lock_servers(["ns1"], "host:1:b")

@@ -26,14 +26,13 @@ from orchestra_mysql.monitor import DATABASE_SIZE, DATABASE_STORAGE, MySQLDataba
 from orchestra_mysql.settings import MySQLSettings
 from orchestra_mysql.testing import MariaDBInstance
 
-from orchestra_core import Account, Orchestra, Route, Secret, Server, ValidationError
+from orchestra_core import Account, ChangeSet, Orchestra, Route, Secret, Server, ValidationError
 from orchestra_core.backends.settings import build_settings
 from orchestra_core.catalogue import Database, DatabaseUser
 from orchestra_core.errors import ConfigurationError
 from orchestra_core.execution.executor import ApplyResult
 from orchestra_core.hookspecs import hookimpl
 from orchestra_core.model.index import ServiceIndex
-from orchestra_core.planning.incremental import compare
 from orchestra_core.planning.steps import Command
 from orchestra_core.registry import Registry
 from orchestra_core.resources.evaluation import ResourceEvent
@@ -99,17 +98,11 @@ class Operator:
         with ``full``), and the owner's password on the first run."""
         store = self.engine.store
         first = not store.applied()
-        changes = compare(
-            store.applied(),
-            [Account(name="acme")],
-            objects,
-            self.engine.registry.service_types,
-            full=full,
-        )
+        plan = self.engine.plan_inventory([Account(name="acme")], objects, full=full)
+        result = self.engine.apply(plan)
         if first:
-            changes.changeset.set_password(OWNER, Secret(PASSWORD))
-        plan = self.engine.plan(changes.changeset, index=changes.index)
-        result = self.engine.apply(plan, changes=changes)
+            password = ChangeSet().set_password(OWNER, Secret(PASSWORD))
+            result.logs += self.engine.apply(self.engine.plan(password)).logs
         if first:
             self.created = len(store.list_logs())
         return result

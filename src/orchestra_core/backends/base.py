@@ -24,7 +24,7 @@ from orchestra_core.planning.steps import Step
 if TYPE_CHECKING:
     from orchestra_core.rendering.templates import Templates
 
-__all__ = ["ACTIONS", "Backend", "NoSettings", "RenderContext", "server_path"]
+__all__ = ["ACTIONS", "Backend", "NoSettings", "Observation", "RenderContext", "server_path"]
 
 #: The actions a change set can ask for.
 ACTIONS = ("save", "delete", "set_password")
@@ -41,6 +41,23 @@ def server_path(server: Server, path: str) -> str:
     if server.root is None:
         return normal
     return posixpath.join(server.root, normal.lstrip("/"))
+
+
+@attrs.frozen(kw_only=True)
+class Observation:
+    """A read-only look at what a backend made on a server, for drift (``orchestra check``).
+
+    ``script`` is shell that prints the state (a database's character set, an account's
+    privileges, a live zone without its serial) and changes nothing; orchestra keeps the
+    SHA-256 of what it prints. ``expected`` is that output when the backend knows it while
+    rendering (nothing is then run after the apply to learn it); None has orchestra run the
+    probe right after the operation and keep what it printed. The files a backend writes
+    with :class:`~orchestra_core.planning.steps.WriteFile` are observed without a probe.
+    """
+
+    name: str
+    script: str
+    expected: str | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -91,8 +108,10 @@ class Backend(ABC, Generic[ServiceT]):
     Class attributes declare what the backend is: ``name`` (unique, used by routes),
     ``service_type``, the ``actions`` it supports, the backends it must run ``after`` (by name;
     a missing one is ignored, a cycle is an error), the ``daemon`` it reloads (if any), the
-    ``tools`` a server needs for it, and its ``settings_class`` (an attrs class whose defaults
-    a server or route may override).
+    ``tools`` a server needs for it, its ``settings_class`` (an attrs class whose defaults
+    a server or route may override), and the backends whose placements of the same object
+    it reads while rendering (``reads_peers``: a DNS master reads its slaves; a change to
+    where they are saves it again).
     """
 
     name: ClassVar[str]
@@ -102,6 +121,7 @@ class Backend(ABC, Generic[ServiceT]):
     daemon: ClassVar[str | None] = None
     tools: ClassVar[tuple[str, ...]] = ()
     settings_class: ClassVar[type[Any]] = NoSettings
+    reads_peers: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, templates: Templates | None = None) -> None:
         self._templates = templates
@@ -133,3 +153,15 @@ class Backend(ABC, Generic[ServiceT]):
     def reload(self, server: Server, settings: Any) -> str | None:
         """The shell snippet that reloads :attr:`daemon` on ``server``, or None for none."""
         return None
+
+    def observe(self, ctx: RenderContext[ServiceT]) -> Sequence[Observation]:
+        """How to read back, without changing anything, what :meth:`render` made of
+        ``ctx.obj`` on the server beyond the files it writes (which orchestra observes
+        itself): a database, an account, a file a command produced. Pure, like
+        :meth:`render`. The default observes nothing more."""
+        return ()
+
+    @classmethod
+    def observes(cls) -> bool:
+        """True when the backend declares probes of its own (``orchestra drivers`` says)."""
+        return cls.observe is not Backend.observe

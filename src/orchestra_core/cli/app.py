@@ -7,13 +7,16 @@ with another apply for longer than ``--wait``.
 
 from __future__ import annotations
 
+import sys
+
 import click
 
+from orchestra_core.cli import session
 from orchestra_core.cli.db_commands import db
 from orchestra_core.cli.inventory_commands import apply, plan, validate
 from orchestra_core.cli.log_commands import log, retry
 from orchestra_core.cli.scaffold_commands import new_driver
-from orchestra_core.cli.session import Session, fail
+from orchestra_core.cli.session import Session, colour, fail
 from orchestra_core.cli.topology_commands import drivers, routes, servers
 from orchestra_core.cli.usage_commands import allocate, allocations, monitor, usage
 from orchestra_core.errors import OrchestraError
@@ -58,13 +61,34 @@ for command in (
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console entry point: runs the CLI, turning orchestra errors into exit code 2."""
+    """Console entry point: runs the CLI, turning orchestra errors into exit code 2 (JSON on
+    stdout under ``--json``; no colours under ``NO_COLOR``)."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    words = args[: args.index("--")] if "--" in args else args
+    session.JSON_REQUESTED = "--json" in words
     try:
-        cli.main(args=argv, prog_name="orchestra", standalone_mode=False)
+        cli.main(args=args, prog_name="orchestra", standalone_mode=False, color=colour())
     except click.exceptions.Abort:
         fail("aborted")
     except click.ClickException as exc:
+        if session.JSON_REQUESTED:
+            fail(exc.format_message(), exc.exit_code if exc.exit_code > 1 else 2)
         exc.show()
         raise SystemExit(2) from None
     except OrchestraError as exc:
-        fail(str(exc))
+        fail(str(exc), details=_details(exc))
+
+
+def _details(exc: OrchestraError) -> dict[str, object]:
+    """The structured fields of an error, for a JSON error: object keys, fields, file, line."""
+    out: dict[str, object] = {"type": type(exc).__name__}
+    for name in ("object_key", "field", "server", "backend", "path", "line", "route"):
+        value = getattr(exc, name, None)
+        if value is not None:
+            out[name] = value
+    errors = getattr(exc, "errors", None)
+    if errors:
+        out["errors"] = [
+            {"object_key": e.object_key, "field": e.field, "message": e.message} for e in errors
+        ]
+    return out

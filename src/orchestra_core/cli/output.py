@@ -13,8 +13,9 @@ import attrs
 import click
 
 from orchestra_core.execution.results import OperationLog, State, StepResult
+from orchestra_core.planning.plan import Plan
 
-__all__ = ["LogPrinter", "echo_json", "log_to_dict", "table"]
+__all__ = ["LogPrinter", "echo_json", "log_to_dict", "per_server_line", "table"]
 
 #: How a step's state reads to an operator.
 LABELS = {
@@ -24,6 +25,7 @@ LABELS = {
     State.ERROR: "ERROR",
     State.TIMEOUT: "TIMEOUT",
     State.ABORTED: "aborted",
+    State.INTERRUPTED: "INTERRUPTED",
     State.RECEIVED: "pending",
     State.STARTED: "running",
 }
@@ -34,6 +36,7 @@ COLOURS = {
     State.ERROR: "red",
     State.TIMEOUT: "red",
     State.ABORTED: "yellow",
+    State.INTERRUPTED: "red",
 }
 
 
@@ -74,6 +77,35 @@ def log_to_dict(log: OperationLog) -> dict[str, Any]:
 def echo_json(data: Any) -> None:
     """Print ``data`` as indented JSON."""
     click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+def per_server_line(plan: Plan) -> list[str]:
+    """The summary shown right before ``[y/N]``: per server, what it adds, changes, saves
+    again and deletes (deletes in red on a terminal), then the whole."""
+    lines = []
+    totals = {"add": 0, "change": 0, "resync": 0, "delete": 0}
+    for server, counts in sorted(plan.per_server().items()):
+        for name in totals:
+            totals[name] += counts[name]
+        lines.append(f"  {server}: {_counts(counts)}")
+    return [*lines, f"in all: {_counts(totals)}"]
+
+
+def _counts(counts: dict[str, int]) -> str:
+    parts = [
+        click.style(f"{counts['add']} to add", fg="green" if counts["add"] else None),
+        click.style(f"{counts['change']} to change", fg="yellow" if counts["change"] else None),
+    ]
+    if counts["resync"]:
+        parts.append(f"{counts['resync']} to save again")
+    parts.append(
+        click.style(
+            f"{counts['delete']} to delete",
+            fg="red" if counts["delete"] else None,
+            bold=bool(counts["delete"]),
+        )
+    )
+    return ", ".join(parts)
 
 
 def state_label(state: State) -> str:

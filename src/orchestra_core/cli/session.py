@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sys
+from collections.abc import Mapping
 from typing import NoReturn
 
 import click
@@ -13,20 +15,73 @@ from orchestra_core.storage.protocol import Store
 __all__ = [
     "EXIT_BAD_INPUT",
     "EXIT_BUSY",
+    "EXIT_DRIFT",
     "EXIT_FAILED",
     "EXIT_OK",
+    "EXIT_STALE",
+    "EXIT_UNROUTED",
     "Session",
+    "colour",
     "fail",
+    "json_output",
     "pass_session",
 ]
 
-#: Exit codes: all good; some step failed; bad input; a server was busy with another apply.
+#: Exit codes (docs/operators.md lists them): all good; some step failed; bad input (or a
+#: refused confirmation or guard); a server stayed busy with another apply; objects that no
+#: route sends anywhere (without ``--allow-unrouted``); drift found by ``check``; the applied
+#: state changed while ``apply --yes`` waited for its locks.
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_BUSY = 0, 1, 2, 3
+EXIT_UNROUTED, EXIT_DRIFT, EXIT_STALE = 4, 5, 6
+
+#: What an exit code is called in a JSON error (``{"error": {"code": ..., "kind": ...}}``).
+EXIT_NAMES = {
+    EXIT_FAILED: "failed",
+    EXIT_BAD_INPUT: "bad-input",
+    EXIT_BUSY: "busy",
+    EXIT_UNROUTED: "unrouted",
+    EXIT_DRIFT: "drift",
+    EXIT_STALE: "stale-plan",
+}
 
 
-def fail(message: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
-    """Print ``error: MESSAGE`` on stderr and exit with ``code``."""
-    click.echo(click.style("error: ", fg="red", bold=True) + message, err=True)
+#: Set by :func:`orchestra_core.cli.app.main` when the command line holds ``--json``: an error
+#: raised after the command's context is gone is JSON too.
+JSON_REQUESTED = False
+
+
+def json_output() -> bool:
+    """True when the running command was given ``--json``: errors are then JSON too."""
+    ctx = click.get_current_context(silent=True)
+    while ctx is not None:
+        if ctx.params.get("as_json"):
+            return True
+        ctx = ctx.parent
+    return JSON_REQUESTED
+
+
+def colour() -> bool | None:
+    """False when ``NO_COLOR`` is set (https://no-color.org), else None: colours on a
+    terminal only, click's default."""
+    return False if os.environ.get("NO_COLOR") else None
+
+
+def fail(
+    message: str, code: int = EXIT_BAD_INPUT, details: Mapping[str, object] | None = None
+) -> NoReturn:
+    """Print ``error: MESSAGE`` on stderr and exit with ``code``.
+
+    Under ``--json`` the error goes to stdout as ``{"error": {"message", "code", "kind",
+    ...details}}`` instead, so that a script reads one JSON document whatever happened.
+    """
+    if json_output():
+        import json
+
+        body = {"message": message, "code": code, "kind": EXIT_NAMES.get(code, "error")}
+        body.update(details or {})
+        click.echo(json.dumps({"error": body}, indent=2, ensure_ascii=False, default=str))
+    else:
+        click.echo(click.style("error: ", fg="red", bold=True) + message, err=True, color=colour())
     sys.exit(code)
 
 

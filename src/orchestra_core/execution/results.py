@@ -22,7 +22,9 @@ class State(enum.StrEnum):
     ``received`` (planned, queued), ``started`` (its batch is running), ``success`` (ran and
     changed something), ``nothing`` (ran, no change was needed), ``failure`` (a command exited
     non-zero), ``error`` (transport or internal error: retryable), ``timeout`` (killed after its
-    time limit), ``aborted`` (not run because an earlier step on the same server failed).
+    time limit), ``aborted`` (not run because an earlier step on the same server failed),
+    ``interrupted`` (its apply ended, killed or cut off from its store, before it finished:
+    found and marked by the next apply of that server).
     """
 
     RECEIVED = "received"
@@ -33,6 +35,7 @@ class State(enum.StrEnum):
     ERROR = "error"
     TIMEOUT = "timeout"
     ABORTED = "aborted"
+    INTERRUPTED = "interrupted"
 
     @property
     def is_final(self) -> bool:

@@ -44,6 +44,7 @@ from orchestra_core.planning.steps import (
     Command,
     DeleteFile,
     EnsureDirectory,
+    Inspect,
     Reload,
     Step,
     WriteFile,
@@ -265,6 +266,13 @@ def _command_snippet(step: Command, i: int, *, inline: bool = False) -> str:
     return out + f"set +u\n{run}{stdin}\n"
 
 
+def _inspect_snippet(step: Inspect, i: int, *, inline: bool = False) -> str:
+    """Runs a read-only script: "unchanged" unless it fails (the marker is made first, so an
+    ``exit 0`` in the script still reads as unchanged, and a failure wins over it)."""
+    run = "__o_eval" if inline else f'. "$T/{i}.cmd"'
+    return _SNIPPET_HEAD + f': >"$T/{i}.unchanged"\nset +u\n{run}\n'
+
+
 def _reload_snippet(step: Reload, i: int, earlier: list[tuple[int, Step]]) -> str:
     watched = [j for j, s in earlier if s.notify == step.daemon]
     restorable = [
@@ -319,6 +327,8 @@ def _snippet(step: Step, i: int, earlier: list[tuple[int, Step]]) -> str:
         return _mkdir_snippet(step, i)
     if isinstance(step, Reload):
         return _reload_snippet(step, i, earlier)
+    if isinstance(step, Inspect):
+        return _inspect_snippet(step, i)
     if isinstance(step, Command):
         return _command_snippet(step, i)
     raise TypeError(f"cannot compile a step of kind {step.kind!r}: {type(step).__name__}")
@@ -328,7 +338,7 @@ def _payloads(step: Step, i: int) -> list[tuple[str, str, bool]]:
     """The data files of a step: (file name, text, secret?)."""
     if isinstance(step, WriteFile):
         return [(f"{i}.data", step.content, step.sensitive)]
-    if isinstance(step, Reload):
+    if isinstance(step, Reload | Inspect):
         return [(f"{i}.cmd", step.script, False)]
     if isinstance(step, Command):
         out = [(f"{i}.cmd", step.script, False)]
@@ -393,10 +403,13 @@ def _step_block(step: Step, i: int, earlier: list[tuple[int, Step]], *, redact: 
     if step.timeout is None:
         # In a subshell of the batch: one fork, no new bash to start. A Command's script
         # (never secret) goes into a variable rather than a file.
-        if isinstance(step, Command) and "\x00" not in step.script:
+        if isinstance(step, Command | Inspect) and "\x00" not in step.script:
             head += f"__o_c={payload_word(step.script)}\n"
             payloads = [p for p in payloads if p[0] != f"{i}.cmd"]
-            snippet = _command_snippet(step, i, inline=True)
+            if isinstance(step, Inspect):
+                snippet = _inspect_snippet(step, i, inline=True)
+            else:
+                snippet = _command_snippet(step, i, inline=True)
         else:
             snippet = _snippet(step, i, earlier)
         body = snippet.replace(_SNIPPET_HEAD, 'set -u\nT="$__o_tmp"\n', 1)

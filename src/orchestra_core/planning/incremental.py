@@ -1,24 +1,21 @@
-"""Incremental plans: compare what is wanted with what was last applied.
+"""Objects as plain-data snapshots, and renames between what was applied and what is wanted.
 
-Only new, changed and removed objects produce operations; a removed object becomes a delete of
-its last applied state. An object is compared as a snapshot of plain data (its fields and
-whether it is effectively active), so suspending an account changes each of its services.
+An object is compared as a snapshot of plain data (its fields and whether it is effectively
+active), so suspending an account changes each of its services. The comparison itself is
+per placement: see :meth:`~orchestra_core.planning.planner.Planner.reconcile`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-import attrs
-
 from orchestra_core.errors import PlanningError
 from orchestra_core.model.convert import structure_service, unstructure
 from orchestra_core.model.index import ServiceIndex
 from orchestra_core.model.service import Account, Service
-from orchestra_core.planning.changeset import ChangeSet
-from orchestra_core.storage.protocol import ObjectSnapshot
+from orchestra_core.model.state import ObjectSnapshot
 
-__all__ = ["Changes", "RenameRefused", "compare", "restore", "snapshot"]
+__all__ = ["RenameRefused", "find_renames", "restore", "snapshot", "world_from_snapshots"]
 
 
 class RenameRefused(PlanningError):
@@ -57,81 +54,7 @@ def restore(snap: ObjectSnapshot, service_types: Mapping[str, type[Service]]) ->
     return structure_service(snap.data, cls)
 
 
-@attrs.frozen(kw_only=True)
-class Changes:
-    """What a comparison found, and the change set that applies it."""
-
-    changeset: ChangeSet
-    index: ServiceIndex
-    desired: tuple[ObjectSnapshot, ...]
-    new: tuple[str, ...] = ()
-    changed: tuple[str, ...] = ()
-    removed: tuple[str, ...] = ()
-    unchanged: int = 0
-
-    @property
-    def touched(self) -> tuple[ObjectSnapshot, ...]:
-        """The wanted snapshots of new and changed objects: all the store needs to learn
-        (unchanged ones are already recorded as they are)."""
-        keys = set(self.new) | set(self.changed)
-        return tuple(snap for snap in self.desired if snap.key in keys)
-
-    @property
-    def is_empty(self) -> bool:
-        """True when nothing differs from the applied state."""
-        return not (self.new or self.changed or self.removed)
-
-    def summary(self) -> str:
-        """``2 new, 1 changed, 1 removed, 14 unchanged``."""
-        return (
-            f"{len(self.new)} new, {len(self.changed)} changed, {len(self.removed)} removed, "
-            f"{self.unchanged} unchanged"
-        )
-
-
-def compare(
-    applied: Mapping[str, ObjectSnapshot],
-    accounts: Iterable[Account],
-    services: Iterable[Service],
-    service_types: Mapping[str, type[Service]],
-    *,
-    full: bool = False,
-    allow_renames: bool = False,
-) -> Changes:
-    """The change set that turns the ``applied`` state into the wanted one.
-
-    ``full`` saves every wanted object whether it changed or not (a resync); removed objects
-    are deleted either way. Renames (see :class:`RenameRefused`) are refused unless allowed.
-    """
-    services = list(services)
-    index = ServiceIndex(accounts, services)
-    wanted = {obj.key: snapshot(obj, index) for obj in services}
-    new = [key for key in wanted if key not in applied]
-    changed = [key for key in wanted if key in applied and applied[key] != wanted[key]]
-    removed = [key for key in applied if key not in wanted]
-    removed_objects = {key: restore(applied[key], service_types) for key in removed}
-    if not allow_renames:
-        renames = _renames(removed_objects, [index.get(key) for key in new], applied, wanted)
-        if renames:
-            raise RenameRefused(renames)
-    changes = ChangeSet()
-    for key in removed:
-        changes.delete(removed_objects[key])
-    for obj in services:
-        if full or obj.key in new or obj.key in changed:
-            changes.save(obj)
-    return Changes(
-        changeset=changes,
-        index=index,
-        desired=tuple(wanted.values()),
-        new=tuple(new),
-        changed=tuple(changed),
-        removed=tuple(removed),
-        unchanged=len(wanted) - len(new) - len(changed),
-    )
-
-
-def _renames(
+def find_renames(
     removed: Mapping[str, Service],
     added: Iterable[Service | None],
     applied: Mapping[str, ObjectSnapshot],
@@ -158,3 +81,30 @@ def _renames(
                 taken.add(old_key)
                 break
     return pairs
+
+
+def world_from_snapshots(
+    snapshots: Iterable[ObjectSnapshot],
+    service_types: Mapping[str, type[Service]],
+    accounts: Iterable[Account] = (),
+) -> ServiceIndex:
+    """The objects of ``snapshots`` as an index that sees each as it was applied.
+
+    Accounts are not kept with the applied state: an object applied disabled although its own
+    ``is_active`` is true was disabled by its account, which is then in the index suspended
+    (unless ``accounts`` gives it), so that every object's snapshot comes out as it went in.
+    """
+    snaps = list(snapshots)
+    objects = [restore(snap, service_types) for snap in snaps]
+    given = {account.name: account for account in accounts}
+    suspended = {
+        obj.account
+        for obj, snap in zip(objects, snaps, strict=True)
+        if obj.is_active and not snap.active
+    }
+    names = dict.fromkeys(obj.account for obj in objects)
+    made = [
+        given.get(name) or Account(name=name, is_active=name not in suspended) for name in names
+    ]
+    made += [account for name, account in given.items() if name not in names]
+    return ServiceIndex(made, objects)

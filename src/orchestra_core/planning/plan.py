@@ -4,23 +4,33 @@ from __future__ import annotations
 
 import difflib
 import shlex
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import attrs
 
 from orchestra_core.model.secret import REDACTED
 from orchestra_core.model.servers import Server
+from orchestra_core.model.state import Placement
 from orchestra_core.planning.steps import (
     Command,
     DeleteFile,
     EnsureDirectory,
+    Inspect,
     Reload,
     Step,
     WriteFile,
 )
 
-__all__ = ["Plan", "PlannedOperation", "ServerPlan", "step_to_dict"]
+__all__ = ["Baseline", "Plan", "PlannedOperation", "ServerPlan", "Summary", "step_to_dict"]
+
+#: What a plan's files are shown against, by (server, path): the content last applied there
+#: (or read from the server with ``plan --refresh``); None or a missing entry: nothing.
+Baseline = Mapping[tuple[str, str], str | None]
+
+#: How a planned operation changes its placement: a new one, a changed one (its fingerprint
+#: moved), one saved again unchanged (``--all``, an explicit save), one deleted.
+CHANGES = ("add", "change", "resync", "delete")
 
 
 @attrs.frozen(kw_only=True)
@@ -28,7 +38,9 @@ class PlannedOperation:
     """One backend's work for one action on one server.
 
     ``action`` is ``save``, ``delete``, ``set_password`` or ``reload`` (the coalesced reload
-    of a daemon, whose ``object_keys`` are the objects that asked for it).
+    of a daemon, whose ``object_keys`` are the objects that asked for it). ``placement`` is,
+    for a save, what the store records once it succeeded, and for a delete, the applied
+    placement it removes; ``change`` says which of :data:`CHANGES` it is.
     """
 
     id: str
@@ -37,6 +49,8 @@ class PlannedOperation:
     action: str
     object_keys: tuple[str, ...]
     steps: tuple[Step, ...]
+    placement: Placement | None = attrs.field(default=None, repr=False)
+    change: str = ""
 
 
 @attrs.frozen(kw_only=True)
@@ -59,25 +73,80 @@ class ServerPlan:
 
 
 @attrs.frozen(kw_only=True)
+class Summary:
+    """What a plan does to objects: new ones (placed for the first time), changed ones (a
+    placement added, changed or deleted), removed ones (no placement left), and how many of
+    the compared objects stay as they are."""
+
+    new: tuple[str, ...] = ()
+    changed: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    unchanged: int = 0
+
+    def __str__(self) -> str:
+        return (
+            f"{len(self.new)} new, {len(self.changed)} changed, {len(self.removed)} removed, "
+            f"{self.unchanged} unchanged"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for ``--json``."""
+        return {
+            "new": list(self.new),
+            "changed": list(self.changed),
+            "removed": list(self.removed),
+            "unchanged": self.unchanged,
+        }
+
+
+@attrs.frozen(kw_only=True)
 class Plan:
     """What would run, per server. Printable as a diff or JSON; executed by the executor.
 
-    ``unrouted`` lists the keys of objects that no route sends anywhere (a warning, not an
-    error: an object may legitimately live only in the embedding application).
+    ``unrouted`` lists the keys of objects that no route sends anywhere: nothing of them is
+    recorded as applied. ``recorded`` and ``forgotten`` are placements whose operations
+    render no step (a subdomain lives in its zone's file): the store records or forgets them
+    with the apply. ``basis`` is a digest of the applied placements the plan was compared
+    with, on its servers: an apply that finds another one there, once it holds their locks,
+    refuses the plan as out of date. ``summary`` tells what happens to objects.
     """
 
     servers: tuple[ServerPlan, ...] = ()
     unrouted: tuple[str, ...] = ()
+    recorded: tuple[Placement, ...] = attrs.field(default=(), repr=False)
+    forgotten: tuple[Placement, ...] = attrs.field(default=(), repr=False)
+    basis: str | None = None
+    summary: Summary | None = None
 
     @property
     def is_empty(self) -> bool:
         """True when no server has anything to do."""
         return not any(sp.operations for sp in self.servers)
 
+    @property
+    def has_state_changes(self) -> bool:
+        """True when applying it changes the store even though no server has work."""
+        return bool(self.recorded or self.forgotten)
+
     def operations(self) -> Iterator[PlannedOperation]:
         """Every planned operation, server by server."""
         for server_plan in self.servers:
             yield from server_plan.operations
+
+    def per_server(self) -> dict[str, dict[str, int]]:
+        """By server, how many objects it adds, changes, saves again and deletes."""
+        counted: dict[str, dict[str, set[str]]] = {}
+        items = [(op.server, op.change, op.object_keys[0]) for op in self.operations() if op.change]
+        items += [(p.server, "add", p.object_key) for p in self.recorded]
+        items += [(p.server, "delete", p.object_key) for p in self.forgotten]
+        for server, change, key in items:
+            counted.setdefault(server, {c: set() for c in CHANGES})[change].add(key)
+        return {server: {c: len(keys) for c, keys in by.items()} for server, by in counted.items()}
+
+    def deleted_objects(self) -> set[str]:
+        """The objects the plan deletes somewhere (a placement gone, moved or removed)."""
+        keys = {op.object_keys[0] for op in self.operations() if op.change == "delete"}
+        return keys | {p.object_key for p in self.forgotten}
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for ``--json``; sensitive step content is redacted."""
@@ -92,6 +161,7 @@ class Plan:
                             "backend": op.backend,
                             "action": op.action,
                             "object_keys": list(op.object_keys),
+                            "change": op.change or None,
                             "steps": [step_to_dict(step) for step in op.steps],
                         }
                         for op in sp.operations
@@ -100,10 +170,12 @@ class Plan:
                 for sp in self.servers
             ],
             "unrouted": list(self.unrouted),
+            "per_server": self.per_server(),
         }
 
-    def render_text(self) -> str:
-        """A readable diff: per server and operation, each step with full file content."""
+    def render_text(self, baseline: Baseline | None = None) -> str:
+        """A readable diff: per server and operation, each step; a written file as a unified
+        diff against ``baseline`` (what was last applied there), or whole when it has none."""
         lines: list[str] = []
         for sp in self.servers:
             if not sp.operations:
@@ -113,9 +185,13 @@ class Plan:
             lines.append(f"server {sp.server.name} via {sp.server.transport}{where}{wave}")
             for op in sp.operations:
                 keys = ", ".join(op.object_keys)
-                lines.append(f"  {op.action} {keys} [{op.backend}]")
+                change = f" ({op.change})" if op.change and op.change != op.action else ""
+                lines.append(f"  {op.action} {keys} [{op.backend}]{change}")
                 for step in op.steps:
-                    lines.extend("    " + line for line in describe_step(step))
+                    previous = None
+                    if baseline is not None and isinstance(step, WriteFile):
+                        previous = baseline.get((sp.server.name, step.path))
+                    lines.extend("    " + line for line in describe_step(step, previous))
         if self.unrouted:
             lines.append("not routed to any server: " + ", ".join(self.unrouted))
         if not lines:
@@ -124,9 +200,12 @@ class Plan:
 
 
 def step_to_dict(step: Step) -> dict[str, Any]:
-    """Plain data for one step, with secrets redacted."""
+    """Plain data for one step, with secrets redacted; a mode as octal text (``"0644"``), as
+    operators write it."""
     data = attrs.asdict(step)
     data["kind"] = step.kind
+    if isinstance(data.get("mode"), int):
+        data["mode"] = format(data["mode"], "04o")
     if step.sensitive:
         for field in ("content", "stdin"):
             if data.get(field) is not None:
@@ -134,16 +213,22 @@ def step_to_dict(step: Step) -> dict[str, Any]:
     return data
 
 
-def describe_step(step: Step) -> list[str]:
-    """Human lines for one step; a written file shows its whole content as added lines."""
+def describe_step(step: Step, previous: str | None = None) -> list[str]:
+    """Human lines for one step; a written file shows as a unified diff against
+    ``previous`` (its content as last applied), or whole as added lines without one."""
     if isinstance(step, WriteFile):
         head = [f"write {step.path} (mode {step.mode:04o}) - {step.description}"]
         if step.sensitive:
             return [*head, f"  {REDACTED} (sensitive content)"]
-        diff = difflib.unified_diff(
-            [], step.content.splitlines(), fromfile="/dev/null", tofile=step.path, lineterm=""
-        )
-        body = ["  " + line for line in diff]
+        if previous is not None and previous == step.content:
+            body = ["  (content unchanged)"]
+        else:
+            before = [] if previous is None else previous.splitlines()
+            source = "/dev/null" if previous is None else f"{step.path} (last applied)"
+            diff = difflib.unified_diff(
+                before, step.content.splitlines(), fromfile=source, tofile=step.path, lineterm=""
+            )
+            body = ["  " + line for line in diff]
         if step.validate:
             body.append("  validated by: " + _argv_text(step.validate))
         return head + body
@@ -153,6 +238,8 @@ def describe_step(step: Step) -> list[str]:
         return [f"mkdir {step.path} (mode {step.mode:04o}) - {step.description}"]
     if isinstance(step, Reload):
         return [f"reload {step.daemon} if a step changed it:", *_script_lines(step.script)]
+    if isinstance(step, Inspect):
+        return [f"check - {step.description}"]
     if isinstance(step, Command):
         out = [f"run - {step.description}", *_script_lines(step.script)]
         if step.unless:

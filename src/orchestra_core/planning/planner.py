@@ -1,24 +1,50 @@
-"""The planner: from merged operations to a plan of steps per server."""
+"""The planner: from the wanted world and the applied placements to a plan of steps per server.
+
+:meth:`Planner.reconcile` routes every candidate object of the world to its wanted
+placements (object, backend, server), compares them with the applied ones and renders the
+difference: a new placement or one whose fingerprint changed is a save there, an applied
+placement that is no longer wanted (the object is gone, moved, or no longer routed) is a
+delete on the server where it lived, rendered with the snapshot and settings it was applied
+with. :meth:`Planner.plan` renders a change set's operations on their routed servers,
+comparing with nothing (the contract suite, one-off tools).
+"""
 
 from __future__ import annotations
 
+import hashlib
 import posixpath
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any
 
-from orchestra_core.backends.base import Backend, RenderContext, server_path
+import attrs
+
+from orchestra_core.backends.base import Backend, Observation, RenderContext, server_path
 from orchestra_core.backends.settings import build_settings
 from orchestra_core.errors import (
     BackendError,
+    ConfigurationError,
     DependencyCycleError,
     FieldError,
     OrchestraError,
+    PlanningError,
     SandboxViolation,
     ValidationError,
 )
 from orchestra_core.model.index import ServiceIndex
+from orchestra_core.model.secret import Secret
 from orchestra_core.model.servers import Route, Server
+from orchestra_core.model.service import Service
+from orchestra_core.model.state import ObjectSnapshot, Placement, PlacementKey, server_to_dict
 from orchestra_core.planning.changeset import ChangeSet, Operation
+from orchestra_core.planning.incremental import restore, snapshot
+from orchestra_core.planning.placements import (
+    drift_guard,
+    expected_observations,
+    file_records,
+    fingerprint,
+    observe_steps,
+    settings_data,
+)
 from orchestra_core.planning.plan import Plan, PlannedOperation, ServerPlan
 from orchestra_core.planning.routing import Router
 from orchestra_core.planning.steps import DeleteFile, EnsureDirectory, Reload, Step, WriteFile
@@ -54,10 +80,45 @@ def dependency_order(backends: Mapping[str, type[Backend[Any]]]) -> list[str]:
     return order
 
 
-class Planner:
-    """Routes operations to backends and servers and renders them into a :class:`Plan`.
+@attrs.frozen(kw_only=True)
+class _Wanted:
+    """A placement routing asks for today, with what it would be rendered with."""
 
-    Built once per set of servers and routes; :meth:`plan` is pure (it touches no server).
+    obj: Service
+    backend: str
+    server: Server
+    route: Route
+    settings: Any
+    snapshot: ObjectSnapshot
+    fingerprint: str
+
+    @property
+    def key(self) -> PlacementKey:
+        return PlacementKey(self.obj.key, self.backend, self.server.name)
+
+
+@attrs.frozen(kw_only=True)
+class _Work:
+    """One operation to render: an action of a backend for an object on a server."""
+
+    seq: int
+    action: str
+    obj: Service
+    backend: str
+    server: Server
+    settings: Any
+    active: bool
+    secret: Secret | None = None
+    wanted: _Wanted | None = None
+    applied: Placement | None = None
+    change: str = ""
+
+
+class Planner:
+    """Routes objects to backends and servers and renders operations into a :class:`Plan`.
+
+    Built once per set of servers and routes; planning is pure (it touches no server).
+    ``versions`` gives each backend's driver version (part of every fingerprint).
     """
 
     def __init__(
@@ -67,14 +128,17 @@ class Planner:
         routes: Sequence[Route],
         *,
         monitors: Mapping[str, object] | None = None,
+        versions: Mapping[str, str] | None = None,
     ) -> None:
         self.backend_classes = dict(backends)
         # Routes may also name a monitor that follows no backend (it is routed by its own).
         self.router = Router(servers, routes, {**(monitors or {}), **self.backend_classes})
         self.order = {name: i for i, name in enumerate(dependency_order(self.backend_classes))}
         self.requires = _transitive_after(self.backend_classes)
+        self.versions = dict(versions or {})
         self._instances: dict[str, Backend[Any]] = {}
         self._settings: dict[tuple[str, str, int], Any] = {}
+        self._settings_data: dict[tuple[str, str, int], dict[str, Any]] = {}
 
     def backend(self, name: str) -> Backend[Any]:
         """The (cached) instance of a backend."""
@@ -95,6 +159,12 @@ class Planner:
             )
         return self._settings[cache_key]
 
+    def _data_of(self, backend: str, server: Server, route: Route) -> dict[str, Any]:
+        cache_key = (backend, server.name, id(route))
+        if cache_key not in self._settings_data:
+            self._settings_data[cache_key] = settings_data(self.settings(backend, server, route))
+        return self._settings_data[cache_key]
+
     def peers(self, backend: str, obj: Any, index: ServiceIndex) -> list[tuple[Server, Any]]:
         """The servers ``backend`` routes ``obj`` to, with its settings on each (none when the
         backend is not installed or not routed)."""
@@ -114,6 +184,74 @@ class Planner:
         ]
         return sorted(names, key=self.order.__getitem__)
 
+    # -- what is wanted -------------------------------------------------------------------------
+
+    def wanted(
+        self,
+        index: ServiceIndex,
+        *,
+        candidates: Collection[str] | None = None,
+        exceeded: Mapping[str, frozenset[str]] | None = None,
+    ) -> tuple[dict[PlacementKey, _Wanted], list[str]]:
+        """The placements routing gives the objects of ``index`` (those of ``candidates``
+        only, when given), with their fingerprints; and the objects routed nowhere."""
+        over = exceeded or {}
+        snapshots = {obj.key: snapshot(obj, index) for obj in index}
+        gathered: dict[str, list[str]] = {}
+        for obj in index:
+            for owner in obj.related_keys(index):
+                gathered.setdefault(owner, []).append(obj.key)
+        wanted: dict[PlacementKey, _Wanted] = {}
+        unrouted: list[str] = []
+        for obj in index:
+            if candidates is not None and obj.key not in candidates:
+                continue
+            related = [
+                (key, snapshots.get(key))
+                for key in (
+                    *(key for _, key in obj.references()),
+                    *gathered.get(obj.key, ()),
+                )
+            ]
+            keys = [obj.key, *(key for key, _ in related)]
+            exceeded_here = {key: over[key] for key in keys if over.get(key)}
+            placed = False
+            for name in self.backends_for(obj.kind, "save"):
+                cls = self.backend_classes[name]
+                for server, route in self.router.targets(name, obj, index):
+                    placed = True
+                    peers = {
+                        peer: [
+                            (s.name, s.address, settings_data(settings))
+                            for s, settings in self.peers(peer, obj, index)
+                        ]
+                        for peer in cls.reads_peers
+                    }
+                    want = _Wanted(
+                        obj=obj,
+                        backend=name,
+                        server=server,
+                        route=route,
+                        settings=self.settings(name, server, route),
+                        snapshot=snapshots[obj.key],
+                        fingerprint=fingerprint(
+                            backend=name,
+                            version=self.versions.get(name, ""),
+                            settings=self._data_of(name, server, route),
+                            server=server,
+                            snapshot=snapshots[obj.key],
+                            related=related,
+                            exceeded=exceeded_here,
+                            peers=peers,
+                        ),
+                    )
+                    wanted[want.key] = want
+            if not placed:
+                unrouted.append(obj.key)
+        return wanted, unrouted
+
+    # -- planning -------------------------------------------------------------------------------
+
     def plan(
         self,
         changes: ChangeSet | Iterable[Operation],
@@ -121,51 +259,374 @@ class Planner:
         *,
         exceeded: Mapping[str, frozenset[str]] | None = None,
     ) -> Plan:
-        """Validate, route and render every operation; nothing is half planned.
+        """Render a change set's operations on the servers their routes name, comparing with
+        no applied state: every save is rendered where the object is routed, every delete
+        where it would be. Validation problems of all objects are raised together."""
+        operations = changes.operations(index) if isinstance(changes, ChangeSet) else list(changes)
+        saves = {op.key for op in operations if op.action == "save"}
+        deletes = {op.key: op.obj for op in operations if op.action == "delete"}
+        passwords = [op for op in operations if op.action == "set_password"]
+        order = list(dict.fromkeys(op.key for op in operations))
+        extra = {op.key: op.obj for op in passwords if op.key not in index}
+        world = ServiceIndex(
+            index.accounts.values(),
+            [*(obj for obj in index if obj.key not in deletes), *extra.values()],
+        )
+        plan = self.reconcile(
+            world,
+            {},
+            candidates=saves,
+            saves=saves,
+            deletes=deletes,
+            passwords=passwords,
+            exceeded=exceeded,
+            order=order,
+            guard=False,
+        )
+        # Compared with nothing: no applied state for an apply to check it against.
+        return attrs.evolve(plan, basis=None)
 
-        All validation problems of all objects are raised together as one
-        :class:`ValidationError`. ``exceeded`` gives, by object key, the resources whose
-        allocation the object is over (``RenderContext.exceeded``).
+    def reconcile(
+        self,
+        index: ServiceIndex,
+        applied: Mapping[PlacementKey, Placement],
+        *,
+        candidates: Collection[str] | None = None,
+        saves: Collection[str] = (),
+        deletes: Mapping[str, Service] | None = None,
+        passwords: Sequence[Operation] = (),
+        full: bool = False,
+        exceeded: Mapping[str, frozenset[str]] | None = None,
+        order: Sequence[str] = (),
+        guard: bool = True,
+    ) -> Plan:
+        """The plan that turns the ``applied`` placements into the wanted ones.
+
+        ``index`` is the wanted world; only the objects of ``candidates`` (all, when None)
+        and their applied placements are compared. ``saves`` are saved wherever they are
+        wanted even when unchanged (so is everything with ``full``); ``deletes`` are deleted
+        wherever they are applied (or, if nowhere, wherever they would be routed);
+        ``passwords`` are set where their objects are wanted. With ``guard``, an operation on
+        an applied placement first checks that its files and observed state are still what
+        was last applied (drift). ``order`` lists keys whose operations come first, in that
+        order. Nothing is half planned: every problem of every object is raised together.
         """
         over = exceeded or {}
-        operations = changes.operations(index) if isinstance(changes, ChangeSet) else list(changes)
+        deleting = dict(deletes or {})
+        for_passwords = {op.key for op in passwords}
+        looked_up = None if candidates is None else {*candidates, *for_passwords}
+        wanted, unrouted = self.wanted(index, candidates=looked_up, exceeded=over)
+        rank = {key: i for i, key in enumerate(order)}
+        base = len(rank)
+
+        def seq(key: str) -> int:
+            return rank.get(key, base)
+
+        work: list[_Work] = []
         errors: list[FieldError] = []
-        for op in operations:
-            if op.action != "delete":
-                errors.extend(op.obj.check() or op.obj.check_references(index))
+        for want in wanted.values():
+            key = want.obj.key
+            if candidates is not None and key not in candidates:
+                continue  # looked up for its password only
+            prev = applied.get(want.key)
+            if prev is None:
+                change = "add"
+            elif prev.fingerprint != want.fingerprint:
+                change = "change"
+            elif full or key in saves:
+                change = "resync"
+            else:
+                continue
+            errors.extend(want.obj.check() or want.obj.check_references(index))
+            work.append(self._save_work(want, prev, change, seq(key)))
+        compared = set(candidates) if candidates is not None else None
+        for pk, prev in applied.items():
+            if pk in wanted and prev.object_key not in deleting:
+                continue
+            if compared is not None and prev.object_key not in compared | set(deleting):
+                continue
+            work.append(self._delete_work(prev, seq(prev.object_key), index))
+        placed = {pk.object_key for pk in applied}
+        for key, obj in deleting.items():
+            if key not in placed:
+                for name in self.backends_for(obj.kind, "delete"):
+                    for server, route in self.router.targets(name, obj, index):
+                        work.append(
+                            _Work(
+                                seq=seq(key),
+                                action="delete",
+                                obj=obj,
+                                backend=name,
+                                server=server,
+                                settings=self.settings(name, server, route),
+                                active=index.is_effectively_active(obj),
+                                change="delete",
+                            )
+                        )
+        for op in passwords:
+            errors.extend(op.obj.check() or op.obj.check_references(index))
+            for want in wanted.values():
+                if (
+                    want.obj.key == op.key
+                    and op.action in self.backend_classes[want.backend].actions
+                ):
+                    work.append(
+                        _Work(
+                            seq=seq(op.key),
+                            action="set_password",
+                            obj=op.obj,
+                            backend=want.backend,
+                            server=want.server,
+                            settings=want.settings,
+                            active=index.is_effectively_active(op.obj),
+                            secret=op.secret,
+                            wanted=want,
+                        )
+                    )
         if errors:
             raise ValidationError(errors)
+        for item in work:
+            if item.action != "delete":
+                errors.extend(self.backend(item.backend).check(item.obj, item.settings))
+        if errors:
+            raise ValidationError(errors)
+        return self._assemble(
+            work,
+            index,
+            over,
+            guard=guard,
+            unrouted=[key for key in unrouted if key not in deleting],
+            applied=applied,
+        )
 
+    def _save_work(self, want: _Wanted, prev: Placement | None, change: str, seq: int) -> _Work:
+        return _Work(
+            seq=seq,
+            action="save",
+            obj=want.obj,
+            backend=want.backend,
+            server=want.server,
+            settings=want.settings,
+            active=want.snapshot.active,
+            wanted=want,
+            applied=prev,
+            change=change,
+        )
+
+    def _delete_work(self, prev: Placement, seq: int, index: ServiceIndex) -> _Work:
+        """A delete of an applied placement, as it was applied: its snapshot, its settings,
+        the server as it was (the current definition of that server, if it still has one,
+        is what the batch runs through)."""
+        cls = self.backend_classes.get(prev.backend)
+        if cls is None:
+            raise PlanningError(
+                f"{prev.key} was applied by backend {prev.backend!r}, which is no longer "
+                "installed: install it again to delete the object there"
+            )
+        obj = restore(prev.snapshot, {cls.service_type.kind: cls.service_type})
+        host = prev.on_server()
+        try:
+            settings = build_settings(
+                cls.settings_class,
+                prev.settings,
+                where=f"backend {prev.backend} on server {prev.server} (as last applied)",
+            )
+        except ConfigurationError as exc:
+            raise PlanningError(
+                f"{prev.key}: the settings it was applied with no longer fit backend "
+                f"{prev.backend} ({exc}); delete it by hand, or install the driver's "
+                "earlier version to delete it"
+            ) from exc
+        return _Work(
+            seq=seq,
+            action="delete",
+            obj=obj,
+            backend=prev.backend,
+            server=host,
+            settings=settings,
+            active=prev.snapshot.active,
+            applied=prev,
+            change="delete",
+        )
+
+    def probes_of(self, placement: Placement, index: ServiceIndex) -> tuple[Observation, ...]:
+        """The probes of an applied placement, rendered as it was applied (for ``check``)."""
+        item = self._delete_work(placement, 0, index)
+        backend = self.backend(placement.backend)
+        ctx = self._context(item, index, {}, "save")
+        return self._call(backend, "observing", placement.object_key, lambda: backend.observe(ctx))
+
+    # -- rendering ------------------------------------------------------------------------------
+
+    def _context(
+        self, item: _Work, index: ServiceIndex, over: Mapping[str, frozenset[str]], action: str
+    ) -> RenderContext[Any]:
+        allowed = self.backend_classes[item.backend].reads_peers
+        obj, backend = item.obj, item.backend
+
+        def lookup(name: str) -> list[tuple[Server, Any]]:
+            if name not in allowed:
+                raise BackendError(
+                    backend,
+                    f"reads the placements of backend {name!r} without declaring it in "
+                    "reads_peers (a change there would not save this object again)",
+                    object_key=obj.key,
+                )
+            return self.peers(name, obj, index)
+
+        return RenderContext(
+            obj=item.obj,
+            action=action,
+            server=item.server,
+            settings=item.settings,
+            index=index,
+            active=item.active,
+            secret=item.secret,
+            peer_lookup=lookup,
+            over_allocation=over,
+        )
+
+    def _call(
+        self, backend: Backend[Any], what: str, key: str, render: Callable[[], Iterable[Any]]
+    ) -> tuple[Any, ...]:
+        try:
+            return tuple(render())
+        except OrchestraError:
+            raise
+        except Exception as exc:
+            raise BackendError(backend.name, f"{what} failed: {exc!r}", object_key=key) from exc
+
+    def _render(
+        self, item: _Work, index: ServiceIndex, over: Mapping[str, frozenset[str]], *, guard: bool
+    ) -> tuple[PlannedOperation, Placement | None]:
+        """The operation of one work item, and the placement it records when it succeeds."""
+        backend = self.backend(item.backend)
+        key = item.obj.key
+        ctx = self._context(item, index, over, item.action)
+        steps: list[Step] = list(
+            self._call(backend, f"rendering {item.action}", key, lambda: backend.render(ctx))
+        )
+        label = f"{key} [{item.backend}]"
+        record: Placement | None = None
+        probes: tuple[Observation, ...] = ()
+        if item.action in ("save", "delete"):
+            observe_ctx = ctx if item.action == "save" else attrs.evolve(ctx, action="save")
+            probes = self._call(backend, "observing", key, lambda: backend.observe(observe_ctx))
+        if item.action == "save":
+            assert item.wanted is not None
+            files = file_records(steps)
+            if item.applied is not None:
+                steps += self._orphans(item, index, over, steps)
+            record = Placement(
+                object_key=key,
+                backend=item.backend,
+                server=item.server.name,
+                snapshot=item.wanted.snapshot,
+                fingerprint=item.wanted.fingerprint,
+                settings=settings_data(item.settings),
+                host=server_to_dict(item.server),
+                files=files,
+                observed=expected_observations(probes),
+            )
+            if steps:
+                steps += observe_steps(probes, label)
+            if guard and item.applied is not None and steps:
+                check = drift_guard(item.applied, label, new_files=files, probes=probes)
+                if check is not None:
+                    steps.insert(0, check)
+        elif item.action == "delete" and guard and item.applied is not None and steps:
+            check = drift_guard(item.applied, label, probes=probes)
+            if check is not None:
+                steps.insert(0, check)
+        _check_sandbox(item.server, steps)
+        planned = PlannedOperation(
+            id=f"{item.server.name}:{item.backend}:{item.action}:{key}",
+            server=item.server.name,
+            backend=item.backend,
+            action=item.action,
+            object_keys=(key,),
+            steps=tuple(steps),
+            placement=record if item.action == "save" else item.applied,
+            change=item.change,
+        )
+        return planned, record
+
+    def _orphans(
+        self,
+        item: _Work,
+        index: ServiceIndex,
+        over: Mapping[str, frozenset[str]],
+        written: Sequence[Step],
+    ) -> list[Step]:
+        """Files the placement had that its new settings no longer make: what a delete with
+        the old settings removes and a delete with the new ones would not (a changed
+        directory). Removed after the save's own steps, so the old files serve until the new
+        ones are in place."""
+        prev = item.applied
+        assert prev is not None
+        if prev.settings == settings_data(item.settings) and prev.host.get("root") == (
+            item.server.root
+        ):
+            return []
+        backend = self.backend(item.backend)
+        if "delete" not in type(backend).actions:
+            return []
+        old = self._delete_work(prev, item.seq, index)
+        old_steps = self._call(
+            backend,
+            "rendering delete",
+            item.obj.key,
+            lambda: backend.render(self._context(old, index, over, "delete")),
+        )
+        new_item = attrs.evolve(item, action="delete")
+        new_steps = self._call(
+            backend,
+            "rendering delete",
+            item.obj.key,
+            lambda: backend.render(self._context(new_item, index, over, "delete")),
+        )
+        kept = {s.path for s in (*new_steps, *written) if isinstance(s, DeleteFile | WriteFile)}
+        return [
+            attrs.evolve(step, description=f"{step.description} (left by its earlier settings)")
+            for step in old_steps
+            if isinstance(step, DeleteFile)
+            and step.path not in kept
+            and _inside(item.server, step.path)
+        ]
+
+    def _assemble(
+        self,
+        work: list[_Work],
+        index: ServiceIndex,
+        over: Mapping[str, frozenset[str]],
+        *,
+        guard: bool,
+        unrouted: Sequence[str],
+        applied: Mapping[PlacementKey, Placement],
+    ) -> Plan:
         per_server: dict[tuple[int, str], list[tuple[tuple[int, int], int, PlannedOperation]]] = {}
         settings_of: dict[str, Any] = {}
         servers: dict[str, Server] = {}
-        unrouted: list[str] = []
-        for seq, op in enumerate(operations):
-            routed = False
-            placed: list[tuple[str, str, int]] = []  # (backend, server, wave) for this object
-            for backend_name in self.backends_for(op.obj.kind, op.action):
-                backend = self.backend(backend_name)
-                for server, route in self.router.targets(backend_name, op.obj, index):
-                    routed = True
-                    settings = self.settings(backend_name, server, route)
-                    if op.action != "delete":
-                        problems = backend.check(op.obj, settings)
-                        if problems:  # rendering would only trip over them
-                            errors.extend(problems)
-                            continue
-                    planned = self._render(backend, op, server, settings, index, over)
-                    if not planned.steps:  # e.g. a subdomain: its zone renders its records
-                        continue
-                    settings_of[planned.id] = settings
-                    rank = self._rank(backend_name, op.action)
-                    wave = self._wave(backend_name, server.name, op.action, placed)
-                    placed.append((backend_name, server.name, wave))
-                    per_server.setdefault((wave, server.name), []).append((rank, seq, planned))
-                    servers[server.name] = server
-            if not routed:
-                unrouted.append(op.key)
-        if errors:
-            raise ValidationError(errors)
+        recorded: list[Placement] = []
+        forgotten: list[Placement] = []
+        placed: dict[str, list[tuple[str, str, int]]] = {}  # (backend, server, wave) by key
+        work = sorted(work, key=lambda w: w.seq)
+        for item in work:
+            planned, record = self._render(item, index, over, guard=guard)
+            if not planned.steps:  # e.g. a subdomain: its zone renders its records
+                if item.action == "save" and record is not None:
+                    recorded.append(record)
+                elif item.action == "delete" and item.applied is not None:
+                    forgotten.append(item.applied)
+                continue
+            name = item.server.name
+            settings_of[planned.id] = item.settings
+            rank = self._rank(item.backend, item.action)
+            done = placed.setdefault(item.obj.key, [])
+            wave = self._wave(item.backend, name, item.action, done)
+            done.append((item.backend, name, wave))
+            per_server.setdefault((wave, name), []).append((rank, item.seq, planned))
+            servers.setdefault(name, self.router.servers.get(name, item.server))
 
         server_plans = []
         for wave, name in sorted(per_server):
@@ -174,7 +635,14 @@ class Planner:
             server_plans.append(
                 ServerPlan(server=servers[name], operations=tuple(with_reloads), wave=wave)
             )
-        return Plan(servers=tuple(server_plans), unrouted=tuple(dict.fromkeys(unrouted)))
+        touched = {sp.server.name for sp in server_plans}
+        return Plan(
+            servers=tuple(server_plans),
+            unrouted=tuple(dict.fromkeys(unrouted)),
+            recorded=tuple(recorded),
+            forgotten=tuple(forgotten),
+            basis=_basis(applied, touched | {p.server for p in (*recorded, *forgotten)}),
+        )
 
     def _wave(
         self, backend: str, server: str, action: str, placed: list[tuple[str, str, int]]
@@ -199,44 +667,6 @@ class Planner:
         # Deletes first, dependants before what they depend on; then saves in dependency order.
         position = self.order[backend]
         return (0, -position) if action == "delete" else (1, position)
-
-    def _render(
-        self,
-        backend: Backend[Any],
-        op: Operation,
-        server: Server,
-        settings: Any,
-        index: ServiceIndex,
-        exceeded: Mapping[str, frozenset[str]],
-    ) -> PlannedOperation:
-        ctx = RenderContext(
-            obj=op.obj,
-            action=op.action,
-            server=server,
-            settings=settings,
-            index=index,
-            active=index.is_effectively_active(op.obj),
-            secret=op.secret,
-            peer_lookup=lambda name: self.peers(name, op.obj, index),
-            over_allocation=exceeded,
-        )
-        try:
-            steps = tuple(backend.render(ctx))
-        except OrchestraError:
-            raise
-        except Exception as exc:
-            raise BackendError(
-                backend.name, f"rendering {op.action} failed: {exc!r}", object_key=op.key
-            ) from exc
-        _check_sandbox(server, steps)
-        return PlannedOperation(
-            id=f"{server.name}:{backend.name}:{op.action}:{op.key}",
-            server=server.name,
-            backend=backend.name,
-            action=op.action,
-            object_keys=(op.key,),
-            steps=steps,
-        )
 
     def _add_reloads(
         self,
@@ -284,6 +714,23 @@ class Planner:
         return out
 
 
+def _basis(applied: Mapping[PlacementKey, Placement], servers: Collection[str]) -> str:
+    """What the plan was compared with on its servers (see :func:`state_digest`)."""
+    return state_digest(p for p in applied.values() if p.server in servers)
+
+
+def state_digest(placements: Iterable[Placement]) -> str:
+    """A digest of applied placements: equal digests, equal state to plan against. An apply
+    compares the digest of its servers' placements, read once it holds their locks, with
+    the one its plan was made from."""
+    items = sorted(
+        f"{p.object_key}\x00{p.backend}\x00{p.server}\x00{p.fingerprint}\x00"
+        f"{p.applied_at.isoformat() if p.applied_at else ''}"
+        for p in placements
+    )
+    return hashlib.sha256("\x01".join(items).encode("utf-8")).hexdigest()
+
+
 #: Where orchestra keeps its own state on a server unless its ``state_dir`` setting says.
 STATE_DIR = "/var/lib/orchestra"
 
@@ -323,12 +770,18 @@ def _step_paths(step: Step) -> Iterable[str]:
         yield step.path
 
 
-def _check_sandbox(server: Server, steps: Iterable[Step]) -> None:
+def _inside(server: Server, path: str) -> bool:
+    """True when ``path`` is under the server's sandbox root (or it has none)."""
     if server.root is None:
-        return
+        return True
     root = posixpath.normpath(server.root)
+    normal = posixpath.normpath(path)
+    return normal == root or normal.startswith(root.rstrip("/") + "/")
+
+
+def _check_sandbox(server: Server, steps: Iterable[Step]) -> None:
     for step in steps:
         for path in _step_paths(step):
-            normal = posixpath.normpath(path)
-            if not (normal == root or normal.startswith(root.rstrip("/") + "/")):
-                raise SandboxViolation(server.name, path, root)
+            if not _inside(server, path):
+                assert server.root is not None
+                raise SandboxViolation(server.name, path, posixpath.normpath(server.root))

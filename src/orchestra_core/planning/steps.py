@@ -20,6 +20,7 @@ __all__ = [
     "Command",
     "DeleteFile",
     "EnsureDirectory",
+    "Inspect",
     "Reload",
     "Step",
     "WriteFile",
@@ -110,6 +111,24 @@ class Command(Step):
     script: str
     unless: str | None = None
     stdin: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Inspect(Step):
+    """Read something on the server and change nothing: reports "nothing" when ``script``
+    exits 0 and fails the step otherwise; its standard output is kept.
+
+    The core adds these itself: a check that the files and state an operation is about to
+    replace are still what orchestra last applied (drift, refused without ``--force``), and
+    the probes a backend declares (:meth:`Backend.observe`) whose output is learned right
+    after the operation, for ``orchestra check`` to compare with later. ``probe`` names the
+    probe whose output this is, if it is one.
+    """
+
+    kind: ClassVar[str] = "inspect"
+
+    script: str
+    probe: str | None = None
 
 
 @attrs.frozen(kw_only=True)

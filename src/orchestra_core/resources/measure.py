@@ -12,9 +12,7 @@ A gauge is meant to be measured on one server per object.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
@@ -23,24 +21,19 @@ import attrs
 from orchestra_core.backends.base import Backend
 from orchestra_core.backends.settings import build_settings
 from orchestra_core.errors import OrchestraError
+from orchestra_core.execution.readonly import ReadResult, run_read_only
 from orchestra_core.execution.results import utcnow
-from orchestra_core.execution.script import compile_batch
 from orchestra_core.execution.transport import Transport
 from orchestra_core.model.index import ServiceIndex
 from orchestra_core.model.servers import Server
 from orchestra_core.model.service import Service
-from orchestra_core.planning.plan import PlannedOperation, ServerPlan
 from orchestra_core.planning.routing import Router
-from orchestra_core.planning.steps import Command, Step
-from orchestra_core.rendering.shell import quote
+from orchestra_core.planning.steps import Step
 from orchestra_core.resources.definitions import Monitor, Sample
 from orchestra_core.storage.usage import IngestReport
 
 __all__ = ["MeasureResult", "Measurer", "MonitorFailure", "MonitorRun"]
 
-#: The line a guarded monitor step ends its output with: its script's exit status.
-_STATUS = "@@ORCHESTRA-MONITOR-STATUS"
-_STATUS_LINE = re.compile(rf"(?:^|\n){re.escape(_STATUS)} (\d+)\n?$")
 
 
 @attrs.frozen(kw_only=True)
@@ -80,26 +73,6 @@ class MeasureResult:
     def ok(self) -> bool:
         """True when no monitor failed."""
         return not self.failures
-
-
-def guard(step: Step) -> Command:
-    """``step`` (a :class:`Command`) run so that its failure does not stop the batch: its
-    output ends with a status line that :func:`unguard` reads back."""
-    if not isinstance(step, Command) or step.unless is not None or step.stdin is not None:
-        raise OrchestraError(
-            f"monitor step {step.description!r}: a monitor renders read-only Command steps "
-            "without unless or stdin"
-        )
-    script = f'( eval {quote(step.script)} ); printf "\\n{_STATUS} %d\\n" "$?"\n'
-    return attrs.evolve(step, script=script)
-
-
-def unguard(stdout: str) -> tuple[int | None, str]:
-    """The exit status and the output of a guarded step (None: the status line is missing)."""
-    found = _STATUS_LINE.search(stdout)
-    if found is None:
-        return None, stdout
-    return int(found[1]), stdout[: found.start()]
 
 
 class Measurer:
@@ -187,86 +160,53 @@ class Measurer:
         ]
 
     def run(self, runs: Sequence[MonitorRun], *, at: datetime | None = None) -> MeasureResult:
-        """Run ``runs``: one batch per server, servers in parallel; parse every output."""
+        """Run ``runs``: one read-only batch per server, servers in parallel; parse every
+        output."""
         measured_at = at or utcnow()
         by_server: dict[str, list[MonitorRun]] = {}
         for run in runs:
             by_server.setdefault(run.server.name, []).append(run)
+        groups = list(by_server.values())
+        outcomes = run_read_only(
+            [
+                (group[0].server, [step for run in group for step in run.steps])
+                for group in groups
+            ],
+            self.transports,
+            label="measure",
+            max_parallel=self.max_parallel,
+            batch_timeout=self.batch_timeout,
+        )
         samples: list[Sample] = []
         failures: list[MonitorFailure] = []
-        if by_server:
-            workers = min(self.max_parallel, len(by_server))
-            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="monitor") as pool:
-                futures = [
-                    pool.submit(self._run_server, group, measured_at)
-                    for group in by_server.values()
-                ]
-                for future in futures:
-                    got, failed = future.result()
-                    samples += got
-                    failures += failed
+        for group, results in zip(groups, outcomes, strict=True):
+            got, failed = self._parse_server(group, results, measured_at)
+            samples += got
+            failures += failed
         return MeasureResult(
             samples=tuple(samples), failures=tuple(failures), measured_at=measured_at
         )
 
-    def _run_server(
-        self, runs: list[MonitorRun], measured_at: datetime
+    def _parse_server(
+        self, runs: list[MonitorRun], results: Sequence[ReadResult], measured_at: datetime
     ) -> tuple[list[Sample], list[MonitorFailure]]:
         server = runs[0].server
-        operations = tuple(
-            PlannedOperation(
-                id=f"{server.name}:{run.monitor.name}:measure:{i}",
-                server=server.name,
-                backend=run.monitor.name,
-                action="measure",
-                object_keys=tuple(obj.key for obj in run.objects),
-                steps=tuple(guard(step) for step in run.steps),
-            )
-            for i, run in enumerate(runs)
-        )
-        plan = ServerPlan(server=server, operations=operations)
-        try:
-            batch = compile_batch(plan)
-            result = self.transports(server.transport).run(
-                server, batch, timeout=self.batch_timeout
-            )
-        except (OrchestraError, OSError, KeyError) as exc:
-            return [], [
-                MonitorFailure(monitor=r.monitor.name, server=server.name, message=str(exc))
-                for r in runs
-            ]
-        reported = {raw.index: raw for raw in result.steps}
         samples: list[Sample] = []
         failures: list[MonitorFailure] = []
         index = 0
         for run in runs:
-            outputs: list[str] = []
-            problem: str | None = None
-            for _ in run.steps:
-                raw = reported.get(index)
-                index += 1
-                if problem is not None:
-                    continue
-                if raw is None:
-                    problem = result.error or ("timed out" if result.timed_out else "did not run")
-                    continue
-                status, output = unguard(raw.stdout)
-                if raw.status == "timeout":
-                    problem = "timed out"
-                elif status is None or status != 0 or raw.status == "failed":
-                    words = (raw.stderr or output).strip()[-2000:]
-                    problem = f"exit status {status if status is not None else raw.exit_code}" + (
-                        f": {words}" if words else ""
-                    )
-                else:
-                    outputs.append(output)
+            mine = results[index : index + len(run.steps)]
+            index += len(run.steps)
+            problem = next((r.problem for r in mine if r.problem is not None), None)
             if problem is not None:
                 failures.append(
                     MonitorFailure(monitor=run.monitor.name, server=server.name, message=problem)
                 )
                 continue
             try:
-                parsed = run.monitor.parse("".join(outputs), run.objects, measured_at)
+                parsed = run.monitor.parse(
+                    "".join(r.output for r in mine), run.objects, measured_at
+                )
             except Exception as exc:
                 failures.append(
                     MonitorFailure(

@@ -5,14 +5,22 @@ from __future__ import annotations
 import copy
 import threading
 import time
-from collections.abc import Sequence
-from datetime import datetime
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
 
 import attrs
 
 from orchestra_core.execution.results import OperationLog, State, utcnow
 from orchestra_core.model.servers import Route, Server
-from orchestra_core.storage.protocol import NotFound, ObjectSnapshot, ServerBusy, holder_is_gone
+from orchestra_core.model.state import ObjectSnapshot, Placement, PlacementKey
+from orchestra_core.storage.protocol import (
+    DEFAULT_LEASE,
+    INTERRUPTED_NOTE,
+    NotFound,
+    ServerBusy,
+    ServerLock,
+    newest_snapshots,
+)
 from orchestra_core.storage.usage import UsageStore
 from orchestra_core.storage.usage_memory import MemoryUsageStore
 
@@ -26,11 +34,12 @@ class MemoryStore:
         #: Samples, lifetimes, allocations, resource states and usage records.
         self.usage: UsageStore = MemoryUsageStore()
         self._lock = threading.Lock()
-        self._applied: dict[str, ObjectSnapshot] = {}
+        self._placements: dict[PlacementKey, Placement] = {}
+        self._contents: dict[str, str] = {}
         self._desired: dict[str, ObjectSnapshot] = {}
         self._servers: list[Server] = []
         self._routes: list[Route] = []
-        self._held: dict[str, tuple[str, datetime]] = {}
+        self._held: dict[str, ServerLock] = {}
         self._logs: dict[str, OperationLog] = {}
         # Insertion order breaks ties between logs created in the same microsecond.
         self._order: dict[str, int] = {}
@@ -92,22 +101,69 @@ class MemoryStore:
                 del self._order[id]
             return len(old)
 
+    def interrupt_logs(self, servers: Sequence[str]) -> int:
+        """Mark these servers' unfinished logs ``interrupted``."""
+        wanted = set(servers)
+        now = utcnow()
+        with self._lock:
+            found = [
+                log
+                for log in self._logs.values()
+                if log.server in wanted and not log.state.is_final
+            ]
+            for log in found:
+                log.state = State.INTERRUPTED
+                log.finished_at = now
+                log.stderr += INTERRUPTED_NOTE
+            return len(found)
+
+    def placements(
+        self,
+        *,
+        servers: Collection[str] | None = None,
+        object_keys: Collection[str] | None = None,
+    ) -> list[Placement]:
+        """The applied placements (copies), in key order."""
+        with self._lock:
+            found = [
+                p
+                for key, p in sorted(self._placements.items())
+                if (servers is None or key.server in servers)
+                and (object_keys is None or key.object_key in object_keys)
+            ]
+            return copy.deepcopy(found)
+
+    def record_placements(
+        self,
+        recorded: Sequence[Placement],
+        forgotten: Sequence[PlacementKey] = (),
+        *,
+        contents: Mapping[str, str] | None = None,
+    ) -> None:
+        """Record, forget and keep contents, all at once."""
+        now = utcnow()
+        stamped = [attrs.evolve(copy.deepcopy(p), applied_at=now) for p in recorded]
+        with self._lock:
+            for key in forgotten:
+                self._placements.pop(PlacementKey(*key), None)
+            for placement in stamped:
+                self._placements[placement.key] = placement
+            named = {f.sha256 for p in self._placements.values() for f in p.files if f.sha256}
+            for digest, content in (contents or {}).items():
+                if digest in named:
+                    self._contents[digest] = content
+            for digest in [d for d in self._contents if d not in named]:
+                del self._contents[digest]
+
+    def file_contents(self, hashes: Iterable[str]) -> dict[str, str]:
+        """The kept contents of these hashes."""
+        with self._lock:
+            return {h: self._contents[h] for h in hashes if h in self._contents}
+
     def applied(self) -> dict[str, ObjectSnapshot]:
-        """Copies of the applied snapshots, by key."""
+        """The newest snapshot of every placed object (copies)."""
         with self._lock:
-            return copy.deepcopy(self._applied)
-
-    def record_applied(self, snapshots: Sequence[ObjectSnapshot]) -> None:
-        """Remember these snapshots as applied."""
-        with self._lock:
-            for snapshot in snapshots:
-                self._applied[snapshot.key] = copy.deepcopy(snapshot)
-
-    def forget_applied(self, keys: Sequence[str]) -> None:
-        """Forget the applied snapshots of these keys."""
-        with self._lock:
-            for key in keys:
-                self._applied.pop(key, None)
+            return copy.deepcopy(newest_snapshots(self._placements.values()))
 
     def record_desired(self, snapshots: Sequence[ObjectSnapshot]) -> None:
         """Remember what was last asked of these objects."""
@@ -136,34 +192,67 @@ class MemoryStore:
         with self._lock:
             return list(self._routes)
 
-    def lock_servers(self, names: Sequence[str], holder: str, *, wait: float = 0.0) -> None:
-        """Take every server of ``names`` for ``holder``, all or none, waiting up to ``wait``."""
+    def lock_servers(
+        self,
+        names: Sequence[str],
+        holder: str,
+        *,
+        wait: float = 0.0,
+        lease: float = DEFAULT_LEASE,
+    ) -> list[ServerLock]:
+        """Take every server of ``names`` for ``holder``, all or none, waiting up to ``wait``;
+        the dead locks taken over are returned."""
         deadline = time.monotonic() + wait
+        wanted = sorted(set(names))
         while True:
             with self._lock:
-                busy = [
-                    (name, self._held[name])
-                    for name in sorted(set(names))
-                    if name in self._held
-                    and self._held[name][0] != holder
-                    and not holder_is_gone(self._held[name][0])
-                ]
+                now = utcnow()
+                held = [self._held[name] for name in wanted if name in self._held]
+                busy = [lock for lock in held if lock.holder != holder and not lock.is_dead(now)]
                 if not busy:
-                    now = utcnow()
-                    for name in names:
-                        self._held[name] = (holder, now)
-                    return
+                    until = now + timedelta(seconds=lease)
+                    for name in wanted:
+                        old = self._held.get(name)
+                        since = old.acquired_at if old and old.holder == holder else now
+                        self._held[name] = ServerLock(
+                            server=name, holder=holder, acquired_at=since, expires_at=until
+                        )
+                    return [lock for lock in held if lock.holder != holder]
             if time.monotonic() >= deadline:
-                name, (other, since) = busy[0]
-                raise ServerBusy(name, other, since)
+                first = busy[0]
+                raise ServerBusy(first.server, first.holder, first.acquired_at)
             time.sleep(0.05)
+
+    def renew_locks(
+        self, names: Sequence[str], holder: str, *, lease: float = DEFAULT_LEASE
+    ) -> int:
+        """Extend ``holder``'s locks on ``names``."""
+        with self._lock:
+            until = utcnow() + timedelta(seconds=lease)
+            mine = [n for n in set(names) if n in self._held and self._held[n].holder == holder]
+            for name in mine:
+                self._held[name] = attrs.evolve(self._held[name], expires_at=until)
+            return len(mine)
 
     def unlock_servers(self, names: Sequence[str], holder: str) -> None:
         """Give back the servers ``holder`` holds."""
         with self._lock:
             for name in names:
-                if name in self._held and self._held[name][0] == holder:
+                if name in self._held and self._held[name].holder == holder:
                     del self._held[name]
+
+    def locks(self) -> list[ServerLock]:
+        """Every lock held now."""
+        with self._lock:
+            return [self._held[name] for name in sorted(self._held)]
+
+    def break_lock(self, server: str, holder: str) -> bool:
+        """Remove ``server``'s lock if ``holder`` still holds it."""
+        with self._lock:
+            if server in self._held and self._held[server].holder == holder:
+                del self._held[server]
+                return True
+            return False
 
 
 def _copy_log(log: OperationLog) -> OperationLog:

@@ -1,5 +1,6 @@
-"""The store interface: operation logs, the last applied state of every object, the servers
-and routes of the last apply, and the locks that keep two applies off the same server.
+"""The store interface: operation logs, the applied placements of every object (with the
+content of the files they wrote), the servers and routes of the last apply, and the leased
+locks that keep two applies off the same server.
 
 Every implementation (memory, SQLAlchemy on SQLite or PostgreSQL) passes the same contract
 suite in ``tests/storage``.
@@ -9,20 +10,41 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import attrs
 
 from orchestra_core.errors import OrchestraError
 from orchestra_core.execution.results import OperationLog, State
 from orchestra_core.model.servers import Route, Server
+from orchestra_core.model.state import ObjectSnapshot, Placement, PlacementKey
 
 if TYPE_CHECKING:
     from orchestra_core.storage.usage import UsageStore
 
-__all__ = ["NotFound", "ObjectSnapshot", "ServerBusy", "Store", "holder_id", "holder_is_gone"]
+__all__ = [
+    "DEFAULT_LEASE",
+    "INTERRUPTED_NOTE",
+    "NotFound",
+    "ObjectSnapshot",
+    "ServerBusy",
+    "ServerLock",
+    "Store",
+    "holder_id",
+    "holder_is_gone",
+    "newest_snapshots",
+]
+
+#: Seconds a server lock lasts unless its holder renews it (an apply renews it while it runs).
+DEFAULT_LEASE = 120.0
+
+#: What the stderr of a log that never finished says once a later apply found it.
+INTERRUPTED_NOTE = (
+    "orchestra: interrupted: the apply that ran this operation ended before it finished "
+    "(killed, or its store went away); what it did on the server is unknown: plan again\n"
+)
 
 
 def holder_id(tag: str = "") -> str:
@@ -47,14 +69,31 @@ def holder_is_gone(holder: str) -> bool:
 
 
 @attrs.frozen(kw_only=True)
-class ObjectSnapshot:
-    """An object as plain data: its key, its kind, its fields (``unstructure``d) and whether it
-    was effectively active (itself and its account). What incremental plans compare."""
+class ServerLock:
+    """Who holds a server, since when, and until when unless renewed."""
 
-    key: str
-    kind: str
-    data: dict[str, Any]
-    active: bool = True
+    server: str
+    holder: str
+    acquired_at: datetime
+    expires_at: datetime
+
+    def is_dead(self, now: datetime) -> bool:
+        """True when the lease ran out, or the holder is a process of this host that is gone."""
+        return self.expires_at <= now or holder_is_gone(self.holder)
+
+
+def newest_snapshots(placements: Iterable[Placement]) -> dict[str, ObjectSnapshot]:
+    """By object key, the snapshot of its most recently applied placement."""
+    best: dict[str, Placement] = {}
+    for placement in placements:
+        old = best.get(placement.object_key)
+        if old is None or _when(placement) >= _when(old):
+            best[placement.object_key] = placement
+    return {key: p.snapshot for key, p in best.items()}
+
+
+def _when(placement: Placement) -> float:
+    return placement.applied_at.timestamp() if placement.applied_at is not None else 0.0
 
 
 class ServerBusy(OrchestraError):
@@ -123,18 +162,44 @@ class Store(Protocol):
         """Delete the logs created before ``older_than``; how many went."""
         ...
 
-    # -- the state of objects ---------------------------------------------------------------
+    def interrupt_logs(self, servers: Sequence[str]) -> int:
+        """Mark the logs of these servers still ``received`` or ``started`` as
+        ``interrupted`` (finished now, :data:`INTERRUPTED_NOTE` added to their stderr); how
+        many. Called by an apply once it holds the servers' locks: a log is only written under
+        its server's lock, so such a log belongs to an apply that is gone."""
+        ...
+
+    # -- the applied state ------------------------------------------------------------------
+
+    def placements(
+        self,
+        *,
+        servers: Collection[str] | None = None,
+        object_keys: Collection[str] | None = None,
+    ) -> list[Placement]:
+        """The applied placements (on these servers, of these objects, when given), in
+        (object key, backend, server) order."""
+        ...
+
+    def record_placements(
+        self,
+        recorded: Sequence[Placement],
+        forgotten: Sequence[PlacementKey] = (),
+        *,
+        contents: Mapping[str, str] | None = None,
+    ) -> None:
+        """In one transaction: insert or replace ``recorded`` (stamped applied now), forget
+        ``forgotten`` (unknown ones are fine), and keep of ``contents`` (file content by its
+        SHA-256) what the files of ``recorded`` name; content no placement names any more
+        goes."""
+        ...
+
+    def file_contents(self, hashes: Iterable[str]) -> dict[str, str]:
+        """The kept content of the files with these hashes (those it has)."""
+        ...
 
     def applied(self) -> dict[str, ObjectSnapshot]:
-        """The last applied snapshot of every object, by key."""
-        ...
-
-    def record_applied(self, snapshots: Sequence[ObjectSnapshot]) -> None:
-        """Remember these snapshots as applied (insert or replace by key)."""
-        ...
-
-    def forget_applied(self, keys: Sequence[str]) -> None:
-        """Forget the applied snapshots of these keys (deleted objects); unknown keys are fine."""
+        """By key, the snapshot of every object that has a placement (its newest one)."""
         ...
 
     def record_desired(self, snapshots: Sequence[ObjectSnapshot]) -> None:
@@ -161,15 +226,39 @@ class Store(Protocol):
 
     # -- locks ------------------------------------------------------------------------------
 
-    def lock_servers(self, names: Sequence[str], holder: str, *, wait: float = 0.0) -> None:
-        """Take every server of ``names`` for ``holder``, all or none.
+    def lock_servers(
+        self,
+        names: Sequence[str],
+        holder: str,
+        *,
+        wait: float = 0.0,
+        lease: float = DEFAULT_LEASE,
+    ) -> list[ServerLock]:
+        """Take every server of ``names`` for ``holder`` for ``lease`` seconds, all or none.
 
         Waits up to ``wait`` seconds for servers another holder has, then raises
         :class:`ServerBusy` naming the first one still held. A holder's lock on a server is
-        re-entrant. Locks of a process that is gone (same host) are taken over.
+        re-entrant (and renewed). A lock whose lease ran out, or whose holder is a process of
+        this host that is gone, is taken over: the locks taken over are returned.
         """
+        ...
+
+    def renew_locks(
+        self, names: Sequence[str], holder: str, *, lease: float = DEFAULT_LEASE
+    ) -> int:
+        """Extend ``holder``'s locks on ``names`` to ``lease`` seconds from now; how many it
+        still held (fewer: another holder took one over after its lease ran out)."""
         ...
 
     def unlock_servers(self, names: Sequence[str], holder: str) -> None:
         """Give back the servers of ``names`` that ``holder`` holds."""
+        ...
+
+    def locks(self) -> list[ServerLock]:
+        """Every lock held now (expired ones included), by server name."""
+        ...
+
+    def break_lock(self, server: str, holder: str) -> bool:
+        """Remove the lock on ``server`` if ``holder`` (as :meth:`locks` showed it) still
+        holds it: what ``orchestra unlock`` does. False when it did not."""
         ...

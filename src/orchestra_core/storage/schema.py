@@ -18,11 +18,14 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
 
 __all__ = [
+    "FILE_CONTENTS",
     "METADATA",
     "OBJECT_STATE",
     "OPERATION_LOGS",
     "OPERATION_LOG_OBJECTS",
     "OPERATION_STEPS",
+    "PLACEMENTS",
+    "PLACEMENT_FILES",
     "ROUTES",
     "SERVERS",
     "SERVER_LOCKS",
@@ -141,18 +144,61 @@ OPERATION_LOG_OBJECTS = sa.Table(
     sa.Column("object_key", sa.String(), primary_key=True, index=True),
 )
 
+# What was last asked of each object (what a retry applies again). What is applied is in
+# ``placements``.
 OBJECT_STATE = sa.Table(
     "object_state",
     METADATA,
     sa.Column("key", sa.String(), primary_key=True),
     sa.Column("kind", sa.String(), nullable=False),
     # A snapshot is present when its ``*_at`` is set; the three columns change together.
-    sa.Column("applied", _json(), nullable=True),
-    sa.Column("applied_active", sa.Boolean(), nullable=True),
-    sa.Column("applied_at", UTCDateTime(), nullable=True),
     sa.Column("desired", _json(), nullable=True),
     sa.Column("desired_active", sa.Boolean(), nullable=True),
     sa.Column("desired_at", UTCDateTime(), nullable=True),
+)
+
+# One row per object applied by a backend on a server (model.state.Placement).
+PLACEMENTS = sa.Table(
+    "placements",
+    METADATA,
+    sa.Column("object_key", name_type(), primary_key=True),
+    sa.Column("backend", name_type(), primary_key=True),
+    sa.Column("server", name_type(), primary_key=True, index=True),
+    sa.Column("kind", sa.String(), nullable=False),
+    sa.Column("snapshot", _json(), nullable=False),
+    sa.Column("active", sa.Boolean(), nullable=False),
+    sa.Column("fingerprint", sa.String(), nullable=False),
+    sa.Column("settings", _json(), nullable=False),
+    sa.Column("host", _json(), nullable=False),
+    sa.Column("observed", _json(), nullable=False),
+    sa.Column("applied_at", UTCDateTime(), nullable=False),
+)
+
+# The files each placement wrote, in the order it wrote them; ``sha256`` is NULL for a
+# sensitive file (nothing of it is kept).
+PLACEMENT_FILES = sa.Table(
+    "placement_files",
+    METADATA,
+    sa.Column("object_key", name_type(), primary_key=True),
+    sa.Column("backend", name_type(), primary_key=True),
+    sa.Column("server", name_type(), primary_key=True),
+    sa.Column("position", sa.Integer(), primary_key=True, autoincrement=False),
+    sa.Column("path", sa.Text(), nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=True, index=True),
+    sa.Column("mode", sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(
+        ["object_key", "backend", "server"],
+        ["placements.object_key", "placements.backend", "placements.server"],
+        ondelete="CASCADE",
+    ),
+)
+
+# The content of applied files, by hash: what plans diff against and ``check`` compares with.
+FILE_CONTENTS = sa.Table(
+    "file_contents",
+    METADATA,
+    sa.Column("sha256", sa.String(64), primary_key=True),
+    sa.Column("content", sa.Text(), nullable=False),
 )
 
 SERVERS = sa.Table(
@@ -183,6 +229,8 @@ SERVER_LOCKS = sa.Table(
     sa.Column("server", sa.String(), primary_key=True),
     sa.Column("holder", sa.String(), nullable=False),
     sa.Column("acquired_at", UTCDateTime(), nullable=False),
+    # The lease: the lock is dead after this unless its holder renews it.
+    sa.Column("expires_at", UTCDateTime(), nullable=False),
 )
 
 

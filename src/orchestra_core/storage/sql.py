@@ -11,9 +11,9 @@ waits for another process's write instead of failing); writers take the lock at 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -21,6 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from orchestra_core.execution.results import OperationLog, State, StepResult, utcnow
 from orchestra_core.model.servers import Route, Server
+from orchestra_core.model.state import FileRecord, ObjectSnapshot, Placement, PlacementKey
 from orchestra_core.storage.database import (
     WRITE_OPTION,
     Database,
@@ -32,17 +33,21 @@ from orchestra_core.storage.database import (
 from orchestra_core.storage.memory import MemoryStore
 from orchestra_core.storage.migrate import current_revision, head_revision, prepare, upgrade
 from orchestra_core.storage.protocol import (
+    DEFAULT_LEASE,
+    INTERRUPTED_NOTE,
     NotFound,
-    ObjectSnapshot,
     ServerBusy,
+    ServerLock,
     Store,
-    holder_is_gone,
 )
 from orchestra_core.storage.schema import (
+    FILE_CONTENTS,
     OBJECT_STATE,
     OPERATION_LOG_OBJECTS,
     OPERATION_LOGS,
     OPERATION_STEPS,
+    PLACEMENT_FILES,
+    PLACEMENTS,
     ROUTES,
     SERVER_LOCKS,
     SERVERS,
@@ -93,9 +98,9 @@ def _insert(conn: sa.Connection, table: sa.Table) -> postgresql.Insert | sqlite.
     return sqlite.insert(table)
 
 
-def _chunks(items: Sequence[_T]) -> Iterator[Sequence[_T]]:
-    for start in range(0, len(items), _CHUNK):
-        yield items[start : start + _CHUNK]
+def _chunks(items: Sequence[_T], *, size: int = _CHUNK) -> Iterator[Sequence[_T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
 
 
 class SQLStore:
@@ -279,33 +284,172 @@ class SQLStore:
             )
             return int(result.rowcount)
 
-    # -- the state of objects -----------------------------------------------------------------
+    def interrupt_logs(self, servers: Sequence[str]) -> int:
+        """Mark these servers' unfinished logs ``interrupted``; how many."""
+        unfinished = [State.RECEIVED.value, State.STARTED.value]
+        now = utcnow()
+        count = 0
+        with self._write() as conn:
+            for chunk in _chunks(sorted(set(servers))):
+                result = conn.execute(
+                    sa.update(OPERATION_LOGS)
+                    .where(
+                        OPERATION_LOGS.c.server.in_(chunk),
+                        OPERATION_LOGS.c.state.in_(unfinished),
+                    )
+                    .values(
+                        state=State.INTERRUPTED.value,
+                        finished_at=now,
+                        stderr=OPERATION_LOGS.c.stderr + INTERRUPTED_NOTE,
+                    )
+                )
+                count += int(result.rowcount)
+        return count
+
+    # -- the applied state --------------------------------------------------------------------
+
+    def placements(
+        self,
+        *,
+        servers: Collection[str] | None = None,
+        object_keys: Collection[str] | None = None,
+    ) -> list[Placement]:
+        """The applied placements (on these servers, of these objects), in key order."""
+        query = sa.select(PLACEMENTS)
+        files = sa.select(PLACEMENT_FILES)
+        for column, files_column, wanted in (
+            (PLACEMENTS.c.server, PLACEMENT_FILES.c.server, servers),
+            (PLACEMENTS.c.object_key, PLACEMENT_FILES.c.object_key, object_keys),
+        ):
+            if wanted is not None:
+                values = sorted(set(wanted))
+                if len(values) > _CHUNK:
+                    continue  # filtered below: too many for one IN (...)
+                query = query.where(column.in_(values))
+                files = files.where(files_column.in_(values))
+        with self._read() as conn, conn.begin():
+            rows = conn.execute(query).all()
+            found: dict[tuple[str, str, str], list[FileRecord]] = {}
+            for row in conn.execute(files.order_by(PLACEMENT_FILES.c.position)):
+                found.setdefault((row.object_key, row.backend, row.server), []).append(
+                    FileRecord(path=row.path, sha256=row.sha256, mode=row.mode)
+                )
+        out = [
+            _placement(row, found.get((row.object_key, row.backend, row.server), []))
+            for row in rows
+            if (servers is None or row.server in servers)
+            and (object_keys is None or row.object_key in object_keys)
+        ]
+        return sorted(out, key=lambda p: p.key)
+
+    def record_placements(
+        self,
+        recorded: Sequence[Placement],
+        forgotten: Sequence[PlacementKey] = (),
+        *,
+        contents: Mapping[str, str] | None = None,
+    ) -> None:
+        """Record, forget and keep contents in one transaction, in key order."""
+        now = utcnow()
+        latest = {p.key: p for p in recorded}
+        gone = sorted({PlacementKey(*key) for key in forgotten} | set(latest))
+        if not gone and not contents:
+            return
+        with self._write() as conn:
+            replaced: set[str] = set()
+            for keys in _chunks(gone, size=_CHUNK // 3):
+                files_in = _placement_in(PLACEMENT_FILES, keys)
+                replaced.update(
+                    digest
+                    for digest in conn.execute(
+                        sa.select(PLACEMENT_FILES.c.sha256).where(files_in)
+                    ).scalars()
+                    if digest
+                )
+                conn.execute(sa.delete(PLACEMENT_FILES).where(files_in))
+                conn.execute(sa.delete(PLACEMENTS).where(_placement_in(PLACEMENTS, keys)))
+            rows = [_placement_row(latest[key], now) for key in sorted(latest)]
+            file_rows = [
+                {
+                    "object_key": key.object_key,
+                    "backend": key.backend,
+                    "server": key.server,
+                    "position": position,
+                    "path": record.path,
+                    "sha256": record.sha256,
+                    "mode": record.mode,
+                }
+                for key in sorted(latest)
+                for position, record in enumerate(latest[key].files)
+            ]
+            for batch in _chunks(rows):
+                conn.execute(sa.insert(PLACEMENTS), list(batch))
+            for batch in _chunks(file_rows):
+                conn.execute(sa.insert(PLACEMENT_FILES), list(batch))
+            named = {r.sha256 for p in latest.values() for r in p.files if r.sha256}
+            wanted = {h: c for h, c in (contents or {}).items() if h in named}
+            if wanted:
+                have: set[str] = set()
+                for digests in _chunks(sorted(wanted)):
+                    have.update(
+                        conn.execute(
+                            sa.select(FILE_CONTENTS.c.sha256).where(
+                                FILE_CONTENTS.c.sha256.in_(digests)
+                            )
+                        ).scalars()
+                    )
+                new_rows = [
+                    {"sha256": h, "content": c} for h, c in sorted(wanted.items()) if h not in have
+                ]
+                for batch in _chunks(new_rows):
+                    conn.execute(sa.insert(FILE_CONTENTS), list(batch))
+            # Content no placement names any more goes (of what this call replaced).
+            for digests in _chunks(sorted(replaced - set(wanted))):
+                conn.execute(
+                    sa.delete(FILE_CONTENTS).where(
+                        FILE_CONTENTS.c.sha256.in_(digests),
+                        FILE_CONTENTS.c.sha256.not_in(
+                            sa.select(PLACEMENT_FILES.c.sha256).where(
+                                PLACEMENT_FILES.c.sha256.in_(digests)
+                            )
+                        ),
+                    )
+                )
+
+    def file_contents(self, hashes: Iterable[str]) -> dict[str, str]:
+        """The kept content of these hashes."""
+        found: dict[str, str] = {}
+        with self._read() as conn:
+            for chunk in _chunks(sorted(set(hashes))):
+                for row in conn.execute(
+                    sa.select(FILE_CONTENTS).where(FILE_CONTENTS.c.sha256.in_(chunk))
+                ):
+                    found[row.sha256] = row.content
+        return found
 
     def applied(self) -> dict[str, ObjectSnapshot]:
-        """The last applied snapshot of every object, by key."""
+        """The newest snapshot of every placed object."""
         query = sa.select(
-            OBJECT_STATE.c.key,
-            OBJECT_STATE.c.kind,
-            OBJECT_STATE.c.applied,
-            OBJECT_STATE.c.applied_active,
-        ).where(OBJECT_STATE.c.applied_at.is_not(None))
+            PLACEMENTS.c.object_key,
+            PLACEMENTS.c.kind,
+            PLACEMENTS.c.snapshot,
+            PLACEMENTS.c.active,
+            PLACEMENTS.c.applied_at,
+        )
         with self._read() as conn:
-            return {
-                row.key: ObjectSnapshot(
-                    key=row.key, kind=row.kind, data=row.applied, active=bool(row.applied_active)
-                )
-                for row in conn.execute(query)
-            }
-
-    def record_applied(self, snapshots: Sequence[ObjectSnapshot]) -> None:
-        """Remember these snapshots as applied (insert or replace by key)."""
-        self._record(snapshots, "applied")
+            rows = conn.execute(query).all()
+        newest: dict[str, Any] = {}
+        for row in rows:
+            old = newest.get(row.object_key)
+            if old is None or row.applied_at >= old.applied_at:
+                newest[row.object_key] = row
+        return {
+            key: ObjectSnapshot(key=key, kind=row.kind, data=row.snapshot, active=bool(row.active))
+            for key, row in newest.items()
+        }
 
     def record_desired(self, snapshots: Sequence[ObjectSnapshot]) -> None:
         """Remember what was last asked of these objects."""
-        self._record(snapshots, "desired")
-
-    def _record(self, snapshots: Sequence[ObjectSnapshot], which: str) -> None:
         now = utcnow()
         # The last snapshot of a key wins, as in a dict.
         latest = {snapshot.key: snapshot for snapshot in snapshots}
@@ -313,30 +457,15 @@ class SQLStore:
             {
                 "key": snapshot.key,
                 "kind": snapshot.kind,
-                which: snapshot.data,
-                f"{which}_active": snapshot.active,
-                f"{which}_at": now,
+                "desired": snapshot.data,
+                "desired_active": snapshot.active,
+                "desired_at": now,
             }
             for snapshot in latest.values()
         ]
         with self._write() as conn:
             for chunk in _chunks(rows):
                 self._upsert(conn, OBJECT_STATE, list(chunk), key="key")
-
-    def forget_applied(self, keys: Sequence[str]) -> None:
-        """Forget the applied snapshots of these keys; unknown keys are fine."""
-        with self._write() as conn:
-            for chunk in _chunks(list(dict.fromkeys(keys))):
-                conn.execute(
-                    sa.update(OBJECT_STATE)
-                    .where(OBJECT_STATE.c.key.in_(chunk))
-                    .values(applied=None, applied_active=None, applied_at=None)
-                )
-                conn.execute(
-                    sa.delete(OBJECT_STATE).where(
-                        OBJECT_STATE.c.key.in_(chunk), OBJECT_STATE.c.desired_at.is_(None)
-                    )
-                )
 
     def desired(self, key: str) -> ObjectSnapshot | None:
         """What was last asked of this object, or None."""
@@ -417,29 +546,39 @@ class SQLStore:
 
     # -- locks --------------------------------------------------------------------------------
 
-    def lock_servers(self, names: Sequence[str], holder: str, *, wait: float = 0.0) -> None:
-        """Take every server of ``names`` for ``holder``, all or none, waiting up to ``wait``
-        seconds; :class:`ServerBusy` names the first one (by name) still held by another."""
+    def lock_servers(
+        self,
+        names: Sequence[str],
+        holder: str,
+        *,
+        wait: float = 0.0,
+        lease: float = DEFAULT_LEASE,
+    ) -> list[ServerLock]:
+        """Take every server of ``names`` for ``holder`` for ``lease`` seconds, all or none,
+        waiting up to ``wait`` seconds; :class:`ServerBusy` names the first one (by name)
+        still held by another. The dead locks taken over are returned."""
         wanted = sorted(set(names))
         deadline = time.monotonic() + wait
         while True:
-            busy = self._try_lock(wanted, holder)
+            taken, busy = self._try_lock(wanted, holder, lease)
             if busy is None:
-                return
+                return taken
             if busy and time.monotonic() >= deadline:
-                server, other, since = busy[0]
-                raise ServerBusy(server, other, since)
+                first = busy[0]
+                raise ServerBusy(first.server, first.holder, first.acquired_at)
             time.sleep(_LOCK_POLL)
 
-    def _try_lock(self, wanted: list[str], holder: str) -> list[tuple[str, str, datetime]] | None:
-        """One all-or-none try: None when taken, else who holds what (empty: lost a race
-        with another writer; look again)."""
+    def _try_lock(
+        self, wanted: list[str], holder: str, lease: float
+    ) -> tuple[list[ServerLock], list[ServerLock] | None]:
+        """One all-or-none try: (dead locks taken over, None) when taken, else ([], who holds
+        what; empty: lost a race with another writer, look again)."""
         if not wanted:
-            return None
+            return [], None
         try:
             with self._write() as conn:
                 held = {
-                    row.server: row
+                    row.server: _lock(row)
                     for chunk in _chunks(wanted)
                     for row in conn.execute(
                         sa.select(SERVER_LOCKS)
@@ -447,43 +586,64 @@ class SQLStore:
                         .with_for_update()
                     )
                 }
+                now = utcnow()
                 busy = [
-                    (name, held[name].holder, held[name].acquired_at)
+                    held[name]
                     for name in wanted
-                    if name in held
-                    and held[name].holder != holder
-                    and not holder_is_gone(held[name].holder)
+                    if name in held and held[name].holder != holder and not held[name].is_dead(now)
                 ]
                 if busy:
-                    return busy
-                now = utcnow()
-                taken_over = [
-                    name for name in wanted if name in held and held[name].holder != holder
-                ]
-                fresh = [name for name in wanted if name not in held]
-                for chunk in _chunks(taken_over):
+                    return [], busy
+                until = now + timedelta(seconds=lease)
+                taken_over = [held[n] for n in wanted if n in held and held[n].holder != holder]
+                mine = [n for n in wanted if n in held and held[n].holder == holder]
+                for chunk in _chunks([lock.server for lock in taken_over]):
                     conn.execute(
                         sa.update(SERVER_LOCKS)
                         .where(SERVER_LOCKS.c.server.in_(chunk))
-                        .values(holder=holder, acquired_at=now)
+                        .values(holder=holder, acquired_at=now, expires_at=until)
                     )
+                for chunk in _chunks(mine):
+                    conn.execute(
+                        sa.update(SERVER_LOCKS)
+                        .where(SERVER_LOCKS.c.server.in_(chunk))
+                        .values(expires_at=until)
+                    )
+                fresh = [name for name in wanted if name not in held]
                 for chunk in _chunks(fresh):
                     rows = [
-                        {"server": name, "holder": holder, "acquired_at": now} for name in chunk
+                        {"server": name, "holder": holder, "acquired_at": now, "expires_at": until}
+                        for name in chunk
                     ]
                     conn.execute(_insert(conn, SERVER_LOCKS).values(rows).on_conflict_do_nothing())
                     # Counted, not rowcount: psycopg does not report one for this statement.
-                    mine = conn.execute(
+                    count = conn.execute(
                         sa.select(sa.func.count())
                         .select_from(SERVER_LOCKS)
                         .where(SERVER_LOCKS.c.server.in_(chunk), SERVER_LOCKS.c.holder == holder)
                     ).scalar_one()
-                    if mine != len(rows):
+                    if count != len(rows):
                         # Another writer inserted one since we looked (PostgreSQL): undo all.
                         raise _LostRace
-                return None
+                return taken_over, None
         except _LostRace:
-            return []
+            return [], []
+
+    def renew_locks(
+        self, names: Sequence[str], holder: str, *, lease: float = DEFAULT_LEASE
+    ) -> int:
+        """Extend ``holder``'s locks on ``names``; how many it still held."""
+        until = utcnow() + timedelta(seconds=lease)
+        count = 0
+        with self._write() as conn:
+            for chunk in _chunks(sorted(set(names))):
+                result = conn.execute(
+                    sa.update(SERVER_LOCKS)
+                    .where(SERVER_LOCKS.c.server.in_(chunk), SERVER_LOCKS.c.holder == holder)
+                    .values(expires_at=until)
+                )
+                count += int(result.rowcount)
+        return count
 
     def unlock_servers(self, names: Sequence[str], holder: str) -> None:
         """Give back the servers of ``names`` that ``holder`` holds."""
@@ -495,8 +655,73 @@ class SQLStore:
                     )
                 )
 
+    def locks(self) -> list[ServerLock]:
+        """Every lock held now, by server name."""
+        with self._read() as conn:
+            rows = conn.execute(sa.select(SERVER_LOCKS).order_by(SERVER_LOCKS.c.server)).all()
+        return [_lock(row) for row in rows]
+
+    def break_lock(self, server: str, holder: str) -> bool:
+        """Remove ``server``'s lock if ``holder`` still holds it."""
+        with self._write() as conn:
+            result = conn.execute(
+                sa.delete(SERVER_LOCKS).where(
+                    SERVER_LOCKS.c.server == server, SERVER_LOCKS.c.holder == holder
+                )
+            )
+            return bool(result.rowcount)
+
 
 # -- rows <-> domain objects ------------------------------------------------------------------
+
+
+def _lock(row: sa.Row[Any]) -> ServerLock:
+    return ServerLock(
+        server=row.server,
+        holder=row.holder,
+        acquired_at=row.acquired_at,
+        expires_at=row.expires_at,
+    )
+
+
+def _placement_in(table: sa.Table, keys: Sequence[PlacementKey]) -> sa.ColumnElement[bool]:
+    """``(object_key, backend, server) IN (...)``: row values, which SQLite (3.15 and later)
+    and PostgreSQL both take."""
+    columns = sa.tuple_(table.c.object_key, table.c.backend, table.c.server)
+    return columns.in_([tuple(key) for key in keys])
+
+
+def _placement_row(placement: Placement, now: datetime) -> dict[str, Any]:
+    return {
+        "object_key": placement.object_key,
+        "backend": placement.backend,
+        "server": placement.server,
+        "kind": placement.snapshot.kind,
+        "snapshot": placement.snapshot.data,
+        "active": placement.snapshot.active,
+        "fingerprint": placement.fingerprint,
+        "settings": placement.settings,
+        "host": placement.host,
+        "observed": placement.observed,
+        "applied_at": now,
+    }
+
+
+def _placement(row: sa.Row[Any], files: Sequence[FileRecord]) -> Placement:
+    return Placement(
+        object_key=row.object_key,
+        backend=row.backend,
+        server=row.server,
+        snapshot=ObjectSnapshot(
+            key=row.object_key, kind=row.kind, data=row.snapshot, active=bool(row.active)
+        ),
+        fingerprint=row.fingerprint,
+        settings=dict(row.settings or {}),
+        host=dict(row.host or {}),
+        files=tuple(files),
+        observed=dict(row.observed or {}),
+        applied_at=row.applied_at,
+    )
 
 
 def _log_row(log: OperationLog) -> dict[str, Any]:

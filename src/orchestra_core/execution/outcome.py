@@ -1,0 +1,98 @@
+"""What an apply leaves in the store: the placements that are now applied, and those gone.
+
+A save's placement is recorded when its operation succeeded and the reload of its server's
+daemon did too (a reload that failed put the previous files back: what runs is the old
+state). A delete's placement is forgotten on the same terms. Placements whose operations
+render no step (a subdomain lives in its zone) follow the operations of their backend on
+their server: recorded or forgotten when none of those failed. The objects that gain their
+first placement start a lifetime (what billing prorates by); those that lose their last end
+theirs.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import attrs
+
+from orchestra_core.execution.executor import ApplyResult
+from orchestra_core.execution.results import OperationLog, utcnow
+from orchestra_core.model.state import Placement, PlacementKey, content_hash
+from orchestra_core.planning.plan import Plan, PlannedOperation
+from orchestra_core.planning.steps import Inspect, WriteFile
+
+if TYPE_CHECKING:
+    from orchestra_core.storage.protocol import Store
+
+__all__ = ["learned", "record_outcome"]
+
+_HASH = re.compile(r"[0-9a-f]{64}")
+
+
+def learned(op: PlannedOperation, log: OperationLog) -> dict[str, str]:
+    """The probe hashes the operation's observe steps printed (malformed ones left out)."""
+    found: dict[str, str] = {}
+    for step, result in zip(op.steps, log.steps, strict=False):
+        if isinstance(step, Inspect) and step.probe is not None:
+            value = result.stdout.strip()
+            if _HASH.fullmatch(value):
+                found[step.probe] = value
+    return found
+
+
+def record_outcome(store: Store, plan: Plan, result: ApplyResult) -> None:
+    """Record in ``store`` what ``plan``'s run (``result``) applied and removed."""
+    logs = {log.operation_id: log for log in result.logs}
+    failed_reloads = {
+        (log.server, key)
+        for log in result.logs
+        if log.action == "reload" and not log.state.is_ok
+        for key in log.object_keys
+    }
+    failed_backends = {(log.server, log.backend) for log in result.logs if not log.state.is_ok}
+    recorded: list[Placement] = []
+    forgotten: list[PlacementKey] = []
+    contents: dict[str, str] = {}
+    for op in plan.operations():
+        log = logs.get(op.id)
+        if op.placement is None or log is None or not log.state.is_ok:
+            continue
+        if (op.server, op.object_keys[0]) in failed_reloads:
+            continue
+        if op.action == "save":
+            observed = learned(op, log)
+            placement = op.placement
+            if observed:
+                placement = attrs.evolve(placement, observed={**placement.observed, **observed})
+            recorded.append(placement)
+            for step in op.steps:
+                if isinstance(step, WriteFile) and not step.sensitive:
+                    contents[content_hash(step.content)] = step.content
+        elif op.action == "delete":
+            forgotten.append(op.placement.key)
+    for placement in plan.recorded:
+        if (placement.server, placement.backend) not in failed_backends:
+            recorded.append(placement)
+    for placement in plan.forgotten:
+        if (placement.server, placement.backend) not in failed_backends:
+            forgotten.append(placement.key)
+    if not recorded and not forgotten:
+        return
+    store.record_placements(recorded, forgotten, contents=contents)
+    _lifetimes(store, recorded, forgotten)
+
+
+def _lifetimes(
+    store: Store, recorded: Sequence[Placement], forgotten: Sequence[PlacementKey]
+) -> None:
+    now = utcnow()
+    for placement in {p.object_key: p for p in recorded}.values():
+        account = str(placement.snapshot.data.get("account", ""))
+        store.usage.object_started(placement.object_key, placement.kind, account, now)
+    gone = {key.object_key for key in forgotten} - {p.object_key for p in recorded}
+    if gone:
+        still = {p.object_key for p in store.placements(object_keys=gone)}
+        for key in sorted(gone - still):
+            store.usage.object_ended(key, now)
