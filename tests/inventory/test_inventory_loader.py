@@ -37,7 +37,7 @@ routes:
     name: dns
   - backend: dummy-mailbox
     servers: [web1, ns1]
-    settings: {quota_default: 5}
+    settings: {file_mode: "0600"}
 accounts:
   - name: acme
     email: ops@acme.example
@@ -85,7 +85,7 @@ def test_a_valid_inventory_loads(tmp_path: Path) -> None:
             match='domain.name.endswith(".example")',
             name="dns",
         ),
-        Route(backend="dummy-mailbox", servers=("web1", "ns1"), settings={"quota_default": 5}),
+        Route(backend="dummy-mailbox", servers=("web1", "ns1"), settings={"file_mode": "0600"}),
     )
     assert inventory.accounts == (
         Account(name="acme", email="ops@acme.example", description="Société ✓"),
@@ -150,7 +150,7 @@ CASES = {
     "unknown_top_level_key": (
         "servers: []\nserver:\n  - name: x\n",
         2,
-        "unknown section 'server' (expected servers, routes, accounts)",
+        "unknown section 'server': expected servers, routes, accounts (did you mean 'servers'?)",
     ),
     "duplicate_yaml_key": (
         "accounts:\n  - name: a\n    name: b\n",
@@ -165,15 +165,15 @@ CASES = {
     "unknown_service_section": (
         "accounts:\n  - name: acme\n    domainz: []\n",
         3,
-        "unknown field 'domainz' in an account: expected an account field (name, is_active, "
-        "email, description) or a service section (databases, databaseusers, domains, "
-        "mailaddresses, mailboxes, mailinglists, systemusers, webapps, websites)",
+        "unknown field 'domainz' in an account (did you mean 'domains'?): expected an account "
+        "field (name, is_active, email, description) or a service section (databases, "
+        "databaseusers, domains, mailaddresses, mailboxes, mailinglists, systemusers, webapps, "
+        "websites)",
     ),
     "unknown_service_field": (
         "accounts:\n  - name: acme\n    domains:\n      - name: a.example\n\n        nmae: x\n",
         6,
-        "domain:a.example: nmae: unknown field 'nmae' (known fields: account, is_active, name, "
-        "records, ttl)",
+        "domain:a.example: nmae: unknown field 'nmae' (did you mean 'name'?)",
     ),
     "unknown_record_field": (
         "accounts:\n  - name: acme\n    domains:\n      - name: a.example\n        records:\n"
@@ -212,7 +212,8 @@ CASES = {
         "servers: [{name: web1}]\nroutes:\n  - backend: dummy-domain\n    servers:\n"
         "      - web1\n      - web9\n",
         6,
-        "route 'dummy-domain[True]': servers[1]: unknown server 'web9' (servers: web1)",
+        "route 'dummy-domain[True]': servers[1]: unknown server 'web9' (did you mean 'web1'?; "
+        "servers: web1)",
     ),
     "unknown_backend": (
         "servers: [{name: web1}]\nroutes:\n  - backend: bind9\n    servers: web1\n",
@@ -414,7 +415,7 @@ def test_hostile_names_are_refused_with_a_field_error(case: str, value: str) -> 
 def test_the_hostile_templates_load_with_a_sane_value(case: str) -> None:
     template = NAME_FIELDS[case][0]
     servers = "servers: [{name: w}, {name: b}, {name: web1}]\n" if case.startswith("route") else ""
-    sane = "web1@a.example" if case == "mailbox.address" else "web1"
+    sane = {"mailbox.address": "web1@a.example", "server.transport": "local"}.get(case, "web1")
     parse(servers + template.format(v=sane) + "\n", backends=None)
 
 

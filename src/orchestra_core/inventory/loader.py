@@ -31,7 +31,13 @@ An inventory is one YAML document with three optional sections::
 
 Values are strict: a string field takes a string (quote ``"8.10"`` or YAML reads a number), a
 boolean field ``true`` or ``false``, a list field a list. Unknown keys are errors, and so are
-duplicate keys.
+duplicate keys; a misspelt name gets the closest known ones (``did you mean 'domains'?``).
+
+What plugins provide is checked too, against what is installed unless told otherwise: a
+server's ``transport`` must be an installed transport (``transports=``), and a route's
+``settings`` and a server's ``settings[BACKEND]`` must fit the backend's (or monitor's)
+settings class, and a route's ``match`` must evaluate for every object of the kind its backend
+handles (``routables=``, see :class:`Routable`).
 
 Every problem is an :class:`~orchestra_core.errors.InventoryError` with the file and the line
 of the offending key or list item and what was expected. Problems with objects (a value that
@@ -42,19 +48,25 @@ and line.
 
 from __future__ import annotations
 
+import enum
+import functools
 import os
-from collections.abc import Collection, Mapping
+import re
+import types
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 import attrs
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
-from orchestra_core.errors import FieldError, InventoryError, ValidationError
+from orchestra_core.backends.settings import SettingsError, build_settings
+from orchestra_core.errors import FieldError, InventoryError, RouteError, ValidationError
 from orchestra_core.inventory.checks import check_route, check_server
 from orchestra_core.inventory.located import LineMap, parse_field_path, read_yaml
 from orchestra_core.inventory.located import Path as NodePath
+from orchestra_core.inventory.wording import alternatives, close_matches, did_you_mean, quote
 from orchestra_core.model.convert import (
     kind_of,
     structure_account,
@@ -64,17 +76,70 @@ from orchestra_core.model.convert import (
 from orchestra_core.model.index import ServiceIndex
 from orchestra_core.model.servers import Route, Server
 from orchestra_core.model.service import Account, Service
+from orchestra_core.planning.routing import CompiledRoute
+
+if TYPE_CHECKING:
+    from orchestra_core.registry import Registry
 
 __all__ = [
+    "INSTALLED",
     "Inventory",
     "InventoryValidationError",
     "Problem",
+    "Routable",
     "load_inventory",
     "parse_inventory",
+    "routables_of",
 ]
 
 _SECTIONS = ("servers", "routes", "accounts")
 _ACCOUNT_FIELDS = tuple(f.name for f in attrs.fields(Account))
+#: How :mod:`orchestra_core.model.convert` words an unknown field.
+_UNKNOWN_FIELD = re.compile(r"unknown field .* \(known fields: (?P<known>[^()]*)\)")
+#: How jinja2 words an undefined attribute and an undefined name.
+_NO_ATTRIBUTE = re.compile(r"'.*' has no attribute '(?P<name>.*)'")
+_UNDEFINED = re.compile(r"'(?P<name>.*)' is undefined")
+
+
+class _Default(enum.Enum):
+    INSTALLED = "installed"
+
+
+#: The default of ``transports=`` and ``routables=``: what is installed (entry points).
+INSTALLED: Final = _Default.INSTALLED
+
+
+@attrs.frozen
+class Routable:
+    """What a route may name (a backend or a monitor), as the loader checks routes to it: the
+    ``kind`` of object it provisions or measures, and its ``settings_class``."""
+
+    kind: str
+    settings_class: type[Any]
+
+
+def routables_of(registry: Registry) -> dict[str, Routable]:
+    """Every backend and monitor of ``registry`` as a :class:`Routable`, by name."""
+    found = {
+        name: Routable(str(monitor.service_type.kind), monitor.settings_class)
+        for name, monitor in registry.monitors.items()
+    }
+    for name, info in registry.backends.items():
+        found[name] = Routable(info.service_kind, info.cls.settings_class)
+    return found
+
+
+@functools.cache  # entry points do not change while a process runs; loading them takes a while
+def _installed_routables() -> Mapping[str, Routable]:
+    from orchestra_core.registry import Registry
+
+    return types.MappingProxyType(routables_of(Registry.load()))
+
+
+def _installed_transports() -> list[str]:
+    from orchestra_core.execution.loading import available_transports
+
+    return available_transports()
 
 
 @attrs.frozen(kw_only=True)
@@ -132,13 +197,21 @@ class _Loader:
         service_types: Mapping[str, type[Service]],
         backends: Collection[str] | None,
         base_dir: Path,
+        transports: Callable[[], Collection[str] | None],
+        routables: Callable[[], Mapping[str, Routable] | None],
     ) -> None:
+        # What is installed is looked up when first needed (an inventory without servers or
+        # routes loads no plugin), once.
         self.lines = lines
         self.filename = filename
         self.service_types = service_types
         self.backends = backends
         self.base_dir = base_dir
+        self.transports = functools.cache(transports)
+        self.routables = functools.cache(routables)
         self.problems: list[Problem] = []
+        self.server_paths: dict[str, NodePath] = {}
+        self.route_paths: list[tuple[Route, NodePath]] = []
 
     # -- reporting ------------------------------------------------------------------------------
 
@@ -150,7 +223,9 @@ class _Loader:
 
     def field_errors(self, path: NodePath, errors: Collection[FieldError]) -> None:
         for error in errors:
-            line = self.lines.line((*path, *parse_field_path(error.field)))
+            field_path = parse_field_path(error.field)
+            line = self.lines.line((*path, *field_path))
+            error = _suggesting(error, field_path)
             self.problems.append(Problem(line, str(error), error))
 
     def expect_list(self, value: Any, path: NodePath, what: str) -> list[Any]:
@@ -171,14 +246,20 @@ class _Loader:
             )
         for key in data:
             if key not in _SECTIONS:
+                hint = did_you_mean(key, _SECTIONS)
+                plural = close_matches(key, self.service_types, n=1)
+                if not hint and plural:
+                    hint = f" ({plural[0]!r} is a section of an account, under accounts:)"
                 raise self.fail(
-                    (key,), f"unknown section {key!r} (expected {', '.join(_SECTIONS)})"
+                    (key,), f"unknown section {quote(key)}: expected {', '.join(_SECTIONS)}{hint}"
                 )
         servers = self.servers(self.expect_list(data.get("servers"), ("servers",), "servers"))
         routes = self.routes(self.expect_list(data.get("routes"), ("routes",), "routes"), servers)
         accounts, services = self.accounts(
             self.expect_list(data.get("accounts"), ("accounts",), "accounts")
         )
+        self.settings(servers)
+        self.matches(ServiceIndex(accounts, services))
         if self.problems:
             raise InventoryValidationError(self.problems, file=self.filename)
         return Inventory(
@@ -212,6 +293,12 @@ class _Loader:
             self.field_errors(path, errors)
             if errors:
                 continue
+            transports = self.transports()
+            if transports is not None and server.transport not in transports:
+                # reported, but the server is kept: routes to it are not to an unknown server
+                message = "unknown transport " + quote(server.transport)
+                message += alternatives(server.transport, transports, "installed transports")
+                self.field_errors(path, [FieldError(server.key, "transport", message)])
             if server.name in servers:
                 self.problem(
                     (*path, "name"),
@@ -219,6 +306,7 @@ class _Loader:
                 )
                 continue
             servers[server.name] = server
+            self.server_paths[server.name] = path
         return servers
 
     def routes(self, items: list[Any], servers: Mapping[str, Server]) -> list[Route]:
@@ -242,30 +330,101 @@ class _Loader:
                     self.problem((*path, "name"), f"{where}: the name is used by another route")
                 names.add(route.name)
             if self.backends is not None and route.backend not in self.backends:
-                known = ", ".join(sorted(self.backends)) or "none"
                 self.problem(
                     (*path, "backend"),
-                    f"{where}: backend {route.backend!r} is not installed "
-                    f"(installed backends: {known})",
+                    f"{where}: backend {quote(route.backend)} is not installed"
+                    + alternatives(route.backend, self.backends, "installed backends"),
                 )
             if not route.servers:
                 self.problem((*path, "servers"), f"{where}: servers: needs at least one server")
             for j, name in enumerate(route.servers):
                 if name not in servers:
-                    known = ", ".join(servers) or "none"
                     self.problem(
                         (*path, "servers", j),
-                        f"{where}: servers[{j}]: unknown server {name!r} (servers: {known})",
+                        f"{where}: servers[{j}]: unknown server {quote(name)}"
+                        + alternatives(name, servers, "servers", sort=False),
                     )
             try:
                 env.compile_expression(route.match)
             except jinja2.TemplateSyntaxError as exc:
                 self.problem(
                     (*path, "match"),
-                    f"{where}: match: {route.match!r} is not a valid expression: {exc.message}",
+                    f"{where}: match: {quote(route.match)} is not a valid expression: "
+                    f"{exc.message}",
                 )
+            else:
+                self.route_paths.append((route, path))
             routes.append(route)
         return routes
+
+    def settings(self, servers: Mapping[str, Server]) -> None:
+        """Build each route's settings and each server's settings for a backend on their own
+        against the backend's settings class: a problem is placed at its key. A setting that
+        is required but absent is left to the planner, which merges server and route."""
+        routables = self.routables() if self.route_paths or servers else None
+        if not routables:
+            return
+        for route, path in self.route_paths:
+            found = routables.get(route.backend)
+            if found is None:
+                continue
+            where = f"route {route.label!r}"
+            for setting, message in self.setting_problems(found, route.backend, route.settings):
+                at: NodePath = (*path, "settings")
+                if setting is not None and setting in route.settings:
+                    at = (*at, setting)
+                self.problem(at, f"{where}: settings: {message}")
+        for name, server in servers.items():
+            path = self.server_paths[name]
+            for backend, layer in server.settings.items():
+                found = routables.get(backend)
+                if found is None:  # transport options, or settings of something else
+                    continue
+                field = f"settings[{backend}]"
+                for setting, message in self.setting_problems(found, backend, layer):
+                    at = (*path, "settings", backend)
+                    if setting is not None and isinstance(layer, Mapping) and setting in layer:
+                        at = (*at, setting)
+                    error = FieldError(server.key, field, message)
+                    self.problems.append(Problem(self.lines.line(at), str(error), error))
+
+    @staticmethod
+    def setting_problems(found: Routable, backend: str, layer: Any) -> list[tuple[str | None, str]]:
+        try:
+            build_settings(
+                found.settings_class,
+                layer,
+                where=f"backend {backend}",
+                subject=f"backend {backend}",
+            )
+        except SettingsError as exc:
+            return [(p.setting, p.message) for p in exc.problems if p.kind != "missing"]
+        return []
+
+    def matches(self, index: ServiceIndex) -> None:
+        """Evaluate each route's match for every object of its backend's kind, as the planner
+        will: an error (a misspelt field, an unsafe call) is placed at the route's match."""
+        routables = self.routables() if self.route_paths else None
+        if not routables:
+            return
+        for route, path in self.route_paths:
+            found = routables.get(route.backend)
+            if found is None or route.match == "True":
+                continue
+            try:
+                compiled = CompiledRoute(route, ())
+            except RouteError:  # pragma: no cover - the syntax was checked with the route
+                continue
+            for obj in index.of_kind(found.kind):
+                try:
+                    compiled.matches(obj, index)
+                except RouteError as exc:
+                    detail = str(exc).removeprefix(f"route {route.label} for {obj.key}: ")
+                    self.problem(
+                        (*path, "match"),
+                        f"route {route.label!r}: match: for {obj.key}: {_reword(detail, obj)}",
+                    )
+                    break
 
     def accounts(self, items: list[Any]) -> tuple[list[Account], list[Service]]:
         accounts: dict[str, Account] = {}
@@ -279,10 +438,11 @@ class _Loader:
             sections = {k: v for k, v in item.items() if k not in _ACCOUNT_FIELDS}
             for key in sections:
                 if key not in self.service_types:
+                    hint = did_you_mean(key, [*_ACCOUNT_FIELDS, *self.service_types])
                     raise self.fail(
                         (*path, key),
-                        f"unknown field {key!r} in an account: expected an account field "
-                        f"({', '.join(_ACCOUNT_FIELDS)}) or a service section "
+                        f"unknown field {quote(key)} in an account{hint}: expected an account "
+                        f"field ({', '.join(_ACCOUNT_FIELDS)}) or a service section "
                         f"({', '.join(sorted(self.service_types)) or 'none registered'})",
                     )
             account = self.structure(fields, path, structure_account)
@@ -342,16 +502,34 @@ def parse_inventory(
     filename: str = "<inventory>",
     service_types: Mapping[str, type[Service]],
     backends: Collection[str] | None = None,
+    transports: Collection[str] | Literal[_Default.INSTALLED] | None = INSTALLED,
+    routables: Mapping[str, Routable] | Literal[_Default.INSTALLED] | None = INSTALLED,
     base_dir: Path | None = None,
 ) -> Inventory:
     """Parse inventory text; ``service_types`` maps section names to classes
     (``Registry.by_plural()``), ``backends`` (when given) are the names a route may give
     (``Registry.routable()``: the installed backends and monitors), and
     relative server roots are made absolute against ``base_dir`` (default: the current folder).
+
+    ``transports`` are the names a server's ``transport`` may give, and ``routables`` what
+    the loader knows of the backends and monitors routes name (:func:`routables_of` a
+    registry), to check route and server settings and route matches: by default, what is
+    installed (the ``orchestra.transports`` entry points, ``Registry.load()``, looked up only
+    when the inventory has servers or routes); None checks nothing.
     """
     data, lines = read_yaml(text, filename)
     base = (base_dir or Path.cwd()).absolute()
-    return _Loader(lines, filename, service_types, backends, base).load(data)
+
+    def known_transports() -> Collection[str] | None:
+        return _installed_transports() if transports is INSTALLED else transports
+
+    def known_routables() -> Mapping[str, Routable] | None:
+        return _installed_routables() if routables is INSTALLED else routables
+
+    loader = _Loader(
+        lines, filename, service_types, backends, base, known_transports, known_routables
+    )
+    return loader.load(data)
 
 
 def load_inventory(
@@ -359,10 +537,12 @@ def load_inventory(
     *,
     service_types: Mapping[str, type[Service]],
     backends: Collection[str] | None = None,
+    transports: Collection[str] | Literal[_Default.INSTALLED] | None = INSTALLED,
+    routables: Mapping[str, Routable] | Literal[_Default.INSTALLED] | None = INSTALLED,
     base_dir: Path | None = None,
 ) -> Inventory:
-    """Read and parse an inventory file; relative server roots are made absolute against
-    ``base_dir``, by default the file's folder.
+    """Read and parse an inventory file (see :func:`parse_inventory`); relative server roots
+    are made absolute against ``base_dir``, by default the file's folder.
     """
     file = Path(path)
     try:
@@ -378,5 +558,41 @@ def load_inventory(
         filename=str(file),
         service_types=service_types,
         backends=backends,
+        transports=transports,
+        routables=routables,
         base_dir=base_dir if base_dir is not None else file.parent,
     )
+
+
+def _suggesting(error: FieldError, field_path: NodePath) -> FieldError:
+    """``error`` with the closest known fields instead of all of them, for an unknown field
+    whose name is close to one."""
+    found = _UNKNOWN_FIELD.fullmatch(error.message)
+    if found is None or not field_path or not isinstance(field_path[-1], str):
+        return error
+    hint = did_you_mean(field_path[-1], found["known"].split(", "))
+    if not hint:
+        return error
+    message = error.message[: found.start("known") - len("(known fields: ")].rstrip() + hint
+    return FieldError(error.object_key, error.field, message)
+
+
+def _reword(detail: str, obj: Service) -> str:
+    """jinja2's words for a match that fails, in the inventory's: the object's fields and the
+    names a match sees, with the closest to a misspelt one."""
+    found = _NO_ATTRIBUTE.fullmatch(detail)
+    if found is not None:
+        name = found["name"]
+        fields = [f.name for f in attrs.fields(type(obj))] if attrs.has(type(obj)) else []
+        known = [*fields, *(n for n in dir(type(obj)) if not n.startswith("_"))]
+        hint = did_you_mean(name, known) or f" (fields: {', '.join(fields)})"
+        return f"{obj.kind} has no field {quote(name)}{hint}"
+    found = _UNDEFINED.fullmatch(detail)
+    if found is not None:
+        names = (obj.kind, "obj", "account")
+        hint = did_you_mean(found["name"], names)
+        return (
+            f"{quote(found['name'])} is undefined{hint} (a match sees the object as "
+            f"{obj.kind!r} and 'obj', and its account as 'account')"
+        )
+    return detail

@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable, Sequence
 
-__all__ = ["close_matches", "did_you_mean", "quote", "suggest"]
+__all__ = ["alternatives", "close_matches", "did_you_mean", "quote", "suggest"]
 
 
 def quote(value: object, limit: int = 80) -> str:
@@ -24,10 +24,16 @@ def quote(value: object, limit: int = 80) -> str:
 
 
 def close_matches(word: object, choices: Iterable[str], n: int = 3) -> list[str]:
-    """The known names closest to ``word`` (none when it is not a string)."""
+    """The known names closest to ``word``: at most ``n``, and only those nearly as close as
+    the closest (``dummy-domian`` is ``dummy-domain``, not also ``dummy-mailbox``); none when
+    ``word`` is not a string."""
     if not isinstance(word, str):
         return []
-    return difflib.get_close_matches(word, sorted(set(choices)), n=n, cutoff=0.6)
+    found = difflib.get_close_matches(word, sorted(set(choices)), n=n, cutoff=0.6)
+    if not found:
+        return []
+    ratios = [difflib.SequenceMatcher(None, word, name).ratio() for name in found]
+    return [name for name, ratio in zip(found, ratios, strict=True) if ratio >= ratios[0] - 0.1]
 
 
 def did_you_mean(word: object, choices: Iterable[str]) -> str:
@@ -40,3 +46,14 @@ def suggest(names: Sequence[str]) -> str:
     if not names:
         return ""
     return f" (did you mean {' or '.join(quote(name) for name in names)}?)"
+
+
+def alternatives(word: object, choices: Iterable[str], known_as: str, *, sort: bool = True) -> str:
+    """`` (did you mean 'ssh'?; installed transports: local, ssh)``, or without the question
+    when nothing is close: what an unknown name's message ends with."""
+    names = sorted(set(choices)) if sort else list(dict.fromkeys(choices))
+    listed = f"{known_as}: {', '.join(names) or 'none'}"
+    found = close_matches(word, names)
+    if not found:
+        return f" ({listed})"
+    return f" (did you mean {' or '.join(quote(name) for name in found)}?; {listed})"
