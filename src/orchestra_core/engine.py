@@ -195,9 +195,15 @@ class Orchestra:
         if isinstance(changes, ChangeSet):
             ops = changes.operations(world)
         saves = {op.key for op in ops if op.action == "save"}
-        touched = {op.key for op in ops}
-        # Objects that name a changed one render with it (a website with its web app).
-        naming = {obj.key for obj in world if any(key in touched for _, key in obj.references())}
+        touched = {op.key for op in ops if op.action in ("save", "delete")}
+        # Applied objects that name a changed one render with it (a website with its web
+        # app): compared too, as the whole inventory would compare them.
+        placed = {key.object_key for key in applied}
+        naming = {
+            obj.key
+            for obj in world
+            if obj.key in placed and any(key in touched for _, key in obj.references())
+        }
         plan = self.planner.reconcile(
             world,
             applied,

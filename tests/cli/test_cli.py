@@ -39,14 +39,17 @@ def test_drivers_lists_dummy_with_its_distribution() -> None:
         "SERVICE",
         "TYPE",
         "ACTIONS",
+        "CHECK",
+        "OBSERVES",
     ]
     row = next(line.split() for line in lines if "dummy-mailbox" in line)
     assert row[0] == "dummy" and row[1] == "orchestra-core"
-    assert row[4:] == ["mailbox", "delete,save,set_password"]
+    assert row[4:] == ["mailbox", "delete,save,set_password", "files"]
     as_json = json.loads(orchestra("drivers", "--json", cwd=ROOT).stdout)
     [domain] = [d for d in as_json if d["backend"] == "dummy-domain"]
     assert domain["driver"] == "dummy" and domain["service_type"] == "domain"
     assert domain["actions"] == ["delete", "save"]
+    assert domain["observes"] == "files"
 
 
 def test_plan_shows_steps_per_server_with_full_file_content(workdir: Path) -> None:

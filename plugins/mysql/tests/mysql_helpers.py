@@ -28,9 +28,13 @@ class Driver:
     accounts: list[Account] = attrs.field(factory=lambda: [Account(name="acme")])
     objects: list[Service] = attrs.field(factory=list)
 
-    def apply(self, changes: ChangeSet, *, known: Sequence[Service] = ()) -> ApplyResult:
-        """Plan ``changes`` against every object known so far (and ``known``), and apply."""
-        return self.orchestra.apply(self.orchestra.plan(changes, index=self.index(known)))
+    def apply(
+        self, changes: ChangeSet, *, known: Sequence[Service] = (), force: bool = False
+    ) -> ApplyResult:
+        """Plan ``changes`` against every object known so far (and ``known``), and apply
+        (``force``: over what was changed by hand)."""
+        plan = self.orchestra.plan(changes, index=self.index(known), force=force)
+        return self.orchestra.apply(plan)
 
     def index(self, known: Sequence[Service] = ()) -> ServiceIndex:
         """The accounts and every object known so far (and ``known``)."""

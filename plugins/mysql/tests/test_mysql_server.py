@@ -161,7 +161,12 @@ def test_privileges_granted_by_hand_elsewhere_are_taken_back(
 ) -> None:
     mariadb.query("CREATE DATABASE other")
     mariadb.query("GRANT SELECT ON other.* TO `shop`@`%` WITH GRANT OPTION")
-    result = shop.apply(ChangeSet().save(USER))
+    # A grant by hand is drift: refused, and kept, until told to take it back.
+    refused = shop.apply(ChangeSet().save(USER))
+    assert states(refused) == ["failure"]
+    assert "drift: account of databaseuser:mysql/shop [mysql-user] differs" in refused.logs[0].stderr
+    assert login(mariadb, PASSWORD, "other")
+    result = shop.apply(ChangeSet().save(USER), force=True)
     assert states(result) == ["success"]
     assert "REVOKE SELECT, GRANT OPTION ON `other`.* FROM `shop`@`%`" in result.logs[0].stdout
     assert not login(mariadb, PASSWORD, "other")
@@ -337,7 +342,8 @@ def test_character_set_aliases_are_compared_as_the_server_names_them(
 def test_a_collation_the_server_refuses_changes_nothing(shop: Driver) -> None:
     wrong = Database(account="acme", name="shop_1", collation="latin1_bin")
     result = shop.apply(ChangeSet().save(wrong))
-    assert states(result) == ["failure"]
+    # Its user names it, so it renders with it: saved after it, and aborted behind it.
+    assert states(result) == ["failure", "aborted"]
     assert (
         "COLLATION 'latin1_bin' is not valid for CHARACTER SET 'utf8mb4'" in result.logs[0].stderr
     )

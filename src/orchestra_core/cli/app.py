@@ -1,8 +1,10 @@
 """The ``orchestra`` command.
 
-Exit codes: 0 all good, 1 some step failed, 2 bad input (a malformed inventory, an invalid
-object, an unknown backend, an unusable database, a refused confirmation), 3 a server was busy
-with another apply for longer than ``--wait``.
+Exit codes: 0 all good, 1 some step failed (or a server could not be read), 2 bad input (a
+malformed inventory, an invalid object, an unknown backend, an unusable database, a refused
+confirmation or guard), 3 a server was busy with another apply for longer than ``--wait``, 4
+objects routed to no server (without ``--allow-unrouted``), 5 drift found by ``check``, 6 the
+applied state changed while ``apply --yes`` waited for its servers.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from orchestra_core.cli.inventory_commands import apply, plan, validate
 from orchestra_core.cli.log_commands import log, retry
 from orchestra_core.cli.scaffold_commands import new_driver
 from orchestra_core.cli.session import Session, colour, fail
+from orchestra_core.cli.state_commands import check, unlock
 from orchestra_core.cli.topology_commands import drivers, routes, servers
 from orchestra_core.cli.usage_commands import allocate, allocations, monitor, usage
 from orchestra_core.errors import OrchestraError
@@ -45,6 +48,8 @@ for command in (
     validate,
     plan,
     apply,
+    check,
+    unlock,
     log,
     retry,
     drivers,

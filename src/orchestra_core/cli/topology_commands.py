@@ -22,7 +22,9 @@ _JSON = click.option("--json", "as_json", is_flag=True, help="Print JSON instead
 @_JSON
 @pass_session
 def drivers(session: Session, as_json: bool) -> None:
-    """List the installed drivers: backends, service types and actions."""
+    """List the installed drivers: backends, service types, actions, and what ``orchestra
+    check`` can observe of their objects (the files they write, and the state of the objects
+    themselves for backends that declare probes)."""
     rows: list[dict[str, Any]] = []
     for plugin, backends in session.registry.drivers():
         for backend in backends:
@@ -34,15 +36,24 @@ def drivers(session: Session, as_json: bool) -> None:
                     "backend": backend.name,
                     "service_type": backend.service_kind,
                     "actions": sorted(backend.cls.actions),
+                    "observes": "files and state" if backend.cls.observes() else "files",
                 }
             )
     if as_json:
         echo_json(rows)
         return
-    headers = ["DRIVER", "DISTRIBUTION", "VERSION", "BACKEND", "SERVICE TYPE", "ACTIONS"]
+    headers = [
+        "DRIVER",
+        "DISTRIBUTION",
+        "VERSION",
+        "BACKEND",
+        "SERVICE TYPE",
+        "ACTIONS",
+        "CHECK OBSERVES",
+    ]
     cells = [
         [str(r[k]) for k in ("driver", "distribution", "version", "backend", "service_type")]
-        + [",".join(r["actions"])]
+        + [",".join(r["actions"]), r["observes"]]
         for r in rows
     ]
     click.echo(table(headers, cells))

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from orchestra_core.backends import Backend, RenderContext
+from orchestra_core.backends import Backend, Observation, RenderContext
 from orchestra_core.catalogue import Database, DatabaseUser
 from orchestra_core.errors import FieldError
 from orchestra_core.planning.steps import Command, Step
@@ -104,6 +104,17 @@ class MySQLDatabase(Backend[Database]):
                 create=f"CREATE DATABASE {name} CHARACTER SET {db.charset}{collate}",
                 alter=f"ALTER DATABASE {name} CHARACTER SET {db.charset}{collate}",
             )
+        ]
+
+    def observe(self, ctx: RenderContext[Database]) -> Sequence[Observation]:
+        """The database's character set and collation as the server has them (drift)."""
+        db = ctx.obj
+        query = (
+            "SELECT SCHEMA_NAME, DEFAULT_CHARACTER_SET_NAME, DEFAULT_COLLATION_NAME "
+            f"FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = {sql.literal(db.name)}"
+        )
+        return [
+            _observation(self.templates, ctx.settings, "database", f"database {db.name}", query)
         ]
 
 
@@ -248,6 +259,23 @@ class MySQLUser(Backend[DatabaseUser]):
             )
         ]
 
+    def observe(self, ctx: RenderContext[DatabaseUser]) -> Sequence[Observation]:
+        """Whether the account exists and is locked, and its rows of ``mysql.db`` (its
+        privileges on each database): what a GRANT by hand changes. Never its password."""
+        user = ctx.obj
+        query = _read_account(user.username, ctx.settings)
+        label = f"account {user.username}@{ctx.settings.user_host}"
+        return [_observation(self.templates, ctx.settings, "account", label, query)]
+
+
+def _observation(
+    templates: Templates, settings: MySQLSettings, name: str, what: str, query: str
+) -> Observation:
+    return Observation(
+        name=name,
+        script=templates.shell("observe.sh.j2", **settings.shell_values(), query=query, what=what),
+    )
+
 
 def over_quota(user: DatabaseUser, ctx: RenderContext[Any]) -> set[str]:
     """The databases of ``user`` that are over their ``mysql-database-size`` allocation, as
@@ -302,7 +330,7 @@ def _read_account(username: str, settings: MySQLSettings) -> str:
         "SELECT 'cols', GROUP_CONCAT(COLUMN_NAME ORDER BY ORDINAL_POSITION SEPARATOR ' ') "
         "FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = 'mysql' AND TABLE_NAME = 'db'; "
         f"{locked}; "
-        f"SELECT 'row', d.* FROM mysql.db d {where}"
+        f"SELECT 'row', d.* FROM mysql.db d {where} ORDER BY d.Db"
     )
 
 

@@ -15,7 +15,7 @@ __my() {
 sql=() shown=() undo=()
 # One client run reads all: mysql.db's columns, whether the account exists and is locked, and
 # its rows of mysql.db (one line each, tab-separated, in column order).
-out=$(__my -e 'SELECT '"'"'cols'"'"', GROUP_CONCAT(COLUMN_NAME ORDER BY ORDINAL_POSITION SEPARATOR '"'"' '"'"') FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = '"'"'mysql'"'"' AND TABLE_NAME = '"'"'db'"'"'; SELECT '"'"'user'"'"', IF(JSON_VALUE(Priv, '"'"'$.account_locked'"'"') IN ('"'"'true'"'"', '"'"'1'"'"'), 1, 0) FROM mysql.global_priv WHERE User = '"'"'shop'"'"' AND Host = '"'"'%'"'"'; SELECT '"'"'row'"'"', d.* FROM mysql.db d WHERE User = '"'"'shop'"'"' AND Host = '"'"'%'"'"'') || exit 1
+out=$(__my -e 'SELECT '"'"'cols'"'"', GROUP_CONCAT(COLUMN_NAME ORDER BY ORDINAL_POSITION SEPARATOR '"'"' '"'"') FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = '"'"'mysql'"'"' AND TABLE_NAME = '"'"'db'"'"'; SELECT '"'"'user'"'"', IF(JSON_VALUE(Priv, '"'"'$.account_locked'"'"') IN ('"'"'true'"'"', '"'"'1'"'"'), 1, 0) FROM mysql.global_priv WHERE User = '"'"'shop'"'"' AND Host = '"'"'%'"'"'; SELECT '"'"'row'"'"', d.* FROM mysql.db d WHERE User = '"'"'shop'"'"' AND Host = '"'"'%'"'"' ORDER BY d.Db') || exit 1
 n=0 locked=0 cols= rows=()
 while IFS= read -r line; do
   case $line in
@@ -142,7 +142,7 @@ __my() {
 sql=() shown=() undo=()
 # One client run reads all: mysql.db's columns, whether the account exists and is locked, and
 # its rows of mysql.db (one line each, tab-separated, in column order).
-out=$(__my -e 'SELECT '"'"'cols'"'"', GROUP_CONCAT(COLUMN_NAME ORDER BY ORDINAL_POSITION SEPARATOR '"'"' '"'"') FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = '"'"'mysql'"'"' AND TABLE_NAME = '"'"'db'"'"'; SELECT '"'"'user'"'"', IF(JSON_VALUE(Priv, '"'"'$.account_locked'"'"') IN ('"'"'true'"'"', '"'"'1'"'"'), 1, 0) FROM mysql.global_priv WHERE User = '"'"'shop'"'"' AND Host = '"'"'%'"'"'; SELECT '"'"'row'"'"', d.* FROM mysql.db d WHERE User = '"'"'shop'"'"' AND Host = '"'"'%'"'"'') || exit 1
+out=$(__my -e 'SELECT '"'"'cols'"'"', GROUP_CONCAT(COLUMN_NAME ORDER BY ORDINAL_POSITION SEPARATOR '"'"' '"'"') FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = '"'"'mysql'"'"' AND TABLE_NAME = '"'"'db'"'"'; SELECT '"'"'user'"'"', IF(JSON_VALUE(Priv, '"'"'$.account_locked'"'"') IN ('"'"'true'"'"', '"'"'1'"'"'), 1, 0) FROM mysql.global_priv WHERE User = '"'"'shop'"'"' AND Host = '"'"'%'"'"'; SELECT '"'"'row'"'"', d.* FROM mysql.db d WHERE User = '"'"'shop'"'"' AND Host = '"'"'%'"'"' ORDER BY d.Db') || exit 1
 n=0 locked=0 cols= rows=()
 while IFS= read -r line; do
   case $line in
