@@ -155,11 +155,8 @@ def test_unrouting_an_object_deletes_it_where_it_was(world: World) -> None:
     ]
     plan = world.engine(narrowed).plan_inventory([ACME], [A, BOX])
     assert plan.unrouted == ("domain:a.example",)
-    assert [
-        (op.server, op.action)
-        for op in plan.operations()
-        if op.object_keys == ("domain:a.example",)
-    ][0] == ("ns1", "delete")
+    first = next(op for op in plan.operations() if op.object_keys == ("domain:a.example",))
+    assert (first.server, first.action) == ("ns1", "delete")
     assert plan.summary is not None and plan.summary.removed == ("domain:a.example",)
 
 

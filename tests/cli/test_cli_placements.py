@@ -151,7 +151,7 @@ def test_a_plan_diffs_each_file_against_what_was_applied_there(workdir: Path) ->
     (workdir / "sandbox/ns1" / ZONE).write_text("edited by hand\n")
     refreshed = orchestra("plan", "hosting.yaml", "--refresh", cwd=workdir)
     assert refreshed.returncode == 0, refreshed.stderr
-    assert "-edited by hand" in refreshed.stdout and f"--- /dev/null" not in refreshed.stdout
+    assert "-edited by hand" in refreshed.stdout and "--- /dev/null" not in refreshed.stdout
 
 
 def test_check_reports_a_hand_edit_and_apply_refuses_it_without_force(workdir: Path) -> None:
@@ -185,7 +185,7 @@ def test_unlock_removes_a_lock_left_by_a_holder_elsewhere(workdir: Path) -> None
 
     store = open_store(str(workdir / "orchestra.sqlite"))
     store.lock_servers(["ns1"], "other-host:4242:abc")
-    close = getattr(store, "close")
+    close = store.close
     close()
     edit(workdir, "192.0.2.10", "192.0.2.11")
     done = orchestra("apply", "hosting.yaml", "--yes", "--wait", "0", cwd=workdir)

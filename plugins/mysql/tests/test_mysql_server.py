@@ -164,7 +164,9 @@ def test_privileges_granted_by_hand_elsewhere_are_taken_back(
     # A grant by hand is drift: refused, and kept, until told to take it back.
     refused = shop.apply(ChangeSet().save(USER))
     assert states(refused) == ["failure"]
-    assert "drift: account of databaseuser:mysql/shop [mysql-user] differs" in refused.logs[0].stderr
+    assert (
+        "drift: account of databaseuser:mysql/shop [mysql-user] differs" in refused.logs[0].stderr
+    )
     assert login(mariadb, PASSWORD, "other")
     result = shop.apply(ChangeSet().save(USER), force=True)
     assert states(result) == ["success"]
