@@ -289,3 +289,37 @@ def test_a_failed_reload_leaves_the_object_unapplied(world: World) -> None:
         "ttl" in world.file("ns1", "domain", "a.example").read_text()
     )  # the previous file is back
     assert '"ttl": null' in world.file("ns1", "domain", "a.example").read_text()
+
+
+def test_an_apply_renews_its_lease_while_it_runs(world: World, tmp_path: Path) -> None:
+    import threading
+
+    from orchestra_core.planning.plan import Plan, PlannedOperation, ServerPlan
+    from orchestra_core.planning.steps import Command
+    from orchestra_core.storage.protocol import ServerBusy
+
+    engine = Orchestra(servers=[world.server("ns1")], routes=DNS1[:1], store=world.store, lease=0.3)
+    world.engines.append(engine)
+    started = tmp_path / "started"
+    slow = Command(description="slow", script=f"touch {started}; sleep 1.5")
+    op = PlannedOperation(
+        id="ns1:x:save:y",
+        server="ns1",
+        backend="x",
+        action="save",
+        object_keys=("y",),
+        steps=(slow,),
+    )
+    plan = Plan(servers=(ServerPlan(server=world.server("ns1"), operations=(op,)),))
+    runner = threading.Thread(target=engine.apply, args=(plan,))
+    runner.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not started.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.6)  # twice the lease: only renewals keep it
+        with pytest.raises(ServerBusy):
+            world.store.lock_servers(["ns1"], "other-host:1:b")
+    finally:
+        runner.join()
+    assert world.store.locks() == []

@@ -8,6 +8,7 @@ import json
 import shutil
 from pathlib import Path
 
+import attrs
 import pytest
 
 from .test_cli import EXAMPLE, orchestra
@@ -196,3 +197,51 @@ def test_unlock_removes_a_lock_left_by_a_holder_elsewhere(workdir: Path) -> None
     assert done.returncode == 0 and "locked by other-host:4242:abc" in done.stdout
     assert orchestra("apply", "hosting.yaml", "--yes", cwd=workdir).returncode == 0
     assert orchestra("unlock", "ns1", "--yes", cwd=workdir).returncode == 2
+
+
+def test_a_plan_that_changed_while_waiting_for_the_lock_is_refused_under_yes(
+    workdir: Path,
+) -> None:
+    import subprocess
+    import time
+
+    from orchestra_core.storage import open_store
+
+    from .test_cli import ORCHESTRA
+
+    store = open_store(str(workdir / "orchestra.sqlite"))
+    try:
+        store.lock_servers(["ns1"], "other-host:4242:abc", lease=120)
+        edit(workdir, "192.0.2.10", "192.0.2.11")
+        waiting = subprocess.Popen(
+            [ORCHESTRA, "apply", "hosting.yaml", "--yes", "--wait", "60"],
+            cwd=workdir,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert waiting.stdout is not None
+        first = waiting.stdout.readline()  # planned and confirmed (--yes): it waits for ns1
+        assert first.startswith("changes: 0 new, 1 changed, 0 removed"), first
+        time.sleep(0.5)
+        # Meanwhile the other apply puts another zone on ns1, which this inventory lacks.
+        [zone] = store.placements(servers={"ns1"})
+        other = attrs.evolve(
+            zone,
+            object_key="domain:other.example",
+            snapshot=attrs.evolve(
+                zone.snapshot,
+                key="domain:other.example",
+                data={**zone.snapshot.data, "name": "other.example"},
+            ),
+        )
+        store.record_placements([other])
+        store.unlock_servers(["ns1"], "other-host:4242:abc")
+        out, err = waiting.communicate(timeout=60)
+        assert waiting.returncode == 6, out + err
+        assert "the applied state changed while this apply waited for servers ns1" in err
+        assert "192.0.2.10" in (workdir / "sandbox/ns1" / ZONE).read_text()  # nothing ran
+    finally:
+        store.close()  # type: ignore[attr-defined]
+    # Planned again, the plan deletes the other zone too.
+    assert ("ns1", "delete", "domain:other.example") in planned(workdir)

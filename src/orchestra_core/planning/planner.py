@@ -424,6 +424,11 @@ class Planner:
                 "installed: install it again to delete the object there"
             )
         obj = restore(prev.snapshot, {cls.service_type.kind: cls.service_type})
+        if obj.key != prev.object_key:
+            raise PlanningError(
+                f"{prev.key}: its stored snapshot is of {obj.key}: the store is inconsistent; "
+                "delete it by hand"
+            )
         host = prev.on_server()
         try:
             settings = build_settings(
