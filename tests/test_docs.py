@@ -24,6 +24,8 @@ def test_python_examples_run(doc: str, capsys: pytest.CaptureFixture[str]) -> No
         exec(compile(block, f"docs/{doc}", "exec"), namespace)
     out = capsys.readouterr().out
     assert "server ns1 via local" in out and "********" in out
+    assert "2 new, 0 changed, 0 removed, 0 unchanged" in out
+    assert "[('ns1', 'delete'), ('ns2', 'save')]" in out and "['mail1', 'ns2']" in out
     assert "home-disk exceeded" in out and '"code": "home_disk_gib_month"' in out
 
 
