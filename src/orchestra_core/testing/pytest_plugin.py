@@ -36,6 +36,8 @@ __all__ = [
     "orchestra_factory",
     "orchestra_routes",
     "orchestra_servers",
+    "postgres_server",
+    "postgres_url",
     "recording_transport",
     "shared_daemon_factory",
     "shared_ssh_host",
@@ -56,6 +58,66 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=False,
         help="orchestra: rewrite the golden files of the golden fixture instead of comparing",
     )
+
+
+# -- stores ----------------------------------------------------------------------------------------
+
+#: Where ``postgres_server`` finds PostgreSQL, and the URL it tries without it.
+POSTGRES_ENV = "ORCHESTRA_TEST_POSTGRES"
+DEFAULT_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """The URL of the PostgreSQL server tests may create schemas on (session scope):
+    ``$ORCHESTRA_TEST_POSTGRES``, by default ``postgresql://postgres@127.0.0.1:5432/test``.
+    Skips the test when it cannot be reached, and fails it instead under ``CI=true``."""
+    import os
+
+    import sqlalchemy as sa
+
+    from orchestra_core.storage.database import resolve
+
+    url = os.environ.get(POSTGRES_ENV) or DEFAULT_POSTGRES
+    db = resolve(url)
+    assert db is not None and not db.is_sqlite, f"{POSTGRES_ENV}={url} is not PostgreSQL"
+    engine = sa.create_engine(db.url, connect_args={"connect_timeout": 5})
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+    except sa.exc.DBAPIError as exc:
+        reason = (
+            f"no PostgreSQL at {db.label} ({str(exc.orig).strip().splitlines()[0]}); "
+            f"set {POSTGRES_ENV} to the URL of a server where this user may create schemas"
+        )
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(f"CI must run the PostgreSQL tests: {reason}")
+        pytest.skip(reason)
+    finally:
+        engine.dispose()
+    yield url
+
+
+@pytest.fixture
+def postgres_url(postgres_server: str) -> Iterator[str]:
+    """The URL of a new, empty schema on ``postgres_server``, first in its search path
+    (function scope): give it to ``open_store`` for an SQL store of the test's own. The
+    schema is dropped after the test."""
+    import uuid
+
+    import sqlalchemy as sa
+
+    admin = sa.create_engine(postgres_server, isolation_level="AUTOCOMMIT")
+    schema = f"orchestra_test_{uuid.uuid4().hex[:12]}"
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+        url = sa.make_url(postgres_server).update_query_dict({"options": f"-csearch_path={schema}"})
+        yield url.render_as_string(hide_password=False)
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+    finally:
+        admin.dispose()
 
 
 # -- engines ---------------------------------------------------------------------------------------
