@@ -17,7 +17,6 @@ from orchestra_core.storage.memory import MemoryStore
 from orchestra_core.storage.protocol import Store
 from orchestra_core.storage.sql import SQLStore
 
-
 #: Makes a fresh, empty store for one test; cleans up through the request's finalizers.
 StoreFactory = Callable[[pytest.FixtureRequest], Store]
 

@@ -11,11 +11,11 @@ import sys
 from pathlib import Path
 
 import yaml
+from orchestra_mysql.testing import MariaDBFactory, MariaDBInstance
 
 from orchestra_core import Account, Orchestra, Route, Server
 from orchestra_core.catalogue import Database, DatabaseUser
 from orchestra_core.storage import open_store
-from orchestra_mysql.testing import MariaDBFactory, MariaDBInstance
 
 ORCHESTRA = str(Path(sys.executable).with_name("orchestra"))
 
