@@ -194,3 +194,18 @@ def test_validate_counts_what_it_checked(workdir: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout == ("hosting.yaml: 4 servers, 10 routes, 1 accounts, 9 services: valid\n")
     assert not (workdir / "sandbox").exists()
+
+
+def test_an_error_shows_the_operator_no_python(workdir: Path) -> None:
+    text = (workdir / "hosting.yaml").read_text()
+    (workdir / "hosting.yaml").write_text(
+        text.replace("databases: [acme_shop]", "databases: [nope]")
+    )
+    done = orchestra("validate", "hosting.yaml", cwd=workdir)
+    assert done.returncode == 2
+    assert (
+        "databases[0]: names database:mysql/nope, which is neither in the inventory" in done.stderr
+    )
+    assert "ServiceIndex" not in done.stderr and "Traceback" not in done.stderr
+    done = orchestra("--db", "memory", "db", "status", cwd=workdir)
+    assert done.returncode == 2 and "MemoryStore" not in done.stderr

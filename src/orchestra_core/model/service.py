@@ -126,8 +126,8 @@ def reference_errors(
             FieldError(
                 obj.key,
                 field,
-                f"names {key}, which is not among the known objects "
-                "(give every object to the planner, e.g. ServiceIndex(accounts, services))",
+                f"names {key}, which is neither in the inventory nor applied: add it, or "
+                "name one that exists",
             )
         ]
     if same_account and target.account != obj.account:

@@ -113,7 +113,11 @@ class SQLStore:
     def __init__(self, url: str) -> None:
         db = resolve(url)
         if db is None:
-            raise StoreError(f"{url!r} names the memory store: use MemoryStore", database=url)
+            raise StoreError(
+                f"{url!r} names the memory store, which keeps nothing in a database: give a "
+                "path or a database URL",
+                database=url,
+            )
         self._setup(db)
 
     @classmethod
