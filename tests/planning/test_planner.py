@@ -206,6 +206,7 @@ def test_backends_see_the_servers_another_backend_sends_the_object_to() -> None:
 
     class Master(ThingFiles):
         name = "master"
+        reads_peers = ("slave",)
 
         def render(self, ctx: Any) -> Any:
             seen[ctx.server.name] = [(s.name, st.directory) for s, st in ctx.peers("slave")]
@@ -263,8 +264,8 @@ def test_settings_errors_keep_the_validators_words() -> None:
     with pytest.raises(ConfigurationError) as info:
         build_settings(Picky, {"mode": "c"}, where="backend x on server s")
     assert str(info.value) == (
-        "settings of backend x on server s: 'mode' must be in ('a', 'b') (got 'c') @ $"
+        "settings of backend x on server s: setting 'mode' must be one of 'a', 'b', got 'c'"
     )
     with pytest.raises(ConfigurationError) as info:
         build_settings(Picky, {"count": "many"}, where="backend x on server s")
-    assert str(info.value).endswith("invalid value for type, expected int @ $.count")
+    assert str(info.value).endswith("setting 'count' must be an integer, got 'many'")

@@ -236,10 +236,13 @@ def plan(session: Session, /, inventory: str, as_json: bool, refresh: bool, **fl
     try:
         the_plan = make_plan(orchestra, inv, options)
         if as_json:
+            # One document: the plan lists what is unrouted; the exit code says it.
             echo_json(_plan_json(the_plan))
+            if the_plan.unrouted and not options.allow_unrouted:
+                sys.exit(EXIT_UNROUTED)
         else:
             _show(the_plan, _baseline(orchestra, the_plan, refresh))
-        _unrouted(the_plan, options)
+            _unrouted(the_plan, options)
     finally:
         orchestra.close()
 

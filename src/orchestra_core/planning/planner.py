@@ -222,10 +222,11 @@ class Planner:
                     placed = True
                     peers = {
                         peer: [
-                            (s.name, s.address, settings_data(settings))
-                            for s, settings in self.peers(peer, obj, index)
+                            (s.name, s.address, self._data_of(peer, s, r))
+                            for s, r in self.router.targets(peer, obj, index)
                         ]
                         for peer in cls.reads_peers
+                        if peer in self.backend_classes
                     }
                     want = _Wanted(
                         obj=obj,
@@ -324,6 +325,13 @@ class Planner:
 
         work: list[_Work] = []
         errors: list[FieldError] = []
+        checked: set[str] = set()
+
+        def check(obj: Service) -> None:
+            if obj.key not in checked:  # once per object, not once per placement
+                checked.add(obj.key)
+                errors.extend(obj.check() or obj.check_references(index))
+
         for want in wanted.values():
             key = want.obj.key
             if candidates is not None and key not in candidates:
@@ -337,7 +345,7 @@ class Planner:
                 change = "resync"
             else:
                 continue
-            errors.extend(want.obj.check() or want.obj.check_references(index))
+            check(want.obj)
             work.append(self._save_work(want, prev, change, seq(key)))
         compared = set(candidates) if candidates is not None else None
         for pk, prev in applied.items():
@@ -364,7 +372,7 @@ class Planner:
                             )
                         )
         for op in passwords:
-            errors.extend(op.obj.check() or op.obj.check_references(index))
+            check(op.obj)
             for want in wanted.values():
                 if (
                     want.obj.key == op.key
