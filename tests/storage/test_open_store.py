@@ -97,7 +97,9 @@ def test_other_databases_are_refused() -> None:
 
 
 def test_sqlstore_refuses_memory() -> None:
-    with pytest.raises(StoreError, match="'memory' names the memory store, which keeps nothing in a database"):
+    with pytest.raises(
+        StoreError, match="'memory' names the memory store, which keeps nothing in a database"
+    ):
         SQLStore("memory")
 
 
