@@ -513,6 +513,7 @@ def test_named_lost_between_the_zone_check_and_its_publish_fails_the_publish(
         orchestra.close()
 
 
+@pytest.mark.parametrize("change", ["suspend", "delete"])
 @pytest.mark.parametrize("how", sorted(OUT_OF_REACH))
 @pytest.mark.parametrize("transport", ["local", "ssh"])
 def test_a_stanza_change_named_cannot_be_reached_for_is_taken_back(
@@ -521,20 +522,27 @@ def test_a_stanza_change_named_cannot_be_reached_for_is_taken_back(
     named_slave: NamedInstance,
     transport: str,
     how: str,
+    change: str,
 ) -> None:
-    """A suspension while neither named can be reached: each reconfig fails with rndc's
-    words, the stanzas and the include files are what they were, both nameds (once back)
-    still serve the zone, and the next apply that reaches them suspends it."""
+    """A suspension or a delete while neither named can be reached: each reconfig fails with
+    rndc's words, the stanzas, zone files and include files are what they were, both nameds
+    (once back) still serve the zone, and the next apply that reaches them makes the change."""
     orchestra = make_engine(request, named_master, named_slave, transport)
     nameds = (named_master, named_slave)
+    suspended = attrs.evolve(EXAMPLE, is_active=False)
+
+    def make_change(engine: Orchestra) -> ApplyResult:
+        if change == "delete":
+            return apply(engine, delete=(EXAMPLE,))
+        return apply(engine, suspended)
+
     try:
         assert_ok(apply(orchestra, EXAMPLE))
-        assert named_slave.wait_for(lambda: named_slave.serial("example.com") is not None)
+        assert named_slave.wait_for(lambda: (named_slave.slave_dir / "example.com.db").exists())
         before = {named.name: config_files(named) for named in nameds}
-        suspended = attrs.evolve(EXAMPLE, is_active=False)
         cut = cut_off(request, how, transport, *nameds, master=named_master, slave=named_slave)
         try:
-            result = apply(cut, suspended)
+            result = make_change(cut)
         finally:
             cut.close()
         for named, server in zip(nameds, ("ns1", "ns2"), strict=True):
@@ -548,7 +556,7 @@ def test_a_stanza_change_named_cannot_be_reached_for_is_taken_back(
             lambda: named_slave.answers("example.com", "A") == ["192.0.2.1", "192.0.2.2"]
         )
 
-        assert_ok(apply(orchestra, suspended))
+        assert_ok(make_change(orchestra))
         assert named_master.rcode("example.com", "A") == "REFUSED"
         assert named_slave.rcode("example.com", "A") == "REFUSED"
     finally:
@@ -556,8 +564,14 @@ def test_a_stanza_change_named_cannot_be_reached_for_is_taken_back(
 
 
 def config_files(named: NamedInstance) -> dict[str, bytes]:
-    """The stanzas and the include file of ``named``, by path."""
-    found = {str(p): p.read_bytes() for p in sorted(named.conf_dir.rglob("*")) if p.is_file()}
+    """The stanzas, zone files (master's and slave's) and the include file of ``named``, by
+    path."""
+    found = {
+        str(p): p.read_bytes()
+        for folder in (named.conf_dir, named.zone_dir, named.slave_dir)
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
     found["include"] = named.include_file.read_bytes()
     return found
 
