@@ -1,7 +1,9 @@
 """The dummy driver passes the backend contract, every one of its nine backends.
 
 The dummy "daemon" is the folder its backends write into: observing the server is reading
-every file there (content and mode), except the reload log, which only grows.
+every file there (content and mode), except the reload log, which only grows. Its daemon is
+out of reach when its ``pid_file`` names no file: the reload fails, and the files of the batch
+get their previous content back.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from orchestra_core import Server, Service
 from orchestra_core.dummy.backend import DummySettings
 from orchestra_core.dummy.plugin import BACKENDS
 from orchestra_core.scaffold.examples import CHANGES, EXAMPLES
-from orchestra_core.testing.contract import BackendContract, Rejection
+from orchestra_core.testing.contract import BackendContract, Rejection, Unreachable
 
 #: One valid object of each catalogue kind, and the objects they name (the examples a generated
 #: driver's tests start from).
@@ -68,6 +70,10 @@ class DummyContract(BackendContract):
     def rejection(self, obj: Service) -> Rejection:
         # A new mode makes the file new; the checker refuses it, as a daemon's would.
         return Rejection(obj=obj, settings={"file_mode": "0600", "checker": REFUSE})
+
+    def unreachable(self, obj: Service) -> Unreachable:
+        # A daemon that is not running: its pid file is not there.
+        return Unreachable(out_of_reach={"pid_file": "/run/orchestra-dummy/dummy.pid"})
 
     def check_password(self, obj: Service, secret: str) -> None:
         name = urllib.parse.quote(obj.identity, safe="@.-_+") + ".conf.secret"

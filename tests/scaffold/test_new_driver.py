@@ -144,6 +144,7 @@ def test_a_generated_driver_installs_and_passes_its_own_tests(
     names = [case.get("name", "") for case in suite.iter("testcase")]
     assert any(n.startswith("test_hostile_values") and "[ssh]" in n for n in names), names
     assert any(n.startswith("test_change_the_daemon_refuses") for n in names), names
+    assert any(n.startswith("test_unreachable_daemon") and "[ssh]" in n for n in names), names
 
     # pytest --fixtures in the new package lists its daemon fixtures and orchestra's, each
     # with its doc under it.

@@ -1,7 +1,8 @@
 """The contract suite catches what it promises to catch.
 
 Each case is a backend broken in one way (impure, not idempotent, leaving traces, ignoring
-suspension, splicing a value into a script, leaking a secret, skipping its checker), put
+suspension, splicing a value into a script, leaking a secret, skipping its checker, swallowing
+a failed reload), put
 through the suite in an inner pytest session: the matching contract test must fail, with a
 message that says what is wrong, while the dummy backend it is built on passes everything
 (``tests/dummy/test_dummy_contract.py``).
@@ -35,7 +36,7 @@ from orchestra_core.hookspecs import hookimpl
 from orchestra_core.planning.steps import Command, DeleteFile, WriteFile
 from orchestra_core.registry import Registry
 from orchestra_core.rendering import Templates
-from orchestra_core.testing.contract import BackendContract, Rejection
+from orchestra_core.testing.contract import BackendContract, Rejection, Unreachable
 
 BROKEN = "{broken}"
 Base = dummy_backend_for(Domain, actions=frozenset({{"save", "delete", "set_password"}}))
@@ -88,6 +89,13 @@ class Broken(Base):
             return None
         return super().validate(key, settings)
 
+    def reload(self, server, settings):
+        script = super().reload(server, settings)
+        if BROKEN == "swallow":
+            # As bind9's publish once did: a failure to reach the daemon is not a failure.
+            return "(\\n" + script + "\\n) || echo 'reload failed, carrying on' >&2\\n"
+        return script
+
 
 @hookimpl
 def orchestra_backends():
@@ -136,6 +144,9 @@ class TestBroken(BackendContract):
     def rejection(self, obj):
         refuse = ("bash", "-c", "echo refused >&2; exit 1")
         return Rejection(obj=obj, settings={{"file_mode": "0600", "checker": refuse}})
+
+    def unreachable(self, obj):
+        return Unreachable(out_of_reach={{"pid_file": "/run/orchestra-dummy/dummy.pid"}})
 """
 
 
@@ -156,6 +167,11 @@ def run_contract(pytester: pytest.Pytester, broken: str, test: str) -> pytest.Ru
         ("plan", "secrets", "*the secret is in the plan*"),
         ("argv", "secrets", "*the secret is in the argv or environment of*/usr/bin/true*"),
         ("checker", "daemon_refuses", "*the daemon accepted the rejection*"),
+        (
+            "swallow",
+            "unreachable",
+            "*with the daemon out of reach, every operation of broken-domain reported success*",
+        ),
     ],
 )
 def test_a_broken_backend_fails_its_contract_test(
@@ -168,7 +184,7 @@ def test_a_broken_backend_fails_its_contract_test(
 
 def test_the_unbroken_backend_passes_every_contract_test(pytester: pytest.Pytester) -> None:
     result = run_contract(pytester, "nothing", "local")
-    result.assert_outcomes(passed=10)
+    result.assert_outcomes(passed=11)
 
 
 def test_a_contract_class_without_its_hooks_says_what_to_implement(

@@ -25,6 +25,11 @@ incremental transfers and ``ixfr-from-differences``, and a delete must remove th
 The slave's subject is the same domain, routed to a master on another server: a save applies
 it to both, so both are observed, and observing waits until the slave has caught up with the
 master (a transfer runs after the apply returns).
+
+named is put out of rndc's reach by the ``rndc`` setting: the master's with a key named does
+not know (named closes the connection), the slave's with a port where nothing listens (the
+connection is refused), as ``NamedInstance.rndc_out_of_reach`` writes them. Both nameds keep
+running, so that observing them shows what they serve.
 """
 
 from __future__ import annotations
@@ -46,7 +51,7 @@ from orchestra_bind9.testing import NamedInstance
 
 from orchestra_core import Route, Server, Service
 from orchestra_core.catalogue import Domain, Record
-from orchestra_core.testing.contract import BackendContract, Rejection
+from orchestra_core.testing.contract import BackendContract, Rejection, Unreachable
 
 pytestmark = pytest.mark.daemon
 
@@ -250,6 +255,10 @@ class TestBind9MasterContract(BackendContract):
             settings={"also_notify": ["fe80::1%nosuchif0"]},
         )
 
+    def unreachable(self, obj: Service) -> Unreachable:
+        # The update (changed()) with an rndc that signs with a key named does not know.
+        return Unreachable(out_of_reach={"rndc": self.master.rndc_out_of_reach("key")})
+
 
 class TestBind9SlaveContract(BackendContract):
     """``bind9-slave`` on one named, transferring from a master on another server."""
@@ -307,3 +316,13 @@ class TestBind9SlaveContract(BackendContract):
         # A link-local master on an interface this slave does not have: orchestra cannot know
         # the server's interfaces, named-checkconf refuses ("unable to find primaries list").
         return Rejection(obj=obj, settings={"masters": ["fe80::1%nosuchif0"]})
+
+    def unreachable(self, obj: Service) -> Unreachable:
+        # A record change is the master's to reload (the slave transfers it by itself): what
+        # the slave's rndc must carry is a change of its stanza, here one more master to
+        # transfer from, with an rndc that asks a port where nothing listens.
+        return Unreachable(
+            obj=obj,
+            settings={"masters": ["192.0.2.53"]},
+            out_of_reach={"rndc": self.slave.rndc_out_of_reach("port")},
+        )

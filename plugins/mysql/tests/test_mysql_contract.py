@@ -10,6 +10,9 @@ statistics of ``information_schema.TABLES`` are left out (see :func:`server_stat
 No ``read_back``: every value of the hostile corpus is refused by validation (names, character
 sets, collations and privileges are strict words), so none is ever applied; ``hostile_skip`` is
 empty.
+
+The server is out of reach for the client through a ``defaults_file`` whose socket no server
+listens on (the server itself keeps running, so that observing it shows what it holds).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from orchestra_mysql.testing import SYSTEM_DATABASES, MariaDBInstance
 
 from orchestra_core import Server, Service
 from orchestra_core.catalogue import Database, DatabaseUser
-from orchestra_core.testing.contract import BackendContract, Rejection
+from orchestra_core.testing.contract import BackendContract, Rejection, Unreachable
 
 pytestmark = pytest.mark.daemon
 
@@ -94,6 +97,15 @@ class MySQLContract(BackendContract):
 
     def observe(self) -> dict[str, Any]:
         return server_state(self.mariadb)
+
+    def unreachable(self, obj: Service) -> Unreachable:
+        # The admin's login, through a socket where no server listens, as when it is down.
+        folder = self.mariadb.admin_file.parent
+        nowhere = folder / "no-server.sock"
+        defaults = folder / "admin-no-server.cnf"
+        defaults.write_text(f"[client]\nuser = root\npassword =\nsocket = {nowhere}\n")
+        defaults.chmod(0o600)
+        return Unreachable(out_of_reach={"defaults_file": str(defaults)})
 
 
 class TestMySQLDatabaseContract(MySQLContract):

@@ -6,6 +6,10 @@ demo. It does what a real backend does, on a daemon-less "server":
 * ``save`` renders a config file from a template (``templates/service.conf.j2``), validates the
   candidate with a real command before it replaces the live file, and notifies the ``dummy``
   "daemon", whose reload appends a line to a reload log (once per batch, only on change);
+  with a ``pid_file`` setting the reload first signals the daemon process it names
+  (``SIGHUP``, as ``kill -HUP $(cat PIDFILE)`` reloads many real daemons), and fails, with the
+  shell's words, when the file is missing or names no process it may signal: the daemon is
+  out of reach, and the files of the batch get their previous content back;
 * ``delete`` removes the file (succeeding when it is absent);
 * ``set_password`` keeps a salted PBKDF2 hash (never the password) in a private file;
 * a suspended object or account is rendered with ``active = no``;
@@ -51,6 +55,12 @@ class DummySettings:
     #: A further checker of every new file, as a real daemon has one (``named-checkzone``,
     #: ``apache2 -t``): an argv in which ``{candidate}`` stands for the new file. Empty: none.
     checker: tuple[str, ...] = ()
+    #: The pid file of a process that stands for the daemon (a server path, under the sandbox
+    #: root if any). None: the daemon-less dummy, whose reload is a line in ``reloads.log``.
+    #: Set: a reload sends SIGHUP to the process it names before it writes that line, and
+    #: fails when the file is missing, holds no process id, or names no process it may
+    #: signal, as reloading a real daemon that is down fails.
+    pid_file: str | None = None
 
     @property
     def mode(self) -> int:
@@ -139,9 +149,12 @@ class DummyBackend(Backend[Service]):
         )
 
     def reload(self, server: Server, settings: Any) -> str | None:
-        """Append a line to the reload log, the dummy daemon's "reload"."""
-        log = server_path(server, posixpath.join(settings.directory, "reloads.log"))
-        return self.templates.shell("reload.sh.j2", log=log)
+        """Append a line to the reload log, the dummy daemon's "reload"; with a ``pid_file``,
+        signal its process first (SIGHUP), failing when there is none."""
+        s: DummySettings = settings
+        log = server_path(server, posixpath.join(s.directory, "reloads.log"))
+        pid_file = server_path(server, s.pid_file) if s.pid_file is not None else None
+        return self.templates.shell("reload.sh.j2", log=log, pid_file=pid_file)
 
 
 def _exceeded(ctx: RenderContext[Service]) -> list[tuple[str, str]]:

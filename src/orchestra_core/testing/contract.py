@@ -18,7 +18,10 @@ value that compares with ``==``). The tests of the class then check, against the
 6. a secret (``set_password``) never reaches the plan, the logs, the store, or any program's
    argv or environment (watched with strace);
 7. an object that fails validation changes nothing, and a change the daemon's own checker
-   refuses fails with the checker's words and leaves the live configuration as it was.
+   refuses fails with the checker's words and leaves the live configuration as it was;
+8. a change applied while the daemon cannot be reached (its control channel pointed at a
+   wrong key or a port where nothing listens) fails, says why, and leaves the server as it
+   was; the same change applies once the daemon is in reach again.
 
 Each test runs once per transport in :attr:`BackendContract.transports`: ``local``, and
 ``ssh`` for a real sshd on loopback (the ``ssh_host`` fixture) that logs in to this machine.
@@ -51,7 +54,7 @@ from orchestra_core.testing.harness import ContractHarness, describe
 from orchestra_core.testing.hostile import hostile_values
 from orchestra_core.testing.purity import no_io
 
-__all__ = ["BackendContract", "Rejection", "names_field"]
+__all__ = ["BackendContract", "Rejection", "Unreachable", "names_field"]
 
 
 @attrs.frozen(kw_only=True)
@@ -60,6 +63,22 @@ class Rejection:
     (a changed copy of the subject), applied with the backend ``settings`` overrides."""
 
     obj: Service
+    settings: Mapping[str, Any] = attrs.field(factory=dict)
+
+
+@attrs.frozen(kw_only=True)
+class Unreachable:
+    """How the contract puts the backend's daemon out of reach for a change.
+
+    ``out_of_reach``: backend settings overrides under which every command that reaches the
+    daemon fails as it would with the daemon down or its key wrong (an rndc config with
+    another key, a client socket where no server listens, a pid file of no process). The
+    change is ``obj`` (by default the backend's ``changed()`` of the subject) with the backend
+    ``settings`` overrides of its own (a slave's new master), which the apply in reach keeps.
+    """
+
+    out_of_reach: Mapping[str, Any]
+    obj: Service | None = None
     settings: Mapping[str, Any] = attrs.field(factory=dict)
 
 
@@ -80,9 +99,9 @@ class BackendContract:
     """Base class of a driver's contract tests: subclass it once per backend.
 
     Set :attr:`backend`, implement :meth:`servers`, :meth:`objects`, :meth:`observe`,
-    :meth:`changed` and :meth:`rejection`, and whichever of the optional hooks the backend
-    needs. A daemon fixture reaches the methods through ``self``: an autouse fixture of the
-    subclass stores it there::
+    :meth:`changed`, :meth:`rejection` and :meth:`unreachable`, and whichever of the optional
+    hooks the backend needs. A daemon fixture reaches the methods through ``self``: an autouse
+    fixture of the subclass stores it there::
 
         class TestMyBackend(BackendContract):
             backend = "mydaemon-domain"
@@ -157,6 +176,17 @@ class BackendContract:
         the server) refuses. Return None only for a backend with no checker to refuse it."""
         raise NotImplementedError(
             f"{type(self).__name__}: implement rejection(obj): a change the daemon refuses"
+        )
+
+    def unreachable(self, obj: Service) -> Unreachable | None:
+        """Settings under which the daemon that the backend's steps and reload talk to cannot
+        be reached, and the change of ``obj`` to apply under them (see :class:`Unreachable`).
+        Return None only for a backend that reaches no daemon at all (it only writes files
+        that nothing loads): its test is then skipped, saying so."""
+        raise NotImplementedError(
+            f"{type(self).__name__}: implement unreachable(obj): settings under which the "
+            "daemon cannot be reached (a wrong key, a port where nothing listens), or return "
+            "None if the backend reaches no daemon"
         )
 
     def registry(self) -> Registry:
@@ -455,6 +485,43 @@ class BackendContract:
         work = [log.state.value for log in again.logs if log.action != "reload"]
         assert again.ok and set(work) == {"nothing"}, describe(again)
         self.assert_observed(before)
+
+    # -- 8. an unreachable daemon -------------------------------------------------------------
+
+    def test_unreachable_daemon_fails_the_operation(self, contract: ContractHarness) -> None:
+        """A change applied while the daemon cannot be reached fails (an operation of the
+        backend, or its reload, is not ok), says why, and leaves the server as it was: what
+        was applied is what runs. Once the daemon is in reach, the same change applies: it
+        is not taken for done."""
+        unreachable = self.unreachable(self.subject)
+        if unreachable is None:
+            pytest.skip(f"{self.backend} reaches no daemon: unreachable() gave None")
+        change = unreachable.obj if unreachable.obj is not None else self.changed(self.subject)
+        assert change.key == self.subject.key, "unreachable() must keep the object's key"
+        applied = contract.save(self.subject)
+        assert applied.ok, describe(applied)
+        before = self.observe()
+        cut_off = contract.engine(settings={**unreachable.settings, **unreachable.out_of_reach})
+        result = contract.apply(ChangeSet().save(change), [change], engine=cut_off)
+        mine = [log for log in result.logs if log.backend == self.backend]
+        assert mine, f"the change ran nothing of {self.backend}:\n{describe(result)}"
+        failed = [log for log in mine if not log.state.is_ok]
+        assert failed, (
+            f"with the daemon out of reach, every operation of {self.backend} reported "
+            f"success or nothing:\n{describe(result)}"
+        )
+        assert not result.ok, describe(result)
+        assert any((log.stdout + log.stderr).strip() for log in failed), (
+            f"the failure does not say why:\n{describe(result)}"
+        )
+        self.assert_observed(before, "a change the daemon never took changed the server")
+        in_reach = contract.engine(settings=unreachable.settings)
+        again = contract.apply(ChangeSet().save(change), [change], engine=in_reach)
+        assert again.ok, describe(again)
+        assert "success" in {log.state.value for log in again.logs}, (
+            f"the change was taken for done while the daemon never had it:\n{describe(again)}"
+        )
+        assert self.observe() != before, "observe() shows no change once the daemon is back"
 
 
 def _difference(now: Any, expected: Any) -> str:
