@@ -30,6 +30,7 @@ class Picky:
     name: str | None = None
     argv: tuple[str, ...] = ()
     level: int = attrs.field(default=1, validator=_bounded)
+    limit: int = attrs.field(default=1, validator=attrs.validators.le(9))
     pairs: int = attrs.field(default=2, validator=_even)
 
 
@@ -59,7 +60,7 @@ def test_an_unknown_setting_suggests_close_names() -> None:
     [far] = problems({"colour": 1})
     assert far.message == (
         "unknown setting 'colour' of backend x "
-        "(settings: mode, port, sudo, ratio, name, argv, level, pairs)"
+        "(settings: mode, port, sudo, ratio, name, argv, level, limit, pairs)"
     )
     [none] = problems({"a": 1}, cls=NoSettings)
     assert none.message == "unknown setting 'a' of backend x (it takes no settings)"
@@ -78,8 +79,9 @@ def test_an_unknown_setting_suggests_close_names() -> None:
         ({"argv": "named-checkzone"}, "setting 'argv' must be a list of strings, got 'named-"),
         ({"argv": ["a", 1]}, "setting 'argv' must be a list of strings, got ['a', 1]"),
         ({"mode": "c"}, "setting 'mode' must be one of 'a', 'b', got 'c'"),
-        ({"level": 10}, "setting 'level' must be at most 9, not 10"),
+        ({"level": 10}, "level must be at most 9, not 10"),  # the validator's own words
         ({"pairs": 3}, "setting 'pairs': 3 is odd"),
+        ({"limit": 10}, "setting 'limit' must be <= 9: 10"),
         (
             {"port": "x" * 500},
             "setting 'port' must be an integer, got '" + "x" * 80 + "'... (500 characters)",

@@ -159,35 +159,35 @@ def _unknown(cls: type[Any], names: set[str], subject: str | None) -> list[Setti
 
 
 def _refused(exc: BaseException, cls: type[Any], values: Mapping[str, Any]) -> SettingProblem:
-    """A validator's (or converter's) refusal, with the setting it is about: attrs' validators
-    pass their attribute; another's words may start with its name; else the one setting that
-    is refused on its own."""
+    """A validator's (or converter's) refusal in its own words, with the setting it is about:
+    attrs' validators pass their attribute (``in_`` and ``matches_re`` are worded here);
+    another's words start with the setting's name, or else it is the one setting that is
+    refused on its own, which the message then names first."""
     args = exc.args
     text = str(args[0]) if args and isinstance(args[0], str) else str(exc)
-    name: str | None = None
-    if len(args) == 4 and isinstance(args[1], attrs.Attribute):
-        name, allowed, value = args[1].name, args[2], args[3]
-        if isinstance(allowed, re.Pattern):
-            text = f"setting {name!r} must match {allowed.pattern!r}, got {_quote(value)}"
-        elif isinstance(allowed, tuple | list | set | frozenset):
-            choices = ", ".join(_quote(c) for c in allowed)
-            text = f"setting {name!r} must be one of {choices}, got {_quote(value)}"
-        return SettingProblem(name, text, "invalid")
-    fields = [f.name for f in attrs.fields(cls)] if attrs.has(cls) else []
     if len(args) > 1 and isinstance(args[1], attrs.Attribute):
         name = args[1].name
-    else:
-        name = next((f for f in fields if text.startswith((f"{f} ", f"'{f}' "))), None)
-    if name is None:
-        name = _culprit(cls, values)
-    if name is None:
+        if isinstance(exc, ValueError) and len(args) == 4:
+            allowed, value = args[2], args[3]
+            if isinstance(allowed, re.Pattern):
+                message = f"setting {name!r} must match {allowed.pattern!r}, got {_quote(value)}"
+                return SettingProblem(name, message, "invalid")
+            if isinstance(allowed, tuple | list | set | frozenset):
+                choices = ", ".join(_quote(c) for c in allowed)
+                message = f"setting {name!r} must be one of {choices}, got {_quote(value)}"
+                return SettingProblem(name, message, "invalid")
+        if text.startswith(f"'{name}' "):
+            return SettingProblem(name, f"setting {text}", "invalid")
+        return SettingProblem(name, f"setting {name!r}: {text}", "invalid")
+    fields = [f.name for f in attrs.fields(cls)] if attrs.has(cls) else []
+    named = next((f for f in fields if text.startswith((f"{f} ", f"'{f}' "))), None)
+    if named is not None:
+        quoted = text.startswith(f"'{named}' ")  # attrs' words again: "'level' must be <= 9"
+        return SettingProblem(named, f"setting {text}" if quoted else text, "invalid")
+    culprit = _culprit(cls, values)
+    if culprit is None:
         return SettingProblem(None, text, "invalid")
-    for prefix in (f"'{name}' ", f"{name} "):
-        if text.startswith(prefix):
-            rest = text.removeprefix(prefix)
-            glue = " " if rest.startswith(("must ", "cannot ", "is ", "should ")) else ": "
-            return SettingProblem(name, f"setting {name!r}{glue}{rest}", "invalid")
-    return SettingProblem(name, f"setting {name!r}: {text}", "invalid")
+    return SettingProblem(culprit, f"setting {culprit!r}: {text}", "invalid")
 
 
 def _culprit(cls: type[Any], values: Mapping[str, Any]) -> str | None:
