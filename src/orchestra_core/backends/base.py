@@ -50,8 +50,10 @@ class Observation:
     ``script`` is shell that prints the state (a database's character set, an account's
     privileges, a live zone without its serial) and changes nothing; orchestra keeps the
     SHA-256 of what it prints. ``expected`` is that output when the backend knows it while
-    rendering (nothing is then run after the apply to learn it); None has orchestra run the
-    probe right after the operation and keep what it printed. The files a backend writes
+    rendering, because the operation's steps make it so when they succeed (nothing is then
+    run after the apply to learn it); None has orchestra run the probe right after the
+    operation and keep what it printed. A probe must print (and exit 0) for a state that is
+    legitimately absent too. The files a backend writes
     with :class:`~orchestra_core.planning.steps.WriteFile` are observed without a probe.
     """
 

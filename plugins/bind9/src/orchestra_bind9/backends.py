@@ -16,8 +16,8 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from orchestra_bind9.settings import Bind9Settings
-from orchestra_bind9.zone import render_zone, zone_members
-from orchestra_core.backends import Backend, RenderContext, server_path
+from orchestra_bind9.zone import RenderedZone, render_zone, zone_members
+from orchestra_core.backends import Backend, Observation, RenderContext, server_path
 from orchestra_core.catalogue import Domain
 from orchestra_core.errors import BackendError, FieldError
 from orchestra_core.model import checks
@@ -244,6 +244,8 @@ class Bind9Master(_Bind9):
     """Serves a domain's zone as master, notifying its slaves and letting them transfer it."""
 
     name: ClassVar[str] = "bind9-master"
+    #: Its slaves: where they are goes into the stanza (also-notify, allow-transfer).
+    reads_peers: ClassVar[tuple[str, ...]] = ("bind9-slave",)
 
     def zone_files(self, ctx: RenderContext[Domain]) -> list[tuple[str, str]]:
         """The live zone file, its rendered source, and the journal named keeps beside the
@@ -255,12 +257,20 @@ class Bind9Master(_Bind9):
             (f"journal of {ctx.obj.name}", live + JOURNAL),
         ]
 
+    def zone(self, ctx: RenderContext[Domain]) -> RenderedZone:
+        """The zone of ``ctx.obj`` with its subdomains' records, rendered once per plan
+        (:meth:`render_save` and :meth:`observe` both need it)."""
+        return ctx.index.memo(
+            f"orchestra_bind9.zone:{ctx.obj.key}:{ctx.settings!r}",
+            lambda: render_zone(ctx.obj, zone_members(ctx.obj, ctx.index), ctx.settings),
+        )
+
     def render_save(self, ctx: RenderContext[Domain]) -> list[Step]:
         """Zone source (checked, with the stanza), publish with a serial and a reload of the
         zone, stanza."""
         s: Bind9Settings = ctx.settings
         (_, live), (_, src), _journal = self.zone_files(ctx)
-        zone = render_zone(ctx.obj, zone_members(ctx.obj, ctx.index), s)
+        zone = self.zone(ctx)
         checkzone = (s.named_checkzone, *s.checkzone_options)
         peers = self.peer_addresses(ctx, "bind9-slave", s.also_notify)
         stanza = self.templates.config(
@@ -311,12 +321,40 @@ class Bind9Master(_Bind9):
             *self.stanza_steps(ctx, stanza),
         ]
 
+    def observe(self, ctx: RenderContext[Domain]) -> Sequence[Observation]:
+        """The live zone without its serial: what named-checkzone let publish put there,
+        as rendered (a zone edited by hand on the server is drift; a missing one reads as
+        empty). The source and the
+        stanza are files orchestra writes, observed without a probe."""
+        (_, live), _src, _journal = self.zone_files(ctx)
+        # A suspended zone keeps the live file it had (or none): what it holds is read after
+        # the operation rather than known from the rendering.
+        expected = without_serial(self.zone(ctx).text) if ctx.active else None
+        return [
+            Observation(
+                name="live zone",
+                script=self.templates.shell("live-zone.sh.j2", live=live),
+                expected=expected,
+            )
+        ]
+
+
+def without_serial(text: str) -> str:
+    """``text`` as ``grep -v ' ; serial$'`` prints it: the lines that do not end with the
+    serial's comment, each with its newline."""
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return "".join(line + "\n" for line in lines if not line.endswith(" ; serial"))
+
 
 class Bind9Slave(_Bind9):
     """Serves a domain's zone as slave, transferred from its masters."""
 
     name: ClassVar[str] = "bind9-slave"
     after: ClassVar[tuple[str, ...]] = ("bind9-master",)
+    #: Its masters: where they are goes into the stanza (masters).
+    reads_peers: ClassVar[tuple[str, ...]] = ("bind9-master",)
 
     def zone_files(self, ctx: RenderContext[Domain]) -> list[tuple[str, str]]:
         """The copy named keeps of the transferred zone, and its journal of incremental
