@@ -73,7 +73,7 @@ class Fleet:
 
     def apply(self, engine: Orchestra, *zones: Service, **kw: object) -> list[tuple[str, str, str]]:
         result = engine.apply(engine.plan_inventory([ACME], zones, **kw))  # type: ignore[arg-type]
-        assert result.ok, [(l.server, l.action, l.state.value, l.stderr) for l in result.logs]
+        assert result.ok, [(g.server, g.action, g.state.value, g.stderr) for g in result.logs]
         return sorted(
             (log.server, log.action, log.object_keys[0])
             for log in result.logs
