@@ -281,7 +281,7 @@ def test_over_quota_revoke_is_checked_and_canonical() -> None:
     for wrong, words in (
         (["ALL"], "cannot be ALL"),
         (["SUPER"], "'SUPER' is not a database privilege"),
-        ("INSERT", "is not a database privilege"),  # one string, not a list
+        ("INSERT", "must be a list of strings, got 'INSERT'"),  # one string, not a list
     ):
         with pytest.raises(ConfigurationError, match=words):
             build_settings(MySQLSettings, {"over_quota_revoke": wrong}, where="backend mysql-user")

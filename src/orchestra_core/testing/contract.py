@@ -490,8 +490,8 @@ class BackendContract:
 
     def test_unreachable_daemon_fails_the_operation(self, contract: ContractHarness) -> None:
         """A change applied while the daemon cannot be reached fails (an operation of the
-        backend, or its reload, is not ok), says why, and leaves the server as it was: what
-        was applied is what runs. Once the daemon is in reach, the same change applies: it
+        backend, or its reload, is not ok), says why, leaves the server as it was, and is not
+        recorded as applied where it failed: what was applied is what runs. Once the daemon is in reach, the same change applies: it
         is not taken for done."""
         unreachable = self.unreachable(self.subject)
         if unreachable is None:
@@ -515,6 +515,16 @@ class BackendContract:
             f"the failure does not say why:\n{describe(result)}"
         )
         self.assert_observed(before, "a change the daemon never took changed the server")
+        where = {log.server for log in failed}
+        recorded = [
+            p
+            for p in cut_off.store.placements(object_keys={change.key})
+            if p.backend == self.backend and p.server in where
+        ]
+        assert not recorded, (
+            f"the store counts the change as applied on {', '.join(p.server for p in recorded)}"
+            f", where it failed:\n{describe(result)}"
+        )
         in_reach = contract.engine(settings=unreachable.settings)
         again = contract.apply(ChangeSet().save(change), [change], engine=in_reach)
         assert again.ok, describe(again)
