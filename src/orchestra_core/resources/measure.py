@@ -35,7 +35,6 @@ from orchestra_core.storage.usage import IngestReport
 __all__ = ["MeasureResult", "Measurer", "MonitorFailure", "MonitorRun"]
 
 
-
 @attrs.frozen(kw_only=True)
 class MonitorRun:
     """One monitor's work on one server: its objects, its settings there and its steps."""
@@ -168,10 +167,7 @@ class Measurer:
             by_server.setdefault(run.server.name, []).append(run)
         groups = list(by_server.values())
         outcomes = run_read_only(
-            [
-                (group[0].server, [step for run in group for step in run.steps])
-                for group in groups
-            ],
+            [(group[0].server, [step for run in group for step in run.steps]) for group in groups],
             self.transports,
             label="measure",
             max_parallel=self.max_parallel,

@@ -491,8 +491,8 @@ class BackendContract:
     def test_unreachable_daemon_fails_the_operation(self, contract: ContractHarness) -> None:
         """A change applied while the daemon cannot be reached fails (an operation of the
         backend, or its reload, is not ok), says why, leaves the server as it was, and is not
-        recorded as applied where it failed: what was applied is what runs. Once the daemon is in reach, the same change applies: it
-        is not taken for done."""
+        recorded as applied where it failed: what was applied is what runs. Once the daemon
+        is in reach, the same change applies: it is not taken for done."""
         unreachable = self.unreachable(self.subject)
         if unreachable is None:
             pytest.skip(f"{self.backend} reaches no daemon: unreachable() gave None")
