@@ -15,9 +15,11 @@ c. (not timed) dnspython asks named for a sample of the zones;
 d. planning and applying all N again, unchanged: a full resync, every operation "nothing";
 e. one record of one zone changed, a change set holding just that domain (the index holding
    all of them): plan and apply, named answers the new value, only that zone was reloaded;
-f. for reference, one new zone applied on its own into the populated server.
+f. for reference, one new zone applied on its own into the populated server;
+g. ``Orchestra.check`` of every zone, nothing drifted (one read-only batch);
+h. one live zone edited by hand and reloaded: check finds it, and only it.
 
-e and f run ``--repeat`` times and report the median; a, b and d run once. Peak RSS is
+e, f and g run ``--repeat`` times and report the median; a, b and d run once. Peak RSS is
 ``ru_maxrss`` of this Python process (named and the batch shells are not counted).
 """
 
@@ -330,6 +332,35 @@ def phases(orchestra: Orchestra, named: NamedInstance, figures: Figures, width: 
         )
     figures.add("f_one_new_zone", **median_of(samples_f), samples=samples_f)
 
+    # g. orchestra check of every zone, nothing drifted: one read-only batch
+    samples_g: list[dict[str, Any]] = []
+    for _ in range(repeat):
+        report, seconds = timed(orchestra.check)
+        if not report.clean or report.checked != len(domains):
+            raise BenchError(f"phase g: a clean check found {report.to_dict()}")
+        samples_g.append({"seconds": seconds, "checked": report.checked})
+    figures.add("g_check_clean", **median_of_seconds(samples_g), samples=samples_g)
+
+    # h. one live zone edited by hand and reloaded: check names it and nothing else
+    hand_edit_zone(named, domains[target].name)
+    report, seconds = timed(orchestra.check)
+    found = [(f.placement.object_key, f.name) for f in report.findings]
+    if found != [(domains[target].key, "live zone")]:
+        raise BenchError(f"phase h: check of one edited zone file found {found}")
+    figures.add("h_check_one_drift", seconds=seconds, checked=report.checked, findings=found)
+
+
+def hand_edit_zone(named: NamedInstance, zone: str) -> None:
+    """Add a record to ``zone``'s live file and reload it, as an operator's hand would."""
+    live = named.zone_dir / f"{zone}.zone"
+    live.write_text(live.read_text() + "hand 300 IN A 192.0.2.66\n")
+    named.rndc("reload", zone)
+
+
+def median_of_seconds(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The median run of ``samples`` by seconds."""
+    return dict(sorted(samples, key=lambda s: s["seconds"])[len(samples) // 2])
+
 
 def median_of(samples: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Median of each timing over the samples; the other figures of the median run."""
@@ -402,6 +433,11 @@ def table(figures: Figures) -> str:
         f"resync / one change: {d['seconds'] / e['seconds']:.0f}x",
         f"zones reloaded by the one change: {e['zones_reloaded']}; "
         f"reconfigs by one new zone: {f['reconfigs']}",
+        f"g  check, nothing drifted: {figures.phases['g_check_clean']['seconds']:.3f} s "
+        f"for {figures.phases['g_check_clean']['checked']} placements (median); "
+        f"h  check, one live zone edited by hand: "
+        f"{figures.phases['h_check_one_drift']['seconds']:.3f} s, found "
+        f"{len(figures.phases['h_check_one_drift']['findings'])}",
         "seconds inside the steps, by kind (the rest of apply is batch overhead):",
     ]
     for key in ("b_apply_all_first", "d_resync_all", "e_one_change", "f_one_new_zone"):

@@ -20,7 +20,9 @@ o-a. plan: a ``ChangeSet`` saving the N databases and N users and setting the N 
 o-b. apply it (every database and user created, every password set);
 o-c. plan and apply the same saves again, without the passwords: every operation "nothing";
 o-d. the same with the passwords: every password set again (orchestra cannot read a password
-     back, so it always rehashes).
+     back, so it always rehashes);
+o-e. ``Orchestra.check`` of every database and user, nothing drifted (one read-only batch);
+o-f. one ``GRANT`` by hand on one user: check finds that user and nothing else.
 
 Ansible (ansible-core with the ``community.mysql`` collection, in a venv of its own), after
 every database and user was dropped: ``ansible-playbook`` on a generated playbook for
@@ -34,8 +36,9 @@ x-c. the second run, unchanged: the changed count is what Ansible reports.
 
 After o-b, x-b and every re-apply, every database and user must exist (and nothing else), and a
 sample of users must log in with their passwords; a run that did not do the work raises, so
-the figures never lie. o-a, o-b, x-1 and x-b run once; o-c and o-d run ``--repeat`` times, x-0
-and x-c ``--ansible-repeat`` times (default: ``--repeat``), and the table shows the median.
+the figures never lie. o-a, o-b, o-f, x-1 and x-b run once; o-c, o-d and o-e run ``--repeat``
+times, x-0 and x-c ``--ansible-repeat`` times (default: ``--repeat``), and the table shows the
+median.
 """
 
 from __future__ import annotations
@@ -252,9 +255,37 @@ def run_orchestra(work: Work, mariadb: MariaDBInstance, repeat: int) -> dict[str
         states = out["o_again_passwords"]["states"]
         if states != {"nothing": 2 * work.count, "success": work.count}:
             raise BenchError(f"orchestra re-apply with passwords: states {states}")
+        out["o_check"], out["o_check_drift"] = run_check(orchestra, work, mariadb, repeat)
     finally:
         orchestra.close()
     return out
+
+
+def run_check(
+    orchestra: Orchestra, work: Work, mariadb: MariaDBInstance, repeat: int
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """o-e: ``Orchestra.check`` of every database and user, nothing drifted; o-f: one GRANT
+    by hand, which check must report for that user and nothing else."""
+    placements = 2 * work.count
+    runs = []
+    for _ in range(repeat):
+        report, seconds = timed(orchestra.check)
+        if not report.clean or report.checked != placements:
+            raise BenchError(f"orchestra check: a clean server gave {report.to_dict()}")
+        runs.append({"seconds": seconds, "checked": report.checked})
+    clean = median_runs(runs)
+    k = work.count // 2 or 1
+    user = work.user(k)
+    key = DatabaseUser(account=f"acme{k:04d}", username=user, databases=(work.database(k),)).key
+    mariadb.query(f"GRANT SELECT ON `other`.* TO `{user}`@`%`")
+    try:
+        report, seconds = timed(orchestra.check)
+    finally:
+        mariadb.query(f"REVOKE SELECT ON `other`.* FROM `{user}`@`%`")
+    found = sorted({f.placement.object_key for f in report.findings})
+    if found != [key]:
+        raise BenchError(f"orchestra check after a GRANT on {user} by hand found {found}")
+    return clean, {"seconds": seconds, "checked": report.checked, "findings": found}
 
 
 # -- x: Ansible ------------------------------------------------------------------------------------
@@ -506,6 +537,8 @@ LABELS = {
     "o_first": "o-b  orchestra: plan + first apply",
     "o_again": "o-c  orchestra: re-apply (saves)",
     "o_again_passwords": "o-d  orchestra: re-apply + passwords",
+    "o_check": "o-e  orchestra: check, nothing drifted",
+    "o_check_drift": "o-f  orchestra: check, one GRANT by hand",
     "x_empty": "x-0  ansible-playbook, a play with no task",
     "x_ping": "x-1  ansible: ping looped over N items",
     "x_first": "x-b  ansible: first run",
@@ -516,6 +549,9 @@ LABELS = {
 def what(key: str, p: dict[str, Any]) -> str:
     if key == "o_plan":
         return f"{p['operations']} operations, {p['steps']} steps"
+    if key.startswith("o_check"):
+        found = f", found {', '.join(p['findings'])}" if "findings" in p else ""
+        return f"{p['checked']} placements read{found}"
     if key.startswith("o_"):
         states = ", ".join(f"{k} {v}" for k, v in p["states"].items())
         return f"{states}; apply {p['apply_seconds']:.3f} s, in steps {p['step_seconds']:.3f} s"

@@ -27,6 +27,22 @@ def workdir(tmp_path: Path) -> Path:
     return tmp_path
 
 
+def applied_example(tmp_path: Path) -> Path:
+    """``tmp_path`` with the example inventory as ``hosting.yaml``, applied."""
+    shutil.copy(EXAMPLE, tmp_path / "hosting.yaml")
+    done = orchestra("apply", "hosting.yaml", "--yes", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    return tmp_path
+
+
+def edit(workdir: Path, old: str, new: str) -> None:
+    """Replace the first ``old`` of ``workdir``'s ``hosting.yaml`` with ``new``."""
+    path = workdir / "hosting.yaml"
+    text = path.read_text()
+    assert old in text, old
+    path.write_text(text.replace(old, new, 1))
+
+
 def test_drivers_lists_dummy_with_its_distribution() -> None:
     done = orchestra("drivers", cwd=ROOT)
     assert done.returncode == 0, done.stderr

@@ -5,7 +5,6 @@ speaks JSON; and ``log prune --older-than`` reads durations as ``monitor --keep-
 from __future__ import annotations
 
 import json
-import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,15 +15,12 @@ from orchestra_core.cli.app import cli
 from orchestra_core.resources import Sample
 from orchestra_core.storage import open_store
 
-from .test_cli import EXAMPLE, orchestra
+from .test_cli import applied_example, orchestra
 
 
 @pytest.fixture
 def workdir(tmp_path: Path) -> Path:
-    shutil.copy(EXAMPLE, tmp_path / "hosting.yaml")
-    done = orchestra("apply", "hosting.yaml", "--yes", cwd=tmp_path)
-    assert done.returncode == 0, done.stderr
-    return tmp_path
+    return applied_example(tmp_path)
 
 
 def test_a_negative_limit_is_a_usage_error(tmp_path: Path) -> None:

@@ -5,13 +5,12 @@ real diffs, drift, and stuck locks (each fails on the release before placements)
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import attrs
 import pytest
 
-from .test_cli import EXAMPLE, orchestra
+from .test_cli import applied_example, edit, orchestra
 
 DUMMY = "var/lib/orchestra-dummy"
 ZONE = f"{DUMMY}/domain/acme.example.conf"
@@ -19,17 +18,7 @@ ZONE = f"{DUMMY}/domain/acme.example.conf"
 
 @pytest.fixture
 def workdir(tmp_path: Path) -> Path:
-    shutil.copy(EXAMPLE, tmp_path / "hosting.yaml")
-    done = orchestra("apply", "hosting.yaml", "--yes", cwd=tmp_path)
-    assert done.returncode == 0, done.stderr
-    return tmp_path
-
-
-def edit(workdir: Path, old: str, new: str) -> None:
-    path = workdir / "hosting.yaml"
-    text = path.read_text()
-    assert old in text, old
-    path.write_text(text.replace(old, new, 1))
+    return applied_example(tmp_path)
 
 
 def planned(workdir: Path, *args: str) -> list[tuple[str, str, str]]:

@@ -9,22 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from .test_cli import EXAMPLE, orchestra
+from .test_cli import applied_example, edit, orchestra
 
 
 @pytest.fixture
 def workdir(tmp_path: Path) -> Path:
-    shutil.copy(EXAMPLE, tmp_path / "hosting.yaml")
-    done = orchestra("apply", "hosting.yaml", "--yes", cwd=tmp_path)
-    assert done.returncode == 0, done.stderr
-    return tmp_path
-
-
-def edit(workdir: Path, old: str, new: str) -> None:
-    path = workdir / "hosting.yaml"
-    text = path.read_text()
-    assert old in text
-    path.write_text(text.replace(old, new))
+    return applied_example(tmp_path)
 
 
 def planned(workdir: Path, *args: str) -> list[tuple[str, str, list[str]]]:
