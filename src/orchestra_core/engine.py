@@ -79,11 +79,13 @@ def summarize(
     removed = sorted(key for key in touched if key in before and key not in staying)
     changed = sorted(touched - set(new) - set(removed))
     keys = set(compared)
+    unrouted = keys & set(plan.unrouted)
     return Summary(
         new=tuple(new),
         changed=tuple(changed),
         removed=tuple(removed),
-        unchanged=len(keys - touched),
+        unchanged=len(keys - touched - unrouted),
+        unrouted=len(unrouted - touched),
     )
 
 

@@ -92,6 +92,8 @@ def test_an_unrouted_object_is_refused_and_applied_once_routed(workdir: Path) ->
     done = orchestra("apply", "hosting.yaml", "--yes", "--allow-unrouted", cwd=workdir)
     assert done.returncode == 0, done.stderr
     assert not (workdir / f"sandbox/db1/{DUMMY}/database/mysql%2Facme_shop.conf").exists()
+    done = orchestra("plan", "hosting.yaml", cwd=workdir)
+    assert done.returncode == 4 and "0 removed, 8 unchanged, 1 unrouted" in done.stdout
     edit(workdir, "match: 'database.type == \"pgsql\"'", "match: 'database.type == \"mysql\"'")
     assert planned(workdir) == [("db1", "save", "database:mysql/acme_shop")]
 

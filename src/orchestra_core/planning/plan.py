@@ -75,19 +75,22 @@ class ServerPlan:
 @attrs.frozen(kw_only=True)
 class Summary:
     """What a plan does to objects: new ones (placed for the first time), changed ones (a
-    placement added, changed or deleted), removed ones (no placement left), and how many of
-    the compared objects stay as they are."""
+    placement added, changed or deleted), removed ones (no placement left), how many of the
+    compared objects stay as they are, and how many no route sends anywhere (``unrouted``:
+    neither applied nor unchanged)."""
 
     new: tuple[str, ...] = ()
     changed: tuple[str, ...] = ()
     removed: tuple[str, ...] = ()
     unchanged: int = 0
+    unrouted: int = 0
 
     def __str__(self) -> str:
-        return (
+        text = (
             f"{len(self.new)} new, {len(self.changed)} changed, {len(self.removed)} removed, "
             f"{self.unchanged} unchanged"
         )
+        return f"{text}, {self.unrouted} unrouted" if self.unrouted else text
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for ``--json``."""
@@ -96,6 +99,7 @@ class Summary:
             "changed": list(self.changed),
             "removed": list(self.removed),
             "unchanged": self.unchanged,
+            "unrouted": self.unrouted,
         }
 
 
