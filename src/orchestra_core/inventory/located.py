@@ -24,6 +24,9 @@ Path = tuple[str | int, ...]
 #: Aliases can make a small file expand into a huge tree ("billion laughs"); stop early.
 _MAX_NODES = 200_000
 _PLAIN = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
+#: libyaml's parser when PyYAML was built with it (Debian's and the wheels are): it composes a
+#: big inventory about ten times faster than the pure-Python one, with the same marks.
+_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _FIELD_PART = re.compile(r"\.?([^.\[\]]+)|\[([^\]]*)\]")
 
 
@@ -112,7 +115,7 @@ def read_yaml(text: str, filename: str) -> tuple[Any, LineMap]:
     raise :class:`InventoryError` with the file and line.
     """
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = yaml.compose(text, Loader=_LOADER)
         if root is None:
             return None, LineMap()
         builder = _Builder(filename)
