@@ -21,6 +21,11 @@ argv. Its shape:
 
   Nothing else reaches stdout, and :func:`parse_output` ignores lines without the nonce.
 
+Every path a step writes, appends to, copies to, moves or removes is checked first by the
+batch's ``__o_safe`` (exported, so the scripts of Commands and reloads have it too): a symlink
+under the sandbox root, or one that someone other than root could have planted elsewhere, is
+never followed, and the step fails naming it.
+
 A snippet reports "unchanged" by creating ``<tmpdir>/<index>.unchanged``; exit 0 otherwise
 means "changed". A changed step that notifies a daemon leaves ``<index>.changed`` (what a
 :class:`Reload` and the owed-reload markers look at), and replaced or deleted files leave
@@ -32,6 +37,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import os
 import posixpath
 import secrets
 
@@ -81,6 +87,7 @@ fi
 __o_tmp=$(mktemp -d ${__o_base:+-p "$__o_base"}) || exit 1
 trap 'rm -rf -- "$__o_tmp"' EXIT
 __o_nonce=__NONCE__
+export __o_root=__ROOT__
 __o_ms=0
 __o_now() {
   local t=${EPOCHREALTIME:-}
@@ -92,6 +99,43 @@ __o_b64() {
 __o_put() {
   printf '%s' "$2" >"$__o_tmp/$1"
 }
+# __o_safe [-l] PATH...: every path a batch writes, appends to, copies to, moves or removes
+# goes through here first. It fails, saying why, when the way to PATH crosses a symlink that
+# the batch may not follow: any symlink at or under the sandbox root ($__o_root), and
+# elsewhere one that someone other than root (or the batch's own user) could have planted (a
+# link they own, or one in a folder they may write that is not sticky). PATH itself must not
+# be a symlink, unless -l: the step replaces or removes the link, never what it points to.
+__o_safe() {
+  local last=0 p q rest
+  if [[ ${1-} == -l ]]; then last=1; shift; fi
+  for p in "$@"; do
+    [[ $p == /* ]] || p=$PWD/$p
+    if (( ! last )) && [[ -L $p ]]; then
+      printf 'orchestra: refusing to write through the symlink %s\n' "$p" >&2
+      return 1
+    fi
+    q=; rest=${p#/}
+    while [[ $rest == */* ]]; do
+      q=$q/${rest%%/*}; rest=${rest#*/}
+      if [[ -L $q ]] && ! __o_trusted "$q"; then
+        printf 'orchestra: refusing to follow the symlink %s (to %s) on the way to %s\n' \
+          "$q" "$(readlink -- "$q")" "$p" >&2
+        return 1
+      fi
+    done
+  done
+}
+# __o_trusted LINK: a symlink nobody but root or this user could have put there.
+__o_trusted() {
+  local me=${EUID:-0} dir=${1%/*} link_uid dir_uid dir_mode
+  [[ -n $__o_root && ( $1 == "$__o_root" || $1 == "$__o_root"/* ) ]] && return 1
+  link_uid=$(stat -c %u -- "$1") || return 1
+  read -r dir_uid dir_mode < <(stat -L -c '%u %a' -- "${dir:-/}") || return 1
+  (( link_uid == 0 || link_uid == me )) || return 1
+  (( dir_uid == 0 || dir_uid == me )) || return 1
+  (( (8#$dir_mode & 8#022) == 0 || (8#$dir_mode & 8#1000) != 0 ))
+}
+export -f __o_safe __o_trusted
 # A Command's script, from $__o_c, in a function as a sourced file would be (return works).
 __o_eval() {
   eval "$__o_c"
@@ -204,6 +248,7 @@ def _write_snippet(step: WriteFile, i: int) -> str:
         argv = " ".join('"$c"' if arg == CANDIDATE else quote(arg) for arg in step.validate)
         lines.append(f'{argv}\nrc=$?\n[ "$rc" -eq 0 ] || exit "$rc"\n')
     lines += [
+        '__o_safe -l "$p" || exit 1\n',
         f"(umask 022 && mkdir -p -- {quote(parent)}) || exit 1\n",
         f"n=$(mktemp -- {quote(posixpath.join(parent, '.' + base + '.orchestra-'))}XXXXXX)"
         " || exit 1\n",
@@ -229,6 +274,7 @@ def _delete_snippet(step: DeleteFile, i: int) -> str:
         + 'if [ -d "$p" ] && [ ! -L "$p" ]; then\n'
         + "  printf 'orchestra: refusing to delete the directory %s\\n' \"$p\" >&2\n"
         + "  exit 1\nfi\n"
+        + '__o_safe -l "$p" || exit 1\n'
         + f'cp -a -- "$p" "$T/{i}.backup" || exit 1\n'
         + 'rm -f -- "$p"\n'
     )
@@ -246,6 +292,7 @@ def _mkdir_snippet(step: EnsureDirectory, i: int) -> str:
         + 'if [ -e "$p" ] && [ ! -d "$p" ]; then\n'
         + "  printf 'orchestra: %s exists and is not a directory\\n' \"$p\" >&2\n"
         + "  exit 1\nfi\n"
+        + '__o_safe "$p" || exit 1\n'
         + f'(umask 022 && mkdir -p -- "$p") && chmod {mode} -- "$p"'
         + _chown(_PATH, step.owner, step.group)
         + "\n"
@@ -293,7 +340,11 @@ def _reload_snippet(step: Reload, i: int, earlier: list[tuple[int, Step]]) -> st
     run = f'bash "$T/{i}.cmd" </dev/null'
     if step.timeout is not None:
         run = f"timeout --kill-after={KILL_AFTER} {_seconds(step.timeout)} {run}"
-    done = f"rm -f -- {quote(step.marker)}; " if step.marker is not None else ""
+    done = (
+        f"__o_safe -l {quote(step.marker)} && rm -f -- {quote(step.marker)}; "
+        if step.marker is not None
+        else ""
+    )
     out += f'{run}\nrc=$?\n[ "$rc" -eq 0 ] && {{ {done}exit 0; }}\n'
     for j, s in restorable:
         path = s.path
@@ -302,7 +353,9 @@ def _reload_snippet(step: Reload, i: int, earlier: list[tuple[int, Step]]) -> st
         out += (
             f'if [ -e "$T/{j}.changed" ]; then\n'
             f"  p={quote(path)}\n"
-            f'  if [ -e "$T/{j}.backup" ] || [ -L "$T/{j}.backup" ]; then\n'
+            f'  if ! __o_safe -l "$p" {quote(spare)}; then\n'
+            f"    printf 'orchestra: could not restore %s\\n' \"$p\" >&2\n"
+            f'  elif [ -e "$T/{j}.backup" ] || [ -L "$T/{j}.backup" ]; then\n'
             f"    n={quote(spare)}\n"
             f'    rm -f -- "$n"\n'
             f'    {{ cp -a -- "$T/{j}.backup" "$n" && mv -f -- "$n" "$p"; }} \\\n'
@@ -361,11 +414,12 @@ def _repeat_block(step: Step, i: int) -> str:
 
 
 def _marker_block(i: int, marker: str) -> str:
-    """After a step that notifies a daemon: when it changed something, the reload is owed."""
+    """After a step that notifies a daemon: when it changed something, the reload is owed.
+    A marker that cannot be written safely (a planted symlink) ends the batch."""
     parent = posixpath.dirname(marker)
     return (
-        f'if [ -e "$__o_tmp/{i}.changed" ]; then '
-        f"mkdir -p -- {quote(parent)} && : >{quote(marker)}; fi\n"
+        f'if [ -e "$__o_tmp/{i}.changed" ]; then __o_safe {quote(marker)} && '
+        f"mkdir -p -- {quote(parent)} && : >{quote(marker)} || exit 1; fi\n"
     )
 
 
@@ -453,6 +507,13 @@ BOOTSTRAP = (
 )
 
 
+def _root(root: str | None) -> str:
+    """The sandbox root as the batch sees it (absolute, no trailing slash), or nothing."""
+    if not root:
+        return ""
+    return posixpath.normpath(os.path.abspath(root))
+
+
 def compile_batch(server_plan: ServerPlan, *, nonce: str | None = None) -> Batch:
     """Compile a server's steps, in order, into one script (run it with :data:`BOOTSTRAP`).
 
@@ -475,6 +536,7 @@ def compile_batch(server_plan: ServerPlan, *, nonce: str | None = None) -> Batch
         .replace("__NEED_KIB__", str(need_kib))
         .replace("__LIMIT__", str(OUTPUT_LIMIT))
         .replace("__KILL__", str(KILL_AFTER))
+        .replace("__ROOT__", quote(_root(server_plan.server.root)))
     )
     script, redacted = [prelude], [prelude]
     earlier: list[tuple[int, Step]] = []

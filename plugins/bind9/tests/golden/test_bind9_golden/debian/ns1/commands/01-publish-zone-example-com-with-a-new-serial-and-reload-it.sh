@@ -3,6 +3,8 @@
 # goes backwards and has no 99-changes-a-day ceiling (it runs into tomorrow's numbers).
 set -u
 live=/var/lib/bind/orchestra/example.com.zone
+# The live zone is replaced, its copy made and put back, never written through a symlink.
+__o_safe -l "$live" && __o_safe "$live.orchestra-previous" || exit 1
 old=$(sed -n 's/^ *\([0-9][0-9]*\) ; serial$/\1/p' -- "$live" 2>/dev/null | head -n 1)
 new=$(date -u +%Y%m%d)00
 if [ -n "$old" ] && [ "$old" -ge "$new" ]; then new=$((old + 1)); fi

@@ -2,6 +2,7 @@
 # With no zone left the include is empty again, as it was before orchestra's first zone.
 set -u
 inc=/srv/dns/named.conf.zones
+__o_safe -l "$inc" || exit 1
 tmp=$(mktemp -- "$inc.XXXXXX") || exit 1
 trap 'rm -f -- "$tmp"' EXIT
 set -- /srv/dns/conf/zones/*.conf
