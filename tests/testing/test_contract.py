@@ -2,7 +2,7 @@
 
 Each case is a backend broken in one way (impure, not idempotent, leaving traces, ignoring
 suspension, splicing a value into a script, leaking a secret, skipping its checker, swallowing
-a failed reload), put
+a failed reload, writing through a planted symlink), put
 through the suite in an inner pytest session: the matching contract test must fail, with a
 message that says what is wrong, while the dummy backend it is built on passes everything
 (``tests/dummy/test_dummy_contract.py``).
@@ -77,6 +77,15 @@ class Broken(Base):
         if BROKEN == "trace" and ctx.action == "save":
             path = self.file_path(ctx) + ".extra"
             steps.append(WriteFile(description="extra", path=path, content="x"))
+        if BROKEN == "follow" and ctx.action == "save":
+            # A copy of the file made beside it without __o_safe: cp writes through a link.
+            path = self.file_path(ctx)
+            steps.append(
+                Command(
+                    description="copy",
+                    script=f"cp -- {{path}} {{path}}.orchestra-previous 2>/dev/null || true",
+                )
+            )
         if BROKEN == "idempotence" and ctx.action == "save":
             steps.append(Command(description="always runs", script="true"))
         if BROKEN == "splice" and ctx.action == "save":
@@ -167,6 +176,7 @@ def run_contract(pytester: pytest.Pytester, broken: str, test: str) -> pytest.Ru
         ("plan", "secrets", "*the secret is in the plan*"),
         ("argv", "secrets", "*the secret is in the argv or environment of*/usr/bin/true*"),
         ("checker", "daemon_refuses", "*the daemon accepted the rejection*"),
+        ("follow", "planted", "*a batch wrote through a planted symlink*"),
         (
             "swallow",
             "unreachable",
@@ -184,7 +194,7 @@ def test_a_broken_backend_fails_its_contract_test(
 
 def test_the_unbroken_backend_passes_every_contract_test(pytester: pytest.Pytester) -> None:
     result = run_contract(pytester, "nothing", "local")
-    result.assert_outcomes(passed=11)
+    result.assert_outcomes(passed=12)
 
 
 def test_a_contract_class_without_its_hooks_says_what_to_implement(

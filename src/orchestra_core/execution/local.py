@@ -35,8 +35,10 @@ def _inside(path: str, root: str) -> bool:
 def check_sandbox(server: Server, batch: Batch) -> None:
     """Raise :class:`SandboxViolation` for a file step whose path leaves ``server.root``.
 
-    A path must not contain ``..``, must lie under the root once normalised, and must still
-    lie under the root once existing symlinks are resolved. Commands are not confined.
+    A path must not contain ``..``, must lie under the root once normalised, and its folder
+    must still lie under the root once existing symlinks are resolved (a file that is itself
+    a link is replaced or removed, never followed: the batch's ``__o_safe`` checks that, and
+    every other path a batch writes, as it runs). Commands are not confined.
     """
     if not server.root:
         return
@@ -47,10 +49,11 @@ def check_sandbox(server: Server, batch: Batch) -> None:
             continue
         raw = step.path
         full = os.path.normpath(os.path.join(root, raw))
+        folder = full if isinstance(step, EnsureDirectory) else os.path.dirname(full)
         if (
             ".." in raw.split("/")
             or not _inside(full, root)
-            or not _inside(os.path.realpath(full), real_root)
+            or not _inside(os.path.realpath(folder), real_root)
         ):
             raise SandboxViolation(server.name, raw, server.root)
 

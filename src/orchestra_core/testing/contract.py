@@ -52,6 +52,7 @@ from orchestra_core.testing.execwatch import ExecWatcher
 from orchestra_core.testing.fields import replace_field, text_fields
 from orchestra_core.testing.harness import ContractHarness, describe
 from orchestra_core.testing.hostile import hostile_values
+from orchestra_core.testing.planted import plant, written_folders
 from orchestra_core.testing.purity import no_io
 
 __all__ = ["BackendContract", "Rejection", "Unreachable", "names_field"]
@@ -532,6 +533,44 @@ class BackendContract:
             f"the change was taken for done while the daemon never had it:\n{describe(again)}"
         )
         assert self.observe() != before, "observe() shows no change once the daemon is back"
+
+    # -- 9. planted symlinks --------------------------------------------------------------------
+
+    def test_planted_symlinks_are_not_followed(
+        self, contract: ContractHarness, tmp_path: Path
+    ) -> None:
+        """Where the backend writes, every file replaced by a symlink to a decoy outside, and
+        a symlink at every name its steps are about to make (the files, their backups), as a
+        customer could plant them: an update and a delete write through none of them (a
+        step may fail, saying so, or replace the link). Then the same with a symlink in
+        place of the owed-reload marker."""
+        change = self.changed(self.subject)
+        planted = False
+        for markers in (False, True):
+            applied = contract.save(self.subject)
+            assert applied.ok, describe(applied)
+            folders, targets = written_folders(
+                contract.plan(ChangeSet().save(change), [change]), markers=markers
+            )
+            more, also = written_folders(
+                contract.plan(ChangeSet().delete(change), []), markers=markers
+            )
+            if not folders | more:
+                continue
+            planted = True
+            decoys = plant(folders | more, targets | also, tmp_path / f"decoys-{markers}")
+            updated = contract.save(change)
+            deleted = contract.delete(change)
+            assert not decoys.changed(), (
+                "a batch wrote through a planted symlink:\n"
+                + "\n".join(decoys.changed())
+                + f"\n{describe(updated)}\n{describe(deleted)}"
+            )
+            for link in decoys.links:
+                if link.is_symlink():
+                    link.unlink()
+        if not planted:
+            pytest.skip(f"{self.backend} writes no file on the server")
 
 
 def _difference(now: Any, expected: Any) -> str:
