@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from orchestra_core.errors import TemplateError
+from orchestra_core.execution.script import SAFE_PATHS
 from orchestra_core.rendering import Templates, quote, quote_words
 from orchestra_core.testing.hostile import corpus
 
@@ -45,7 +46,7 @@ def test_shell_templates_quote_every_value_and_fail_on_undefined(tmp_path: Path)
     value = VALUES["command_substitution"]
     script = templates.shell("reload.sh.j2", log=str(tmp_path / value / "log"))
     assert "'" + str(tmp_path) in script
-    done = run(script, tmp_path)
+    done = run(SAFE_PATHS + script, tmp_path)  # what every batch defines first
     assert done.returncode == 0, done.stderr
     assert (tmp_path / value / "log").read_text().startswith("reloaded ")
     assert not Path("/tmp/orchestra-canary-shell").exists()

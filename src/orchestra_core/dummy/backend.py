@@ -38,6 +38,7 @@ from orchestra_core.model.convert import unstructure
 from orchestra_core.model.servers import Server
 from orchestra_core.model.service import Service
 from orchestra_core.planning.steps import CANDIDATE, DeleteFile, EnsureDirectory, Step, WriteFile
+from orchestra_core.rendering.names import file_name
 
 __all__ = ["DummyBackend", "DummySettings", "dummy_backend_for"]
 
@@ -78,7 +79,7 @@ class DummyBackend(Backend[Service]):
     def file_path(self, ctx: RenderContext[Service]) -> str:
         """The server path of the object's file: ``DIRECTORY/KIND/IDENTITY.conf``."""
         settings: DummySettings = ctx.settings
-        name = urllib.parse.quote(ctx.obj.identity, safe="@.-_+") + ".conf"
+        name = file_name(urllib.parse.quote(ctx.obj.identity, safe="@.-_+"), ".conf")
         return ctx.path(posixpath.join(settings.directory, ctx.obj.kind, name))
 
     def render(self, ctx: RenderContext[Service]) -> Sequence[Step]:

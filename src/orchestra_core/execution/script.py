@@ -55,11 +55,13 @@ from orchestra_core.planning.steps import (
     Step,
     WriteFile,
 )
+from orchestra_core.rendering.names import companion
 from orchestra_core.rendering.shell import quote
 
 __all__ = [
     "OUTPUT_LIMIT",
     "RECORD_PREFIX",
+    "SAFE_PATHS",
     "STATUSES",
     "compile_batch",
     "describe_for_log",
@@ -75,30 +77,9 @@ OUTPUT_LIMIT = 1024 * 1024
 #: Seconds ``timeout`` waits after SIGTERM before it sends SIGKILL.
 KILL_AFTER = 2
 
-_PRELUDE = r"""set -u
-umask 077
-# The private folder goes to RAM (/dev/shm) unless TMPDIR says otherwise or RAM is short:
-# a batch creates a few small files per step, much cheaper on tmpfs than on a disk.
-__o_base=${TMPDIR:-}
-if [ -z "$__o_base" ] && [ -d /dev/shm ] && [ -w /dev/shm ]; then
-  __o_free=$(df -Pk /dev/shm 2>/dev/null | awk 'NR == 2 { print $4 }')
-  if [ -n "$__o_free" ] && [ "$__o_free" -gt __NEED_KIB__ ]; then __o_base=/dev/shm; fi
-fi
-__o_tmp=$(mktemp -d ${__o_base:+-p "$__o_base"}) || exit 1
-trap 'rm -rf -- "$__o_tmp"' EXIT
-__o_nonce=__NONCE__
-export __o_root=__ROOT__
-__o_ms=0
-__o_now() {
-  local t=${EPOCHREALTIME:-}
-  if [ -n "$t" ]; then t=${t//[.,]/}; __o_ms=$((10#$t / 1000)); else __o_ms=$(date +%s%3N); fi
-}
-__o_b64() {
-  if [ -s "$1" ]; then tail -c __LIMIT__ -- "$1" | base64 -w0; else printf -- '-'; fi
-}
-__o_put() {
-  printf '%s' "$2" >"$__o_tmp/$1"
-}
+#: The batch's checked path (``__o_safe``, see the module text), as shell; every batch has
+#: it, and a script run outside one (a test of a template) can be given it first.
+SAFE_PATHS = r"""
 # __o_safe [-l] PATH...: every path a batch writes, appends to, copies to, moves or removes
 # goes through here first. It fails, saying why, when the way to PATH crosses a symlink that
 # the batch may not follow: any symlink at or under the sandbox root ($__o_root), and
@@ -128,7 +109,7 @@ __o_safe() {
 # __o_trusted LINK: a symlink nobody but root or this user could have put there.
 __o_trusted() {
   local me=${EUID:-0} dir=${1%/*} link_uid dir_uid dir_mode
-  [[ -n $__o_root && ( $1 == "$__o_root" || $1 == "$__o_root"/* ) ]] && return 1
+  [[ -n ${__o_root-} && ( $1 == "$__o_root" || $1 == "$__o_root"/* ) ]] && return 1
   link_uid=$(stat -c %u -- "$1") || return 1
   read -r dir_uid dir_mode < <(stat -L -c '%u %a' -- "${dir:-/}") || return 1
   (( link_uid == 0 || link_uid == me )) || return 1
@@ -136,6 +117,33 @@ __o_trusted() {
   (( (8#$dir_mode & 8#022) == 0 || (8#$dir_mode & 8#1000) != 0 ))
 }
 export -f __o_safe __o_trusted
+"""
+
+_PRELUDE = r"""set -u
+umask 077
+# The private folder goes to RAM (/dev/shm) unless TMPDIR says otherwise or RAM is short:
+# a batch creates a few small files per step, much cheaper on tmpfs than on a disk.
+__o_base=${TMPDIR:-}
+if [ -z "$__o_base" ] && [ -d /dev/shm ] && [ -w /dev/shm ]; then
+  __o_free=$(df -Pk /dev/shm 2>/dev/null | awk 'NR == 2 { print $4 }')
+  if [ -n "$__o_free" ] && [ "$__o_free" -gt __NEED_KIB__ ]; then __o_base=/dev/shm; fi
+fi
+__o_tmp=$(mktemp -d ${__o_base:+-p "$__o_base"}) || exit 1
+trap 'rm -rf -- "$__o_tmp"' EXIT
+__o_nonce=__NONCE__
+export __o_root=__ROOT__
+__o_ms=0
+__o_now() {
+  local t=${EPOCHREALTIME:-}
+  if [ -n "$t" ]; then t=${t//[.,]/}; __o_ms=$((10#$t / 1000)); else __o_ms=$(date +%s%3N); fi
+}
+__o_b64() {
+  if [ -s "$1" ]; then tail -c __LIMIT__ -- "$1" | base64 -w0; else printf -- '-'; fi
+}
+__o_put() {
+  printf '%s' "$2" >"$__o_tmp/$1"
+}
+__SAFE_PATHS__
 # A Command's script, from $__o_c, in a function as a sourced file would be (return works).
 __o_eval() {
   eval "$__o_c"
@@ -189,6 +197,10 @@ __o_done() {
 """
 
 REDACTED_WORD = "'" + REDACTED + "'"
+#: The names a file step makes beside its file: the candidate (``mktemp``'s template) and the
+#: spare a failed reload restores through.
+_CANDIDATE = ".orchestra-XXXXXX"
+_RESTORE = ".orchestra-restore"
 _NEW = '"$n"'
 _PATH = '"$p"'
 _SNIPPET_HEAD = "set -u\nT=$1\n"
@@ -250,7 +262,7 @@ def _write_snippet(step: WriteFile, i: int) -> str:
     lines += [
         '__o_safe -l "$p" || exit 1\n',
         f"(umask 022 && mkdir -p -- {quote(parent)}) || exit 1\n",
-        f"n=$(mktemp -- {quote(posixpath.join(parent, '.' + base + '.orchestra-'))}XXXXXX)"
+        f"n=$(mktemp -- {quote(posixpath.join(parent, companion('.', base, _CANDIDATE)))})"
         " || exit 1\n",
         f'if ! {{ cat -- "$c" >"$n" && chmod {mode} -- "$n"'
         + _chown(_NEW, step.owner, step.group)
@@ -349,7 +361,7 @@ def _reload_snippet(step: Reload, i: int, earlier: list[tuple[int, Step]]) -> st
     for j, s in restorable:
         path = s.path
         parent = posixpath.dirname(path) or "."
-        spare = posixpath.join(parent, "." + posixpath.basename(path) + ".orchestra-restore")
+        spare = posixpath.join(parent, companion(".", posixpath.basename(path), _RESTORE))
         out += (
             f'if [ -e "$T/{j}.changed" ]; then\n'
             f"  p={quote(path)}\n"
@@ -537,6 +549,7 @@ def compile_batch(server_plan: ServerPlan, *, nonce: str | None = None) -> Batch
         .replace("__LIMIT__", str(OUTPUT_LIMIT))
         .replace("__KILL__", str(KILL_AFTER))
         .replace("__ROOT__", quote(_root(server_plan.server.root)))
+        .replace("__SAFE_PATHS__", SAFE_PATHS)
     )
     script, redacted = [prelude], [prelude]
     earlier: list[tuple[int, Step]] = []

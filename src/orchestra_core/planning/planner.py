@@ -48,6 +48,7 @@ from orchestra_core.planning.placements import (
 from orchestra_core.planning.plan import Plan, PlannedOperation, ServerPlan
 from orchestra_core.planning.routing import Router
 from orchestra_core.planning.steps import DeleteFile, EnsureDirectory, Reload, Step, WriteFile
+from orchestra_core.rendering.names import file_name
 
 __all__ = ["Planner", "dependency_order"]
 
@@ -759,7 +760,8 @@ def _reload_marker(server: Server, daemon: str) -> str:
     Named after the server too: two servers may share a machine (two named instances).
     """
     state_dir = str(server.settings.get("state_dir", STATE_DIR))
-    return server_path(server, f"{state_dir}/pending-reload/{_safe(server.name)}.{_safe(daemon)}")
+    name = file_name(f"{_safe(server.name)}.{_safe(daemon)}")
+    return server_path(server, f"{state_dir}/pending-reload/{name}")
 
 
 def _transitive_after(backends: Mapping[str, type[Backend[Any]]]) -> dict[str, frozenset[str]]:

@@ -31,6 +31,7 @@ from orchestra_core.planning.steps import (
     WriteFile,
 )
 from orchestra_core.rendering import Templates
+from orchestra_core.rendering.names import file_name
 
 __all__ = ["Bind9Master", "Bind9Slave", "named_string", "parse_peer"]
 
@@ -75,6 +76,11 @@ fi
 """
 
 NAMED = "named"
+#: Seconds a file's checker (named-checkzone, named-checkconf) may take: its step is killed
+#: and ends ``timeout`` past it, the live file untouched.
+CHECK_TIMEOUT = 60.0
+#: Seconds publishing a zone may take: its check, the move into place and ``rndc reload``.
+PUBLISH_TIMEOUT = 120.0
 #: What named adds to a zone file's name for its journal (incremental changes: transfers,
 #: ``ixfr-from-differences``). A journal belongs to the file it was written against: a delete
 #: removes it, or a zone created again under that name would be rolled forward with it.
@@ -161,7 +167,9 @@ class _Bind9(Backend[Domain]):
 
     def stanza_path(self, ctx: RenderContext[Domain]) -> str:
         """The stanza file of this zone."""
-        return posixpath.join(self.stanza_dir(ctx.server, ctx.settings), f"{ctx.obj.name}.conf")
+        return posixpath.join(
+            self.stanza_dir(ctx.server, ctx.settings), file_name(ctx.obj.name, ".conf")
+        )
 
     def stanza_steps(self, ctx: RenderContext[Domain], content: str) -> list[Step]:
         """Make sure the stanza directory exists and holds this zone's stanza."""
@@ -176,6 +184,7 @@ class _Bind9(Backend[Domain]):
                 content=content,
                 validate=(settings.named_checkconf, CANDIDATE),
                 notify=NAMED,
+                timeout=CHECK_TIMEOUT,
             ),
         ]
 
@@ -250,7 +259,7 @@ class Bind9Master(_Bind9):
     def zone_files(self, ctx: RenderContext[Domain]) -> list[tuple[str, str]]:
         """The live zone file, its rendered source, and the journal named keeps beside the
         live file when it computes differences (``ixfr-from-differences``)."""
-        live = posixpath.join(ctx.path(ctx.settings.zone_dir), f"{ctx.obj.name}.zone")
+        live = posixpath.join(ctx.path(ctx.settings.zone_dir), file_name(ctx.obj.name, ".zone"))
         return [
             (f"zone file of {ctx.obj.name}", live),
             (f"zone source of {ctx.obj.name}", live + ".src"),
@@ -305,6 +314,7 @@ class Bind9Master(_Bind9):
                 path=src,
                 content=zone.text,
                 validate=check,
+                timeout=CHECK_TIMEOUT,
             ),
             Command(
                 description=f"publish zone {ctx.obj.name} with a new serial and reload it",
@@ -317,6 +327,7 @@ class Bind9Master(_Bind9):
                     rndc=s.rndc,
                 ),
                 unless=self.templates.shell("published.sh.j2", live=live, src=src),
+                timeout=PUBLISH_TIMEOUT,
             ),
             *self.stanza_steps(ctx, stanza),
         ]
@@ -359,7 +370,7 @@ class Bind9Slave(_Bind9):
     def zone_files(self, ctx: RenderContext[Domain]) -> list[tuple[str, str]]:
         """The copy named keeps of the transferred zone, and its journal of incremental
         transfers."""
-        copy = posixpath.join(ctx.path(ctx.settings.slave_dir), f"{ctx.obj.name}.db")
+        copy = posixpath.join(ctx.path(ctx.settings.slave_dir), file_name(ctx.obj.name, ".db"))
         return [
             (f"transferred copy of {ctx.obj.name}", copy),
             (f"journal of the transferred copy of {ctx.obj.name}", copy + JOURNAL),
