@@ -25,7 +25,26 @@ __all__ = [
     "TemplateError",
     "TransportError",
     "ValidationError",
+    "shown",
 ]
+
+#: How many characters of a name (an object key, a field path) a message shows.
+SHOWN_LIMIT = 100
+
+
+def shown(name: str, limit: int = SHOWN_LIMIT) -> str:
+    """How a message shows a name it did not choose (an object key, a field path, a server):
+    as it is when it is printable and at most ``limit`` characters long, else quoted and
+    escaped as a value is (``'domain:a\\nb'``: a line break, a terminal escape or a NUL shows
+    as such) and cut at ``limit`` characters, with the whole length said. JSON output keeps
+    names exact; this is for text read by people."""
+    if not isinstance(name, str):
+        return shown(repr(name), limit)
+    if name.isprintable() and len(name) <= limit:
+        return name
+    if len(name) > limit:
+        return repr(name[:limit]) + f"... ({len(name)} characters)"
+    return repr(name)
 
 
 class OrchestraError(Exception):
@@ -41,7 +60,7 @@ class FieldError:
     message: str
 
     def __str__(self) -> str:
-        return f"{self.object_key}: {self.field}: {self.message}"
+        return f"{shown(self.object_key)}: {shown(self.field)}: {self.message}"
 
 
 class ValidationError(OrchestraError):
@@ -86,8 +105,8 @@ class RouteError(ConfigurationError):
     def __init__(self, route: str, message: str, *, object_key: str | None = None) -> None:
         self.route = route
         self.object_key = object_key
-        target = f" for {object_key}" if object_key else ""
-        super().__init__(f"route {route}{target}: {message}")
+        target = f" for {shown(object_key)}" if object_key else ""
+        super().__init__(f"route {shown(route)}{target}: {message}")
 
 
 class PlanningError(OrchestraError):
@@ -109,7 +128,9 @@ class SandboxViolation(PlanningError):
         self.server = server
         self.path = path
         self.root = root
-        super().__init__(f"server {server}: path {path!r} is outside the sandbox root {root!r}")
+        super().__init__(
+            f"server {shown(server)}: path {path!r} is outside the sandbox root {root!r}"
+        )
 
 
 class TemplateError(OrchestraError):
@@ -122,8 +143,8 @@ class BackendError(OrchestraError):
     def __init__(self, backend: str, message: str, *, object_key: str | None = None) -> None:
         self.backend = backend
         self.object_key = object_key
-        target = f" ({object_key})" if object_key else ""
-        super().__init__(f"backend {backend}{target}: {message}")
+        target = f" ({shown(object_key)})" if object_key else ""
+        super().__init__(f"backend {shown(backend)}{target}: {message}")
 
 
 class TransportError(OrchestraError):
@@ -131,4 +152,4 @@ class TransportError(OrchestraError):
 
     def __init__(self, server: str, message: str) -> None:
         self.server = server
-        super().__init__(f"server {server}: {message}")
+        super().__init__(f"server {shown(server)}: {message}")

@@ -96,8 +96,19 @@ def test_a_wrong_value_names_the_setting(data: dict[str, object], message: str) 
 
 def test_yaml_octal_is_not_a_string() -> None:
     # YAML reads file_mode: 0644 as 420, which the lax conversion made "420", a valid mode.
+    # (The inventory refuses an unquoted 0644 where it is written; a number is never a mode.)
     [problem] = problems({"file_mode": 420}, cls=DummySettings)
-    assert problem.message == "setting 'file_mode' must be a string, got 420"
+    assert problem.message == (
+        "setting 'file_mode' must be a string, got 420 "
+        '(a mode is octal text in quotes: write "0420")'
+    )
+
+    @attrs.frozen
+    class Client:
+        client: str = "mysql"
+
+    [number] = problems({"client": 3306}, cls=Client)
+    assert number.message == "setting 'client' must be a string, got 3306 (quote it: \"3306\")"
     [regex] = problems({"file_mode": "999"}, cls=DummySettings)
     assert regex.message == "setting 'file_mode' must match '(0o)?[0-7]{3,4}', got '999'"
 

@@ -70,8 +70,14 @@ def test_validate_places_a_route_setting_at_its_line(tmp_path: Path) -> None:
     )
     code, said = validate(tmp_path, 'file_mode: "0600"', "file_mode: 0600")
     assert said == (
+        f"error: hosting.yaml:{line}: routes[8].settings.file_mode: 0600 is read by YAML as the "
+        'octal number 384: quote it ("0600") for text such as a file mode, or write the number '
+        "without a leading zero\n"
+    )
+    code, said = validate(tmp_path, 'file_mode: "0600"', "file_mode: 600")
+    assert said == (
         f"error: hosting.yaml:{line}: route 'dummy-databaseuser[True]': settings: setting "
-        "'file_mode' must be a string, got 384\n"
+        "'file_mode' must be a string, got 600 (a mode is octal text in quotes: write \"0600\")\n"
     )
 
 

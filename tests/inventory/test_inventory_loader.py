@@ -29,7 +29,7 @@ servers:
   - name: ns1
     address: ns1.example
     transport: recording
-    settings: {user: deploy}
+    settings: {ssh: {user: deploy}}
 routes:
   - backend: dummy-domain
     servers: web1
@@ -75,7 +75,10 @@ def test_a_valid_inventory_loads(tmp_path: Path) -> None:
     assert inventory.servers == (
         Server(name="web1", root=str(tmp_path / "sandbox" / "web1")),
         Server(
-            name="ns1", address="ns1.example", transport="recording", settings={"user": "deploy"}
+            name="ns1",
+            address="ns1.example",
+            transport="recording",
+            settings={"ssh": {"user": "deploy"}},
         ),
     )
     assert inventory.routes == (

@@ -121,7 +121,7 @@ def test_route_and_server_settings_are_checked_where_they_are_written() -> None:
         (
             16,
             "route 'dummy-databaseuser[True]': settings: setting 'file_mode' must be a string, "
-            "got 644",
+            'got 644 (a mode is octal text in quotes: write "0644")',
         ),
         (
             17,
@@ -168,8 +168,17 @@ def test_settings_are_checked_against_what_is_given() -> None:
 
     routables = {"dummy-databaseuser": Routable("databaseuser", Needs)}
     text = "servers: [{name: s}]\nroutes: [{backend: dummy-databaseuser, servers: s}]\n"
-    assert parse(text, routables=routables).routes  # a required setting is the planner's
-    bad = text.replace("servers: s}", "servers: s, settings: {port: x}}")
+    # a required setting given by neither the server nor the route is placed at the route
+    assert problems(text, routables=routables) == [
+        (
+            2,
+            "route 'dummy-databaseuser[True]': settings on server s: setting 'host' is required "
+            "(a string)",
+        )
+    ]
+    text = text.replace("servers: s}", "servers: s, settings: {host: db}}")
+    assert parse(text, routables=routables).routes
+    bad = text.replace("settings: {host: db}", "settings: {host: db, port: x}")
     assert problems(bad, routables=routables) == [
         (
             2,
@@ -177,7 +186,7 @@ def test_settings_are_checked_against_what_is_given() -> None:
             "got 'x'",
         )
     ]
-    assert parse(bad, routables=None).routes[0].settings == {"port": "x"}
+    assert parse(bad, routables=None).routes[0].settings == {"host": "db", "port": "x"}
     assert parse(SETTINGS, routables=None).servers
 
 

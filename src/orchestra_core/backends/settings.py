@@ -22,10 +22,18 @@ import attrs
 import cattrs
 from cattrs.errors import AttributeValidationNote, ClassValidationError, ForbiddenExtraKeysError
 
-from orchestra_core.errors import ConfigurationError
+from orchestra_core.errors import ConfigurationError, FieldError
+from orchestra_core.model import checks
 from orchestra_core.model.convert import describe_type, kind_of
 
-__all__ = ["SettingProblem", "SettingsError", "build_settings"]
+__all__ = [
+    "SettingProblem",
+    "SettingsError",
+    "absolute_path",
+    "build_settings",
+    "command",
+    "program",
+]
 
 
 @attrs.frozen
@@ -46,6 +54,35 @@ class SettingsError(ConfigurationError):
         self.where = where
         self.problems = tuple(problems)
         super().__init__(f"settings of {where}: " + "; ".join(p.message for p in self.problems))
+
+
+# -- validators for drivers' settings classes (attrs ``validator=``) -----------------------------
+# What a server would refuse at apply, refused where the setting is written instead.
+
+
+def absolute_path(_: object, attribute: attrs.Attribute[Any], value: str | None) -> None:
+    """An absolute path on the server, of plain characters, without ``..`` (None passes)."""
+    errors: list[FieldError] = []
+    if value is not None and not checks.path_field(errors, "", attribute.name, value):
+        raise ValueError(errors[0].message)
+
+
+def program(_: object, attribute: attrs.Attribute[Any], value: str) -> None:
+    """A program to run: one word, a name on the server's ``PATH`` or a path."""
+    if not isinstance(value, str) or not value or not value.isprintable() or " " in value:
+        raise ValueError(f"'{attribute.name}' must be a program (one word), got {_quote(value)}")
+
+
+def command(_: object, attribute: attrs.Attribute[Any], value: Sequence[str]) -> None:
+    """A program and its arguments (``[rndc, -c, FILE]``): at least the program."""
+    if not value:
+        raise ValueError(
+            f"'{attribute.name}' must name a program and its arguments, as [rndc, -c, FILE]"
+        )
+    program(None, attribute, value[0])
+    for word in value[1:]:
+        if not word.isprintable():
+            raise ValueError(f"'{attribute.name}' holds a control character: {_quote(word)}")
 
 
 def _strict(accept: Callable[[object], bool], make: Callable[[Any], Any]) -> Any:
@@ -129,15 +166,28 @@ def _problems(
             message = f"setting {note.name!r} is required ({describe_type(note.type)})"
             out.append(SettingProblem(note.name, message, "missing"))
         else:
-            got = _quote(values.get(note.name))
-            message = f"setting {note.name!r} must be {describe_type(note.type)}, got {got}"
-            out.append(SettingProblem(note.name, message, "type"))
+            value = values.get(note.name)
+            message = (
+                f"setting {note.name!r} must be {describe_type(note.type)}, got {_quote(value)}"
+            )
+            out.append(SettingProblem(note.name, message + _as_written(note, value), "type"))
     for sub in without:
         if isinstance(sub, ForbiddenExtraKeysError):
             out.extend(_unknown(cls, sub.extra_fields, subject))
         else:
             out.append(_refused(sub, cls, values))
     return out
+
+
+def _as_written(note: AttributeValidationNote, value: object) -> str:
+    """What to write instead, for a number given to a string setting (a mode is octal text
+    in quotes: a number is refused, never guessed at)."""
+    if note.type is not str or isinstance(value, bool) or not isinstance(value, int):
+        return ""
+    digits = str(value)
+    if "mode" in note.name and len(digits) <= 4 and set(digits) <= set("01234567"):
+        return f' (a mode is octal text in quotes: write "{digits.zfill(4)}")'
+    return f' (quote it: "{digits}")' if len(digits) <= 40 else " (quote it)"
 
 
 def _unknown(cls: type[Any], names: set[str], subject: str | None) -> list[SettingProblem]:

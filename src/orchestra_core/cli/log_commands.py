@@ -19,6 +19,7 @@ from orchestra_core.cli.output import (
 )
 from orchestra_core.cli.session import EXIT_BUSY, EXIT_FAILED, Session, fail, pass_session
 from orchestra_core.engine import Orchestra
+from orchestra_core.errors import shown
 from orchestra_core.execution.results import OperationLog, State, utcnow
 from orchestra_core.storage.protocol import NotFound, ServerBusy
 
@@ -76,10 +77,10 @@ def log(
         [
             entry.id[:12],
             f"{entry.created_at:%Y-%m-%d %H:%M:%S}",
-            entry.server,
-            entry.backend,
+            shown(entry.server),
+            shown(entry.backend),
             entry.action,
-            ", ".join(entry.object_keys),
+            ", ".join(shown(key) for key in entry.object_keys),
             click.style(entry.state.value, fg=COLOURS.get(entry.state)),
         ]
         for entry in logs
@@ -100,9 +101,8 @@ def show(session: Session, ident: str, as_json: bool) -> None:
         echo_json(log_to_dict(entry))
         return
     click.echo(f"operation {entry.id}")
-    click.echo(
-        f"  {entry.action} {', '.join(entry.object_keys)} [{entry.backend}] on {entry.server}"
-    )
+    keys = ", ".join(shown(key) for key in entry.object_keys)
+    click.echo(f"  {entry.action} {keys} [{shown(entry.backend)}] on {shown(entry.server)}")
     click.echo(f"  state {entry.state.value}, exit code {entry.exit_code}")
     click.echo(f"  created {entry.created_at:%Y-%m-%d %H:%M:%S.%f} UTC")
     if entry.started_at and entry.finished_at:
@@ -168,7 +168,8 @@ def retry(session: Session, ident: str, yes: bool, as_json: bool, wait: float) -
         if not yes:
             if not sys.stdin.isatty():
                 fail("refusing to retry without confirmation: not on a terminal, pass --yes")
-            label = f"{original.action} {', '.join(original.object_keys)} on {original.server}"
+            keys = ", ".join(shown(key) for key in original.object_keys)
+            label = f"{original.action} {keys} on {shown(original.server)}"
             if not click.confirm(f"Retry {label}?", default=False):
                 fail("not retried")
         printer = LogPrinter(quiet=as_json)

@@ -12,6 +12,7 @@ from typing import Any
 import attrs
 import click
 
+from orchestra_core.errors import shown
 from orchestra_core.execution.results import OperationLog, State, StepResult
 from orchestra_core.planning.plan import Plan
 
@@ -143,8 +144,11 @@ class LogPrinter:
                 if log.state.is_ok:
                     return
                 click.echo("")
-            keys = ", ".join(log.object_keys)
-            click.echo(f"{log.server}: {log.action} {keys} [{log.backend}] -> {log.state.value}")
+            keys = ", ".join(shown(key) for key in log.object_keys)
+            click.echo(
+                f"{shown(log.server)}: {log.action} {keys} [{shown(log.backend)}] "
+                f"-> {log.state.value}"
+            )
             for step in log.steps:
                 self._step(step)
 

@@ -25,6 +25,7 @@ __all__ = [
     "fail",
     "json_output",
     "pass_session",
+    "printable",
 ]
 
 #: Exit codes (docs/operators.md lists them): all good; some step failed; bad input (or a
@@ -81,8 +82,22 @@ def fail(
         body.update(details or {})
         click.echo(json.dumps({"error": body}, indent=2, ensure_ascii=False, default=str))
     else:
-        click.echo(click.style("error: ", fg="red", bold=True) + message, err=True, color=colour())
+        text = click.style("error: ", fg="red", bold=True) + printable(message)
+        click.echo(text, err=True, color=colour())
     sys.exit(code)
+
+
+def printable(message: str) -> str:
+    """``message`` with every character a terminal would act on (an escape sequence, a
+    carriage return, NUL, a line separator) escaped as ``\\x1b``; its line breaks kept. Names
+    in messages are already escaped (:func:`orchestra_core.errors.shown`): this is for what
+    was not, such as a driver's own words."""
+    if message.isprintable():
+        return message
+    return "\n".join(
+        "".join(c if c.isprintable() else repr(c)[1:-1] for c in line)
+        for line in message.split("\n")
+    )
 
 
 class Session:

@@ -61,8 +61,15 @@ import attrs
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
-from orchestra_core.backends.settings import SettingsError, build_settings
-from orchestra_core.errors import FieldError, InventoryError, RouteError, ValidationError
+from orchestra_core.backends.base import Backend
+from orchestra_core.errors import (
+    FieldError,
+    InventoryError,
+    RouteError,
+    ValidationError,
+    shown,
+)
+from orchestra_core.inventory import fit
 from orchestra_core.inventory.checks import check_route, check_server
 from orchestra_core.inventory.located import LineMap, parse_field_path, read_yaml
 from orchestra_core.inventory.located import Path as NodePath
@@ -116,6 +123,8 @@ class Routable:
 
     kind: str
     settings_class: type[Any]
+    #: The backend's ``check(obj, settings)``; None for a monitor, or a backend without one.
+    check: fit.Check | None = None
 
 
 def routables_of(registry: Registry) -> dict[str, Routable]:
@@ -125,7 +134,8 @@ def routables_of(registry: Registry) -> dict[str, Routable]:
         for name, monitor in registry.monitors.items()
     }
     for name, info in registry.backends.items():
-        found[name] = Routable(info.service_kind, info.cls.settings_class)
+        check = info.cls().check if info.cls.check is not Backend.check else None
+        found[name] = Routable(info.service_kind, info.cls.settings_class, check)
     return found
 
 
@@ -186,6 +196,12 @@ class InventoryValidationError(InventoryError):
         """The field errors among the problems."""
         return tuple(p.error for p in self.problems if p.error is not None)
 
+    @property
+    def errors(self) -> tuple[FieldError, ...]:
+        """The field errors, as a :class:`ValidationError` has them (``--json`` lists them
+        with their object keys and fields exact, where messages show them escaped)."""
+        return self.field_errors
+
 
 class _Loader:
     """One pass over one document: raises on shape errors, collects object problems."""
@@ -212,6 +228,9 @@ class _Loader:
         self.problems: list[Problem] = []
         self.server_paths: dict[str, NodePath] = {}
         self.route_paths: list[tuple[Route, NodePath]] = []
+        self.service_paths: dict[str, NodePath] = {}
+        #: Routes whose match fails for some object: their objects are not checked further.
+        self.unmatched: list[Route] = []
 
     # -- reporting ------------------------------------------------------------------------------
 
@@ -258,8 +277,9 @@ class _Loader:
         accounts, services = self.accounts(
             self.expect_list(data.get("accounts"), ("accounts",), "accounts")
         )
-        self.settings(servers)
-        self.matches(ServiceIndex(accounts, services))
+        index = ServiceIndex(accounts, services)
+        self.matches(index)
+        self.settings(servers, index)
         if self.problems:
             raise InventoryValidationError(self.problems, file=self.filename)
         return Inventory(
@@ -302,7 +322,7 @@ class _Loader:
             if server.name in servers:
                 self.problem(
                     (*path, "name"),
-                    f"{server.key}: name: server {server.name!r} is defined twice",
+                    f"{shown(server.key)}: name: server {quote(server.name)} is defined twice",
                 )
                 continue
             servers[server.name] = server
@@ -324,7 +344,7 @@ class _Loader:
             self.field_errors(path, errors)
             if errors:
                 continue
-            where = f"route {route.label!r}"
+            where = f"route {quote(route.label)}"
             if route.name is not None:
                 if route.name in names:
                     self.problem((*path, "name"), f"{where}: the name is used by another route")
@@ -357,49 +377,39 @@ class _Loader:
             routes.append(route)
         return routes
 
-    def settings(self, servers: Mapping[str, Server]) -> None:
-        """Build each route's settings and each server's settings for a backend on their own
-        against the backend's settings class: a problem is placed at its key. A setting that
-        is required but absent is left to the planner, which merges server and route."""
+    def settings(self, servers: Mapping[str, Server], index: ServiceIndex) -> None:
+        """Check each server's settings, each route's settings alone and over its servers',
+        and each backend's own check of the objects a route sends it (:mod:`.fit`)."""
         routables = self.routables() if self.route_paths or servers else None
+        classes = {n: r.settings_class for n, r in routables.items()} if routables else None
+        for name, server in servers.items():
+            self.found(fit.server_problems(server, self.server_paths[name], classes))
         if not routables:
             return
         for route, path in self.route_paths:
-            found = routables.get(route.backend)
-            if found is None:
+            routable = routables.get(route.backend)
+            if routable is None:
                 continue
-            where = f"route {route.label!r}"
-            for setting, message in self.setting_problems(found, route.backend, route.settings):
-                at: NodePath = (*path, "settings")
-                if setting is not None and setting in route.settings:
-                    at = (*at, setting)
-                self.problem(at, f"{where}: settings: {message}")
-        for name, server in servers.items():
-            path = self.server_paths[name]
-            for backend, layer in server.settings.items():
-                found = routables.get(backend)
-                if found is None:  # transport options, or settings of something else
-                    continue
-                field = f"settings[{backend}]"
-                for setting, message in self.setting_problems(found, backend, layer):
-                    at = (*path, "settings", backend)
-                    if setting is not None and isinstance(layer, Mapping) and setting in layer:
-                        at = (*at, setting)
-                    error = FieldError(server.key, field, message)
-                    self.problems.append(Problem(self.lines.line(at), str(error), error))
-
-    @staticmethod
-    def setting_problems(found: Routable, backend: str, layer: Any) -> list[tuple[str | None, str]]:
-        try:
-            build_settings(
-                found.settings_class,
-                layer,
-                where=f"backend {backend}",
-                subject=f"backend {backend}",
+            check = None if route in self.unmatched else routable.check
+            objects = [(obj, self.service_paths[obj.key]) for obj in index.of_kind(routable.kind)]
+            self.found(
+                fit.route_problems(
+                    route,
+                    path,
+                    routable.settings_class,
+                    servers,
+                    check,
+                    objects,
+                    index,
+                )
             )
-        except SettingsError as exc:
-            return [(p.setting, p.message) for p in exc.problems if p.kind != "missing"]
-        return []
+
+    def found(self, problems: Collection[fit.Found]) -> None:
+        for problem in problems:
+            if problem.error is not None:
+                self.field_errors(problem.path, [problem.error])
+            else:
+                self.problem(problem.path, problem.message)
 
     def matches(self, index: ServiceIndex) -> None:
         """Evaluate each route's match for every object of its backend's kind, as the planner
@@ -419,10 +429,14 @@ class _Loader:
                 try:
                     compiled.matches(obj, index)
                 except RouteError as exc:
-                    detail = str(exc).removeprefix(f"route {route.label} for {obj.key}: ")
+                    detail = str(exc).removeprefix(
+                        f"route {shown(route.label)} for {shown(obj.key)}: "
+                    )
+                    self.unmatched.append(route)
                     self.problem(
                         (*path, "match"),
-                        f"route {route.label!r}: match: for {obj.key}: {_reword(detail, obj)}",
+                        f"route {quote(route.label)}: match: for {shown(obj.key)}: "
+                        + _reword(detail, obj),
                     )
                     break
 
@@ -451,7 +465,7 @@ class _Loader:
             errors = account.check()
             self.field_errors(path, errors)
             if account.name in accounts:
-                self.problem((*path, "name"), f"{account.key}: the account is defined twice")
+                self.problem((*path, "name"), f"{shown(account.key)}: the account is defined twice")
             accounts[account.name] = account
             for plural, value in sections.items():
                 for j, data in enumerate(self.expect_list(value, (*path, plural), plural)):
@@ -486,14 +500,19 @@ class _Loader:
         try:
             errors = service.check()
         except Exception as exc:  # a plugin's check() must not crash the loader
-            self.problem(path, f"{service.key}: check() failed: {exc!r}")
+            self.problem(
+                path,
+                f"{shown(service.key)}: check() failed ({type(exc).__name__}: {exc}): "
+                "a bug of the plugin that registers this type",
+            )
             return
         self.field_errors(path, [e for e in errors if e.field != "account"])
         if service.key in seen:
             first = self.lines.line(seen[service.key][1])
-            self.problem(path, f"{service.key}: defined twice (first at line {first})")
+            self.problem(path, f"{shown(service.key)}: defined twice (first at line {first})")
             return
         seen[service.key] = (service, path)
+        self.service_paths[service.key] = path
 
 
 def parse_inventory(
@@ -550,8 +569,12 @@ def load_inventory(
     except OSError as exc:
         raise InventoryError(f"cannot read the inventory: {exc.strerror}", file=str(file)) from None
     except UnicodeDecodeError as exc:
+        data = file.read_bytes()
         raise InventoryError(
-            f"the inventory is not UTF-8 text: {exc.reason}", file=str(file)
+            f"the inventory is not UTF-8 text: byte {quote(data[exc.start : exc.start + 1])} "
+            f"({exc.reason})",
+            file=str(file),
+            line=data.count(b"\n", 0, exc.start) + 1,
         ) from None
     return parse_inventory(
         text,

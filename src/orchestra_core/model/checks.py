@@ -19,6 +19,7 @@ from orchestra_core.errors import FieldError
 
 __all__ = [
     "MAX_INT32",
+    "MAX_INT64",
     "choice_field",
     "email_field",
     "hostname_field",
@@ -34,6 +35,9 @@ __all__ = [
 ]
 
 MAX_INT32 = 2147483647
+#: What every integer field is bounded by when it names no maximum of its own: the largest
+#: number a daemon's 64-bit counter (a quota in bytes, a size) holds.
+MAX_INT64 = 2**63 - 1
 
 _NAME = re.compile(r"[a-z0-9][a-z0-9_.-]*")
 _LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
@@ -47,6 +51,8 @@ _PATH = re.compile(r"/[A-Za-z0-9._~+@%=,:/-]*")
 # C0 and C1 controls, DEL, and the unicode line and paragraph separators.
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
 _LINE_BREAK_OR_TAB = re.compile(r"[\t\n\r]")
+# Half of a UTF-16 pair on its own: not a character, so no file, script or log can hold it.
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 def _err(errors: list[FieldError], key: str, field: str, message: str) -> None:
@@ -160,6 +166,9 @@ def text_field(
         ok = False
     if _CONTROL.search(value) or (not multiline and _LINE_BREAK_OR_TAB.search(value)):
         _err(errors, key, field, "must not contain control characters or line breaks")
+        ok = False
+    if _SURROGATE.search(value):
+        _err(errors, key, field, "must not contain a lone surrogate (it is not a character)")
         ok = False
     return ok
 
@@ -279,9 +288,13 @@ def path_field(
     """An absolute POSIX path of ASCII letters, digits and ``. _ ~ + @ % = , : / -``, without
     ``..`` segments. Returns True when valid.
     """
-    if not isinstance(value, str) or not value.startswith("/"):
-        shown = _short(value) if isinstance(value, str) else type(value).__name__
-        _err(errors, key, field, f"{shown} is not an absolute path (it must start with '/')")
+    if not isinstance(value, str):
+        _err(errors, key, field, f"must be an absolute path (a string), got {type(value).__name__}")
+        return False
+    if not value.startswith("/"):
+        _err(
+            errors, key, field, f"{_short(value)} is not an absolute path (it must start with '/')"
+        )
         return False
     if len(value) > max_length:
         _err(errors, key, field, f"is {len(value)} characters long, at most {max_length} allowed")
@@ -310,14 +323,16 @@ def int_field(
     minimum: int | None = None,
     maximum: int | None = None,
 ) -> bool:
-    """An integer (not a bool) within ``minimum..maximum`` (inclusive, when given)."""
+    """An integer (not a bool) within ``minimum..maximum`` (inclusive); without a
+    ``maximum``, at most :data:`MAX_INT64` (and without a ``minimum``, at least its negative)."""
     if isinstance(value, bool) or not isinstance(value, int):
         _err(errors, key, field, f"must be an integer, got {type(value).__name__}")
         return False
-    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
-        low = "" if minimum is None else str(minimum)
-        high = "" if maximum is None else str(maximum)
-        _err(errors, key, field, f"{value} is out of range {low}..{high}")
+    low = -MAX_INT64 - 1 if minimum is None else minimum
+    high = MAX_INT64 if maximum is None else maximum
+    if not low <= value <= high:
+        shown = str(value) if abs(value) < 10**40 else "a number of more than 40 digits"
+        _err(errors, key, field, f"{shown} is out of range {low}..{high}")
         return False
     return True
 

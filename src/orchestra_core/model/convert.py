@@ -12,6 +12,8 @@ Structuring checks types only; ``obj.check()`` checks values.
 
 from __future__ import annotations
 
+import datetime
+import re
 import types
 import typing
 from collections.abc import Callable, Mapping
@@ -44,6 +46,7 @@ __all__ = [
 S = TypeVar("S", bound=Service)
 T = TypeVar("T")
 _WHOLE = "<object>"
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 class _WrongType(TypeError):
@@ -52,6 +55,22 @@ class _WrongType(TypeError):
     def __init__(self, expected: Any, value: object) -> None:
         self.got = kind_of(value)
         super().__init__(f"expected {describe_type(expected)}, got {self.got}")
+
+
+class _Unreadable(ValueError):
+    """A value of the right type that nothing downstream can hold (a lone surrogate)."""
+
+
+def _text(value: object, _: type) -> str:
+    if not isinstance(value, str):
+        raise _WrongType(str, value)
+    found = _SURROGATE.search(value)
+    if found is not None:
+        raise _Unreadable(
+            f"holds a lone surrogate {found.group()!r}, which is not a character: no file, "
+            "script or log can hold it"
+        )
+    return value
 
 
 def kind_of(value: object) -> str:
@@ -70,6 +89,10 @@ def kind_of(value: object) -> str:
         return "a mapping"
     if isinstance(value, list | tuple):
         return "a list"
+    if isinstance(value, bytes):
+        return "binary data (!!binary)"
+    if isinstance(value, datetime.date):
+        return "a date (quote it for a string)"
     return type(value).__name__
 
 
@@ -179,7 +202,7 @@ def _attrs_hook(conv: cattrs.Converter, cls: type[Any]) -> Callable[[object, typ
 
 def _make_converter() -> cattrs.Converter:
     conv = cattrs.Converter(forbid_extra_keys=True, unstruct_collection_overrides={tuple: list})
-    conv.register_structure_hook(str, _strict(str, lambda v: isinstance(v, str)))
+    conv.register_structure_hook(str, _text)
     conv.register_structure_hook(bool, _strict(bool, lambda v: isinstance(v, bool)))
     conv.register_structure_hook(
         int, _strict(int, lambda v: isinstance(v, int) and not isinstance(v, bool))
@@ -225,11 +248,13 @@ def _walk(exc: BaseException, path: list[str | int], out: list[tuple[str, str]])
     elif isinstance(exc, ForbiddenExtraKeysError):
         for name in sorted(exc.extra_fields, key=str):
             known = ", ".join(f.name for f in attrs.fields(exc.cl))
-            shown = name if isinstance(name, str) else repr(name)
+            shown = repr(name if isinstance(name, str) else repr(name))
+            if len(shown) > 80:  # a 10 kB key must not flood the terminal
+                shown = f"{shown[:80]}... ({len(str(name))} characters)"
             out.append(
                 (
                     field_path([*path, str(name)]),
-                    f"unknown field {shown!r} (known fields: {known})",
+                    f"unknown field {shown} (known fields: {known})",
                 )
             )
     elif isinstance(exc, BaseExceptionGroup):
@@ -248,7 +273,7 @@ def _walk_leaf(
     elif isinstance(exc, _WrongType) and tp is not None:
         # the field's type says more than the hook's (``an integer or null``)
         out.append((where, f"expected {describe_type(tp)}, got {exc.got}"))
-    elif isinstance(exc, _WrongType):
+    elif isinstance(exc, _WrongType | _Unreadable):
         out.append((where, str(exc)))
     elif isinstance(exc, KeyError) and tp is not None:
         out.append((where, f"is required ({describe_type(tp)})"))

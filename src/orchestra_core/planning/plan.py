@@ -9,6 +9,7 @@ from typing import Any
 
 import attrs
 
+from orchestra_core.errors import shown
 from orchestra_core.model.secret import REDACTED
 from orchestra_core.model.servers import Server
 from orchestra_core.model.state import Placement
@@ -186,18 +187,19 @@ class Plan:
                 continue
             where = f" (root {sp.server.root})" if sp.server.root else ""
             wave = f", wave {sp.wave + 1}" if sp.wave else ""
-            lines.append(f"server {sp.server.name} via {sp.server.transport}{where}{wave}")
+            server = f"{shown(sp.server.name)} via {shown(sp.server.transport)}"
+            lines.append(f"server {server}{where}{wave}")
             for op in sp.operations:
-                keys = ", ".join(op.object_keys)
+                keys = ", ".join(shown(key) for key in op.object_keys)
                 change = f" ({op.change})" if op.change and op.change != op.action else ""
-                lines.append(f"  {op.action} {keys} [{op.backend}]{change}")
+                lines.append(f"  {op.action} {keys} [{shown(op.backend)}]{change}")
                 for step in op.steps:
                     previous = None
                     if baseline is not None and isinstance(step, WriteFile):
                         previous = baseline.get((sp.server.name, step.path))
                     lines.extend("    " + line for line in describe_step(step, previous))
         if self.unrouted:
-            lines.append("not routed to any server: " + ", ".join(self.unrouted))
+            lines.append("not routed to any server: " + ", ".join(map(shown, self.unrouted)))
         if not lines:
             lines.append("nothing to do")
         return "\n".join(lines) + "\n"

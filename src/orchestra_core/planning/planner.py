@@ -508,7 +508,15 @@ class Planner:
         except OrchestraError:
             raise
         except Exception as exc:
-            raise BackendError(backend.name, f"{what} failed: {exc!r}", object_key=key) from exc
+            # The inventory loader refuses what a valid driver cannot render, at its line;
+            # what still fails here is the driver's: say what, in its words, and whose it is.
+            said = str(exc) or type(exc).__name__
+            raise BackendError(
+                backend.name,
+                f"{what} failed: {said} (a {type(exc).__name__} in the driver: the inventory "
+                "passed validation, so report this to the driver's authors)",
+                object_key=key,
+            ) from exc
 
     def _render(
         self, item: _Work, index: ServiceIndex, over: Mapping[str, frozenset[str]], *, guard: bool

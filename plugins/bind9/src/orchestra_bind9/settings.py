@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import attrs
 
+from orchestra_core.backends.settings import absolute_path, command, program
 from orchestra_core.catalogue import Record
 
 __all__ = ["Bind9Settings"]
@@ -19,19 +20,22 @@ class Bind9Settings:
     """
 
     #: Master zone files (``ZONE.zone``) and their rendered sources (``ZONE.zone.src``).
-    zone_dir: str = "/var/lib/bind/orchestra"
+    zone_dir: str = attrs.field(default="/var/lib/bind/orchestra", validator=absolute_path)
     #: Zones transferred by a slave (``ZONE.db``), written by named itself.
-    slave_dir: str = "/var/cache/bind/orchestra"
+    slave_dir: str = attrs.field(default="/var/cache/bind/orchestra", validator=absolute_path)
     #: One stanza per zone (``zones/ZONE.conf``), gathered into ``include_file``.
-    conf_dir: str = "/etc/bind/orchestra"
+    conf_dir: str = attrs.field(default="/etc/bind/orchestra", validator=absolute_path)
     #: The file orchestra owns; ``include`` it once from the operator's ``named.conf``.
-    include_file: str = "/etc/bind/named.conf.orchestra"
-    rndc: tuple[str, ...] = ("rndc",)
-    named_checkzone: str = "named-checkzone"
+    include_file: str = attrs.field(
+        default="/etc/bind/named.conf.orchestra", validator=absolute_path
+    )
+    rndc: tuple[str, ...] = attrs.field(default=("rndc",), validator=command)
+    named_checkzone: str = attrs.field(default="named-checkzone", validator=program)
     #: Stricter than named's defaults: bad names, MX and SRV pointing at CNAMEs are refused.
     checkzone_options: tuple[str, ...] = ("-k", "fail", "-M", "fail", "-S", "fail")
-    named_checkconf: str = "named-checkconf"
+    named_checkconf: str = attrs.field(default="named-checkconf", validator=program)
     address: str | None = None
+    #: From 1 to 65535 (checked with each zone, like the SOA timers below: 0 to 2**31-1).
     port: int = 53
     #: Slaves: masters to transfer from besides those found through routes ("IP" or "IP port N").
     masters: tuple[str, ...] = ()

@@ -7,6 +7,7 @@ from typing import Any
 
 import attrs
 
+from orchestra_core.backends.settings import absolute_path, program
 from orchestra_mysql import sql
 
 __all__ = ["AUTH_PLUGINS", "FLAVORS", "OVER_QUOTA_REVOKE", "MySQLSettings"]
@@ -83,9 +84,9 @@ class MySQLSettings:
     """
 
     #: The client program (``mariadb`` or ``mysql``); options go in ``defaults_file``.
-    client: str = "mysql"
+    client: str = attrs.field(default="mysql", validator=program)
     #: Client option file holding the admin login (``--defaults-file``); None for the default.
-    defaults_file: str | None = None
+    defaults_file: str | None = attrs.field(default=None, validator=absolute_path)
     flavor: str = attrs.field(default="mariadb", validator=attrs.validators.in_(FLAVORS))
     #: The host part of every account created (``user@host``): ``%`` (any), ``localhost``...
     #: in lower case, as the server keeps it.
@@ -95,8 +96,8 @@ class MySQLSettings:
     )
     #: Where a database is dumped (``NAME-YYYYmmddTHHMMSSZ.sql.gz``) before it is dropped;
     #: None drops it without a dump.
-    dump_dir: str | None = None
-    dump_client: str = "mysqldump"
+    dump_dir: str | None = attrs.field(default=None, validator=absolute_path)
+    dump_client: str = attrs.field(default="mysqldump", validator=program)
     #: Privileges every user of a database loses on it while the database is over its
     #: ``mysql-database-size`` allocation, and gets back when it recovers: what makes the data
     #: grow (see :data:`OVER_QUOTA_REVOKE`). Empty: an allocation is only reported.
