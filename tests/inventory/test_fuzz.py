@@ -194,6 +194,31 @@ def hostile_names(draw: st.DrawFn) -> str:
     return dump(replaced(where, name))
 
 
+_SERVER_PATH = re.compile(r"/[A-Za-z0-9._~+@%=,:/-]*")
+
+
+def _not_a_path(text: str) -> bool:
+    return not _SERVER_PATH.fullmatch(text) or ".." in text.split("/")
+
+
+@st.composite
+def bad_paths(draw: st.DrawFn) -> str:
+    """A path setting (a server's ``state_dir``, the dummy's ``directory`` and ``pid_file``)
+    that is relative, holds ``..``, a space or a control character: what a batch would fail
+    on, or write outside where it should."""
+    value = draw(
+        st.text(max_size=30).filter(_not_a_path)
+        | st.sampled_from(["/var/../etc", "rel/dir", "/a b", "/x\n", "", "."])
+    )
+    data = copy.deepcopy(BASE)
+    where = draw(st.sampled_from(["state_dir", "directory", "pid_file"]))
+    if where == "state_dir":
+        data["servers"][3].setdefault("settings", {})["state_dir"] = value
+    else:
+        data["routes"][8]["settings"][where] = value
+    return dump(data)
+
+
 # -- edits of the text itself ---------------------------------------------------------------------
 
 #: Lines of the example that end with a scalar value nothing accepts every kind of.
@@ -323,6 +348,7 @@ def test_the_example_itself_is_valid(folder: Path) -> None:
         pytest.param(unknown_keys(), id="unknown-keys"),
         pytest.param(huge_values(), id="huge-values"),
         pytest.param(hostile_names(), id="hostile-names"),
+        pytest.param(bad_paths(), id="bad-paths"),
         pytest.param(deep_nesting(), id="nesting"),
         pytest.param(alias_bombs(), id="bombs"),
         pytest.param(duplicates(), id="duplicates"),

@@ -82,6 +82,25 @@ def test_a_state_dir_that_is_not_an_absolute_path(tmp_path: Path, value: str, me
     assert said.error() == f"{line_of(HOSTING, DB1) + 2}: server:db1: {message}"
 
 
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ("directory: var/dummy", "setting 'directory': 'var/dummy' is not an absolute path"),
+        ("directory: /srv/../etc", "setting 'directory': '/srv/../etc' must not contain '..'"),
+        ("pid_file: run/dummy.pid", "setting 'pid_file': 'run/dummy.pid' is not an absolute path"),
+    ],
+)
+def test_a_driver_path_setting_that_is_not_absolute(
+    tmp_path: Path, setting: str, message: str
+) -> None:
+    # a relative directory failed to render (no line), a relative pid_file was a traceback
+    run = validate(example(HOSTING, MODE, f"      {setting}"), tmp_path)
+    assert run.code == 2
+    assert run.error().startswith(
+        f"{line_of(HOSTING, MODE)}: route 'dummy-databaseuser[True]': settings: {message}"
+    )
+
+
 def test_a_quota_no_daemon_can_hold(tmp_path: Path) -> None:
     text = example(HOSTING, "        quota: 1073741824", f"        quota: {10**40}")
     said = validate(text, tmp_path)
