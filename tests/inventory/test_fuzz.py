@@ -203,15 +203,18 @@ def _not_a_path(text: str) -> bool:
 
 @st.composite
 def bad_paths(draw: st.DrawFn) -> str:
-    """A path setting (a server's ``state_dir``, the dummy's ``directory`` and ``pid_file``)
-    that is relative, holds ``..``, a space or a control character: what a batch would fail
-    on, or write outside where it should."""
-    value = draw(
-        st.text(max_size=30).filter(_not_a_path)
-        | st.sampled_from(["/var/../etc", "rel/dir", "/a b", "/x\n", "", "."])
-    )
+    """A path setting that a batch would fail on: a server's ``state_dir`` that is relative or
+    holds ``..``, a space or a control character; the dummy's ``directory`` or ``pid_file``
+    that is relative."""
     data = copy.deepcopy(BASE)
     where = draw(st.sampled_from(["state_dir", "directory", "pid_file"]))
+    if where == "state_dir":  # orchestra's own: a plain absolute path
+        value = draw(
+            st.text(max_size=30).filter(_not_a_path)
+            | st.sampled_from(["/var/../etc", "rel/dir", "/a b", "/x\n", "", "."])
+        )
+    else:  # the dummy's, which scripts quote: any absolute path
+        value = draw(st.text(max_size=30).filter(lambda t: not t.startswith("/")))
     if where == "state_dir":
         data["servers"][3].setdefault("settings", {})["state_dir"] = value
     else:

@@ -86,7 +86,6 @@ def test_a_state_dir_that_is_not_an_absolute_path(tmp_path: Path, value: str, me
     ("setting", "message"),
     [
         ("directory: var/dummy", "setting 'directory': 'var/dummy' is not an absolute path"),
-        ("directory: /srv/../etc", "setting 'directory': '/srv/../etc' must not contain '..'"),
         ("pid_file: run/dummy.pid", "setting 'pid_file': 'run/dummy.pid' is not an absolute path"),
     ],
 )

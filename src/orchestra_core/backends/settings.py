@@ -30,6 +30,7 @@ __all__ = [
     "SettingProblem",
     "SettingsError",
     "absolute_path",
+    "any_absolute_path",
     "build_settings",
     "command",
     "program",
@@ -65,6 +66,13 @@ def absolute_path(_: object, attribute: attrs.Attribute[Any], value: str | None)
     errors: list[FieldError] = []
     if value is not None and not checks.path_field(errors, "", attribute.name, value):
         raise ValueError(errors[0].message)
+
+
+def any_absolute_path(_: object, attribute: attrs.Attribute[Any], value: str | None) -> None:
+    """An absolute path of any characters (None passes): for a path that reaches only
+    scripts, which quote it; a relative one has no meaning on a server."""
+    if value is not None and not value.startswith("/"):
+        raise ValueError(f"{_quote(value)} is not an absolute path (it must start with '/')")
 
 
 def program(_: object, attribute: attrs.Attribute[Any], value: str) -> None:

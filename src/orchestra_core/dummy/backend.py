@@ -33,7 +33,7 @@ from typing import Any, ClassVar
 import attrs
 
 from orchestra_core.backends.base import Backend, RenderContext, server_path
-from orchestra_core.backends.settings import absolute_path
+from orchestra_core.backends.settings import any_absolute_path
 from orchestra_core.errors import BackendError
 from orchestra_core.model.convert import unstructure
 from orchestra_core.model.servers import Server
@@ -51,7 +51,7 @@ _OCTAL = r"(0o)?[0-7]{3,4}"
 class DummySettings:
     """Where the dummy backend keeps its files (a server path, under the sandbox root if any)."""
 
-    directory: str = attrs.field(default="/var/lib/orchestra-dummy", validator=absolute_path)
+    directory: str = attrs.field(default="/var/lib/orchestra-dummy", validator=any_absolute_path)
     #: Octal, as operators write it: "0644", "600", "0o600".
     file_mode: str = attrs.field(default="0644", validator=attrs.validators.matches_re(_OCTAL))
     #: A further checker of every new file, as a real daemon has one (``named-checkzone``,
@@ -62,7 +62,7 @@ class DummySettings:
     #: Set: a reload sends SIGHUP to the process it names before it writes that line, and
     #: fails when the file is missing, holds no process id, or names no process it may
     #: signal, as reloading a real daemon that is down fails.
-    pid_file: str | None = attrs.field(default=None, validator=absolute_path)
+    pid_file: str | None = attrs.field(default=None, validator=any_absolute_path)
 
     @property
     def mode(self) -> int:
