@@ -23,6 +23,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from orchestra_core.inventory import located
 from orchestra_core.model.servers import Route, Server
 from orchestra_core.model.service import Account
 from orchestra_core.registry import Registry
@@ -36,6 +37,9 @@ BUDGET = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
+
+#: The pure-Python parser is several times slower: fewer examples of it.
+PURE_BUDGET = settings(BUDGET, max_examples=12)
 
 TEXT = (EXAMPLES / "hosting.yaml").read_text()
 BASE: dict[str, Any] = yaml.safe_load(TEXT)
@@ -365,6 +369,30 @@ def test_every_malformed_inventory_is_refused_at_a_line(
     folder: Path, malformed: st.SearchStrategy[str | bytes]
 ) -> None:
     @BUDGET
+    @given(malformed)
+    def check(text: str | bytes) -> None:
+        refused(validate(text, folder))
+
+    check()
+
+
+@pytest.mark.parametrize(
+    "malformed",
+    [
+        pytest.param(deep_nesting(), id="nesting"),
+        pytest.param(alias_bombs(), id="bombs"),
+        pytest.param(tags(), id="tags"),
+        pytest.param(surrogates(), id="surrogates"),
+    ],
+)
+def test_the_pure_python_parser_refuses_them_at_a_line_too(
+    folder: Path, monkeypatch: pytest.MonkeyPatch, malformed: st.SearchStrategy[str | bytes]
+) -> None:
+    """PyYAML without libyaml (a build without it, a platform with no wheel) reads these
+    differently: its composer recurses, and it lets an escaped surrogate through."""
+    monkeypatch.setattr(located, "_LOADER", located._DepthLimitedLoader)
+
+    @PURE_BUDGET
     @given(malformed)
     def check(text: str | bytes) -> None:
         refused(validate(text, folder))
