@@ -34,10 +34,12 @@ boolean field ``true`` or ``false``, a list field a list. Unknown keys are error
 duplicate keys; a misspelt name gets the closest known ones (``did you mean 'domains'?``).
 
 What plugins provide is checked too, against what is installed unless told otherwise: a
-server's ``transport`` must be an installed transport (``transports=``), and a route's
+server's ``transport`` must be an installed transport (``transports=``); a server's settings
+keys must be the core's own or an installed backend's or monitor's name; a route's
 ``settings`` and a server's ``settings[BACKEND]`` must fit the backend's (or monitor's)
-settings class, and a route's ``match`` must evaluate for every object of the kind its backend
-handles (``routables=``, see :class:`Routable`).
+settings class, alone and merged; a route's ``match`` must evaluate for every object of the
+kind its backend handles; and the backend's own ``check`` must pass for every object the route
+sends it (``routables=``, see :class:`Routable` and :mod:`orchestra_core.inventory.fit`).
 
 Every problem is an :class:`~orchestra_core.errors.InventoryError` with the file and the line
 of the offending key or list item and what was expected. Problems with objects (a value that
@@ -58,8 +60,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 import attrs
-import jinja2
-from jinja2.sandbox import SandboxedEnvironment
 
 from orchestra_core.backends.base import Backend
 from orchestra_core.errors import (
@@ -83,7 +83,7 @@ from orchestra_core.model.convert import (
 from orchestra_core.model.index import ServiceIndex
 from orchestra_core.model.servers import Route, Server
 from orchestra_core.model.service import Account, Service
-from orchestra_core.planning.routing import CompiledRoute
+from orchestra_core.planning.routing import CompiledRoute, compile_match
 
 if TYPE_CHECKING:
     from orchestra_core.registry import Registry
@@ -332,7 +332,6 @@ class _Loader:
     def routes(self, items: list[Any], servers: Mapping[str, Server]) -> list[Route]:
         routes: list[Route] = []
         names: set[str] = set()
-        env = SandboxedEnvironment()
         for i, item in enumerate(items):
             path: NodePath = ("routes", i)
             if isinstance(item, dict) and isinstance(item.get("servers"), str):
@@ -340,6 +339,7 @@ class _Loader:
             route = self.structure(item, path, lambda d: structure_object(d, Route))
             if route is None:
                 continue
+            route = route.declared_at(f"{self.filename}:{self.lines.line((*path, 'match'))}")
             errors = check_route(route, f"route:{i}")
             self.field_errors(path, errors)
             if errors:
@@ -365,12 +365,12 @@ class _Loader:
                         + alternatives(name, servers, "servers", sort=False),
                     )
             try:
-                env.compile_expression(route.match)
-            except jinja2.TemplateSyntaxError as exc:
+                compile_match(route.match, route=route.label)
+            except RouteError as exc:
+                reason = exc.reason.removeprefix(f"invalid match expression {route.match!r}: ")
                 self.problem(
                     (*path, "match"),
-                    f"{where}: match: {quote(route.match)} is not a valid expression: "
-                    f"{exc.message}",
+                    f"{where}: match: {quote(route.match)} is not a valid expression: {reason}",
                 )
             else:
                 self.route_paths.append((route, path))
@@ -429,14 +429,11 @@ class _Loader:
                 try:
                     compiled.matches(obj, index)
                 except RouteError as exc:
-                    detail = str(exc).removeprefix(
-                        f"route {shown(route.label)} for {shown(obj.key)}: "
-                    )
                     self.unmatched.append(route)
                     self.problem(
                         (*path, "match"),
                         f"route {quote(route.label)}: match: for {shown(obj.key)}: "
-                        + _reword(detail, obj),
+                        + _reword(exc.reason, obj),
                     )
                     break
 
