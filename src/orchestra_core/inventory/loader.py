@@ -60,6 +60,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 import attrs
+import jinja2
+from jinja2.sandbox import SandboxedEnvironment
 
 from orchestra_core.backends.base import Backend
 from orchestra_core.errors import (
@@ -83,7 +85,7 @@ from orchestra_core.model.convert import (
 from orchestra_core.model.index import ServiceIndex
 from orchestra_core.model.servers import Route, Server
 from orchestra_core.model.service import Account, Service
-from orchestra_core.planning.routing import CompiledRoute, compile_match
+from orchestra_core.planning.routing import CompiledRoute
 
 if TYPE_CHECKING:
     from orchestra_core.registry import Registry
@@ -332,6 +334,7 @@ class _Loader:
     def routes(self, items: list[Any], servers: Mapping[str, Server]) -> list[Route]:
         routes: list[Route] = []
         names: set[str] = set()
+        env = SandboxedEnvironment()
         for i, item in enumerate(items):
             path: NodePath = ("routes", i)
             if isinstance(item, dict) and isinstance(item.get("servers"), str):
@@ -339,7 +342,6 @@ class _Loader:
             route = self.structure(item, path, lambda d: structure_object(d, Route))
             if route is None:
                 continue
-            route = route.declared_at(f"{self.filename}:{self.lines.line((*path, 'match'))}")
             errors = check_route(route, f"route:{i}")
             self.field_errors(path, errors)
             if errors:
@@ -365,12 +367,12 @@ class _Loader:
                         + alternatives(name, servers, "servers", sort=False),
                     )
             try:
-                compile_match(route.match, route=route.label)
-            except RouteError as exc:
-                reason = exc.reason.removeprefix(f"invalid match expression {route.match!r}: ")
+                env.compile_expression(route.match)
+            except jinja2.TemplateSyntaxError as exc:
                 self.problem(
                     (*path, "match"),
-                    f"{where}: match: {quote(route.match)} is not a valid expression: {reason}",
+                    f"{where}: match: {quote(route.match)} is not a valid expression: "
+                    f"{exc.message}",
                 )
             else:
                 self.route_paths.append((route, path))
@@ -429,11 +431,14 @@ class _Loader:
                 try:
                     compiled.matches(obj, index)
                 except RouteError as exc:
+                    detail = str(exc).removeprefix(
+                        f"route {shown(route.label)} for {shown(obj.key)}: "
+                    )
                     self.unmatched.append(route)
                     self.problem(
                         (*path, "match"),
                         f"route {quote(route.label)}: match: for {shown(obj.key)}: "
-                        + _reword(exc.reason, obj),
+                        + _reword(detail, obj),
                     )
                     break
 
