@@ -7,10 +7,26 @@ from typing import Any
 
 import attrs
 
-from orchestra_core.backends.settings import absolute_path, program
 from orchestra_mysql import sql
 
 __all__ = ["AUTH_PLUGINS", "FLAVORS", "OVER_QUOTA_REVOKE", "MySQLSettings"]
+
+
+# The core's validators, imported when first used: importing this package (its pytest fixtures
+# in ``orchestra_mysql.testing`` do) must not import orchestra_core.
+def absolute_path(instance: object, attribute: attrs.Attribute[Any], value: str | None) -> None:
+    """See :func:`orchestra_core.backends.settings.absolute_path`."""
+    from orchestra_core.backends import settings
+
+    settings.absolute_path(instance, attribute, value)
+
+
+def program(instance: object, attribute: attrs.Attribute[Any], value: str) -> None:
+    """See :func:`orchestra_core.backends.settings.program`."""
+    from orchestra_core.backends import settings
+
+    settings.program(instance, attribute, value)
+
 
 #: Server families: their SQL differs in a few places (authentication, name lengths).
 FLAVORS = ("mariadb", "mysql")
