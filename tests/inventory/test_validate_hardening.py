@@ -67,7 +67,8 @@ def test_settings_under_a_name_that_is_no_backend(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("value", "message"),
     [
-        ("5", "settings.state_dir: must be an absolute path (a string), got int"),
+        ("5", "settings.state_dir: must be an absolute path (a string), got 5"),
+        ("", "settings.state_dir: must be an absolute path (a string), got null"),
         (
             "var/lib/orchestra",
             "settings.state_dir: 'var/lib/orchestra' is not an absolute path "

@@ -66,6 +66,18 @@ def _short(value: str, limit: int = 80) -> str:
     return repr(value[:limit]) + f"... ({len(value)} characters)"
 
 
+def _any(value: object, limit: int = 80) -> str:
+    """Any value as a message shows what was given: its repr, cut; a number too long to print
+    said to be one; None as YAML writes it, null."""
+    if value is None:
+        return "null"
+    try:
+        text = repr(value)
+    except ValueError:  # an int of more digits than Python prints
+        return "a number too long to print"
+    return text if len(text) <= limit else text[:limit] + f"... ({len(text)} characters)"
+
+
 def _pattern_field(
     errors: list[FieldError],
     key: str,
@@ -289,7 +301,7 @@ def path_field(
     ``..`` segments. Returns True when valid.
     """
     if not isinstance(value, str):
-        _err(errors, key, field, f"must be an absolute path (a string), got {type(value).__name__}")
+        _err(errors, key, field, f"must be an absolute path (a string), got {_any(value)}")
         return False
     if not value.startswith("/"):
         _err(
