@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import attrs
 import pytest
 import yaml
 
@@ -127,8 +128,6 @@ def test_a_privilege_the_driver_does_not_know_is_placed_at_its_line(tmp_path: Pa
 
 
 def test_a_setting_required_by_neither_server_nor_route_is_placed_at_the_route() -> None:
-    import attrs
-
     from orchestra_core.inventory import Routable, parse_inventory
 
     @attrs.frozen
@@ -143,6 +142,33 @@ def test_a_setting_required_by_neither_server_nor_route_is_placed_at_the_route()
     assert str(info.value) == (
         "<inventory>:3: route 'b[True]': settings on server s: setting 'host' is required "
         "(a string)"
+    )
+
+
+def test_a_backend_check_that_crashes_is_a_problem_at_the_object() -> None:
+    from orchestra_core.inventory import Routable, parse_inventory
+
+    def check(obj: object, settings: object) -> list[FieldError]:
+        raise KeyError("oops")
+
+    @attrs.frozen
+    class Nothing:
+        pass
+
+    text = (
+        "servers: [{name: s}]\nroutes: [{backend: b, servers: [s]}]\n"
+        "accounts:\n  - name: a\n    domains:\n      - name: a.example\n"
+    )
+    with pytest.raises(Exception) as info:
+        parse_inventory(
+            text,
+            service_types=Registry.load().by_plural(),
+            routables={"b": Routable("domain", Nothing, check)},
+            transports=None,
+        )
+    assert str(info.value) == (
+        "<inventory>:6: domain:a.example: backend b's check failed (KeyError: 'oops'): a bug "
+        "of its driver"
     )
 
 

@@ -22,7 +22,7 @@ from typing import Any
 import attrs
 
 from orchestra_core.backends.settings import SettingsError, build_settings
-from orchestra_core.errors import FieldError, RouteError
+from orchestra_core.errors import FieldError, RouteError, shown
 from orchestra_core.inventory.located import Path
 from orchestra_core.inventory.wording import did_you_mean, quote
 from orchestra_core.model import checks
@@ -149,7 +149,16 @@ def _checked(
             return found
         seen: set[FieldError] = set()
         for settings in merged:
-            for error in check(obj, settings):
+            try:
+                errors = check(obj, settings)
+            except Exception as exc:  # a driver's check() must not crash the loader
+                message = (
+                    f"{shown(obj.key)}: backend {route.backend}'s check failed "
+                    f"({type(exc).__name__}: {exc}): a bug of its driver"
+                )
+                found.append(Found(at, message))
+                break
+            for error in errors:
                 if error not in seen:
                     seen.add(error)
                     found.append(Found(at, str(error), error))
