@@ -100,13 +100,28 @@ class ConfigurationError(OrchestraError):
 
 
 class RouteError(ConfigurationError):
-    """A route's match expression is invalid or failed for an object."""
+    """A route's match expression is invalid or failed for an object.
 
-    def __init__(self, route: str, message: str, *, object_key: str | None = None) -> None:
+    ``reason`` is what went wrong; ``source`` is where the route was declared
+    (``FILE:LINE`` of its ``match``, for a route read from an inventory file), and then
+    leads the message.
+    """
+
+    def __init__(
+        self,
+        route: str,
+        message: str,
+        *,
+        object_key: str | None = None,
+        source: str | None = None,
+    ) -> None:
         self.route = route
         self.object_key = object_key
+        self.reason = message
+        self.source = source
+        where = f"{source}: " if source else ""
         target = f" for {shown(object_key)}" if object_key else ""
-        super().__init__(f"route {shown(route)}{target}: {message}")
+        super().__init__(f"{where}route {shown(route)}{target}: {message}")
 
 
 class PlanningError(OrchestraError):

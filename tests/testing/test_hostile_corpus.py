@@ -6,14 +6,14 @@ from importlib import resources
 
 import yaml
 
-from orchestra_core.testing.hostile import CANARY, corpus, hostile_values
+from orchestra_core.testing.hostile import CANARY, corpus, hostile_matches, hostile_values
 
 
 def test_every_entry_has_a_value_and_a_reason_and_a_unique_name() -> None:
     text = resources.files("orchestra_core.testing").joinpath("hostile.yaml").read_text()
     names = [line.split(":")[0] for line in text.splitlines() if line and line[0].isalpha()]
     assert len(names) == len(set(names)) == len(yaml.safe_load(text))
-    entries = hostile_values("/tmp/c")
+    entries = hostile_values("/tmp/c") + hostile_matches()  # the matches come last
     assert [e.name for e in entries] == names
     assert all(e.why for e in entries)
 

@@ -60,8 +60,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 import attrs
-import jinja2
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2.utils import object_type_repr
 
 from orchestra_core.backends.base import Backend
 from orchestra_core.errors import (
@@ -85,7 +84,7 @@ from orchestra_core.model.convert import (
 from orchestra_core.model.index import ServiceIndex
 from orchestra_core.model.servers import Route, Server
 from orchestra_core.model.service import Account, Service
-from orchestra_core.planning.routing import CompiledRoute
+from orchestra_core.planning.routing import CompiledRoute, compile_match
 
 if TYPE_CHECKING:
     from orchestra_core.registry import Registry
@@ -106,7 +105,7 @@ _ACCOUNT_FIELDS = tuple(f.name for f in attrs.fields(Account))
 #: How :mod:`orchestra_core.model.convert` words an unknown field.
 _UNKNOWN_FIELD = re.compile(r"unknown field .* \(known fields: (?P<known>[^()]*)\)")
 #: How jinja2 words an undefined attribute and an undefined name.
-_NO_ATTRIBUTE = re.compile(r"'.*' has no attribute '(?P<name>.*)'")
+_NO_ATTRIBUTE = re.compile(r"'(?P<owner>.*)' has no attribute '(?P<name>.*)'")
 _UNDEFINED = re.compile(r"'(?P<name>.*)' is undefined")
 
 
@@ -334,7 +333,6 @@ class _Loader:
     def routes(self, items: list[Any], servers: Mapping[str, Server]) -> list[Route]:
         routes: list[Route] = []
         names: set[str] = set()
-        env = SandboxedEnvironment()
         for i, item in enumerate(items):
             path: NodePath = ("routes", i)
             if isinstance(item, dict) and isinstance(item.get("servers"), str):
@@ -342,6 +340,7 @@ class _Loader:
             route = self.structure(item, path, lambda d: structure_object(d, Route))
             if route is None:
                 continue
+            route = route.declared_at(f"{self.filename}:{self.lines.line((*path, 'match'))}")
             errors = check_route(route, f"route:{i}")
             self.field_errors(path, errors)
             if errors:
@@ -367,12 +366,12 @@ class _Loader:
                         + alternatives(name, servers, "servers", sort=False),
                     )
             try:
-                env.compile_expression(route.match)
-            except jinja2.TemplateSyntaxError as exc:
+                compile_match(route.match, route=route.label)
+            except RouteError as exc:
+                reason = exc.reason.removeprefix(f"invalid match expression {route.match!r}: ")
                 self.problem(
                     (*path, "match"),
-                    f"{where}: match: {quote(route.match)} is not a valid expression: "
-                    f"{exc.message}",
+                    f"{where}: match: {quote(route.match)} is not a valid expression: {reason}",
                 )
             else:
                 self.route_paths.append((route, path))
@@ -431,14 +430,11 @@ class _Loader:
                 try:
                     compiled.matches(obj, index)
                 except RouteError as exc:
-                    detail = str(exc).removeprefix(
-                        f"route {shown(route.label)} for {shown(obj.key)}: "
-                    )
                     self.unmatched.append(route)
                     self.problem(
                         (*path, "match"),
                         f"route {quote(route.label)}: match: for {shown(obj.key)}: "
-                        + _reword(detail, obj),
+                        + _reword(exc.reason, obj),
                     )
                     break
 
@@ -606,7 +602,7 @@ def _reword(detail: str, obj: Service) -> str:
     """jinja2's words for a match that fails, in the inventory's: the object's fields and the
     names a match sees, with the closest to a misspelt one."""
     found = _NO_ATTRIBUTE.fullmatch(detail)
-    if found is not None:
+    if found is not None and found["owner"] == object_type_repr(obj):  # not a dict's key
         name = found["name"]
         fields = [f.name for f in attrs.fields(type(obj))] if attrs.has(type(obj)) else []
         known = [*fields, *(n for n in dir(type(obj)) if not n.startswith("_"))]

@@ -45,8 +45,18 @@ class Route:
     match: str = "True"
     settings: dict[str, Any] = attrs.field(factory=dict)
     name: str | None = None
+    #: Where the route was declared (``FILE:LINE`` of its ``match``) when it was read from an
+    #: inventory file, else None: errors of its match name it. Not part of the route's value
+    #: (two routes that differ only here are equal) and not a key of an inventory.
+    source: str | None = attrs.field(default=None, init=False, eq=False, repr=False)
 
     @property
     def label(self) -> str:
         """How errors and listings name this route."""
         return self.name or f"{self.backend}[{self.match}]"
+
+    def declared_at(self, source: str) -> Route:
+        """This route, noted as declared at ``source`` (``FILE:LINE``)."""
+        located = attrs.evolve(self)
+        object.__setattr__(located, "source", source)  # frozen, and not an init argument
+        return located

@@ -1,35 +1,43 @@
 """Routes: which servers a backend's operations go to, chosen by a sandboxed expression.
 
-Match expressions are jinja2 expressions compiled in jinja2's :class:`SandboxedEnvironment`
-(no attribute access to internals, no calls to unsafe methods); ``eval`` is never used. The
-object is visible under its kind name (``domain``, ``mailbox``...) and as ``obj``, its account
-as ``account``.
+Match expressions are jinja2 expressions compiled in the bounded, immutable sandbox of
+:mod:`orchestra_core.planning.expressions` (no attribute access to internals, no calls to
+unsafe methods, no change to the objects routed, a budget of work and time); ``eval`` is never
+used. The object is visible under its kind name (``domain``, ``mailbox``...) and as ``obj``,
+its account as ``account``. Every error of a match is a :class:`RouteError` naming the route
+and, for a route read from an inventory, its file and line.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
 
 import jinja2
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2.environment import TemplateExpression
 
 from orchestra_core.errors import ConfigurationError, RouteError
 from orchestra_core.model.index import ServiceIndex
 from orchestra_core.model.servers import Route, Server
 from orchestra_core.model.service import Service
+from orchestra_core.planning.budget import ExpressionRefused
+from orchestra_core.planning.expressions import MatchEnvironment, evaluate
 
 __all__ = ["CompiledRoute", "Router", "compile_match"]
 
-_ENV = SandboxedEnvironment(undefined=jinja2.StrictUndefined)
+_ENV = MatchEnvironment()
 
 
-def compile_match(expression: str, *, route: str) -> Callable[..., Any]:
-    """Compile a match expression; a syntax error is a :class:`RouteError` naming the route."""
+def compile_match(expression: str, *, route: str, source: str | None = None) -> TemplateExpression:
+    """Compile a match expression; an invalid one (bad syntax, an unknown filter, nesting
+    too deep to parse) is a :class:`RouteError` naming the route (and ``source``)."""
     try:
         return _ENV.compile_expression(expression, undefined_to_none=False)
     except jinja2.TemplateSyntaxError as exc:
-        raise RouteError(route, f"invalid match expression {expression!r}: {exc.message}") from exc
+        message = f"invalid match expression {expression!r}: {exc.message}"
+        raise RouteError(route, message, source=source) from exc
+    except (RecursionError, MemoryError, SyntaxError) as exc:  # Python's limits on nesting
+        message = f"invalid match expression {expression!r}: it nests too deeply"
+        raise RouteError(route, message, source=source) from exc
 
 
 class CompiledRoute:
@@ -38,21 +46,27 @@ class CompiledRoute:
     def __init__(self, route: Route, servers: Sequence[Server]) -> None:
         self.route = route
         self.servers = tuple(servers)
-        self._match = compile_match(route.match, route=route.label)
+        self._match = compile_match(route.match, route=route.label, source=route.source)
 
     def matches(self, obj: Service, index: ServiceIndex) -> bool:
-        """True when the expression holds for ``obj``; an evaluation error is a RouteError."""
+        """True when the expression holds for ``obj``; any failure of it (an undefined name,
+        what the sandbox refuses, too much work) is a RouteError naming the route."""
         variables = {obj.kind: obj, "obj": obj, "account": index.account(obj.account)}
         try:
-            return bool(self._match(**variables))
+            return evaluate(self._match, variables)
         except jinja2.UndefinedError as exc:
-            raise RouteError(self.route.label, exc.message or str(exc), object_key=obj.key) from exc
+            raise self._error(exc.message or str(exc), obj) from exc
         except jinja2.exceptions.SecurityError as exc:
-            raise RouteError(self.route.label, f"not allowed: {exc}", object_key=obj.key) from exc
+            raise self._error(f"not allowed: {exc}", obj) from exc
+        except ExpressionRefused as exc:
+            raise self._error(f"refused: {exc}", obj) from exc
+        except RecursionError as exc:
+            raise self._error("refused: it nests too deeply", obj) from exc
         except Exception as exc:
-            raise RouteError(
-                self.route.label, f"{type(exc).__name__}: {exc}", object_key=obj.key
-            ) from exc
+            raise self._error(f"{type(exc).__name__}: {exc}", obj) from exc
+
+    def _error(self, message: str, obj: Service) -> RouteError:
+        return RouteError(self.route.label, message, object_key=obj.key, source=self.route.source)
 
 
 class Router:
@@ -76,10 +90,11 @@ class Router:
                 raise RouteError(
                     route.label,
                     f"backend {route.backend!r} is not installed (installed: {known})",
+                    source=route.source,
                 )
             missing = [name for name in route.servers if name not in self.servers]
             if missing:
-                raise RouteError(route.label, f"unknown servers {missing}")
+                raise RouteError(route.label, f"unknown servers {missing}", source=route.source)
             resolved = [self.servers[name] for name in route.servers]
             self.by_backend.setdefault(route.backend, []).append(CompiledRoute(route, resolved))
 
