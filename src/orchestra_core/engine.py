@@ -354,6 +354,7 @@ class Orchestra:
         on_finished: Callable[[OperationLog], None] | None = None,
         lock_wait: float = 0.0,
         retry_of: Mapping[str, str] | None = None,
+        timeout: float | None = None,
     ) -> ApplyResult:
         """Run ``plan``: servers in parallel, each server's steps in order, one batch each.
 
@@ -365,6 +366,8 @@ class Orchestra:
         runs. Every operation's log goes to the store and to ``orchestra_operation_finished``
         (and to ``on_finished``) as soon as it is final. Then the store records each placement
         whose operations (and its server's reload) succeeded, and forgets each one deleted.
+        ``timeout``, when given, bounds every server's batch (``apply --timeout``), whatever
+        the server's ``settings.timeouts.batch`` and the engine's ``batch_timeout`` say.
         """
 
         def finished(log: OperationLog) -> None:
@@ -398,6 +401,7 @@ class Orchestra:
                     self.store,
                     max_parallel=self.max_parallel,
                     batch_timeout=self.batch_timeout,
+                    timeout=timeout,
                     on_finished=finished,
                 )
                 result = executor.execute(plan, retry_of=retry_of)

@@ -84,7 +84,7 @@ SETTINGS = """\
 servers:
   - name: db1
     settings:
-      ssh: {port: 22, colour: blue}
+      ssh: {port: 22, user: deploy}
       state_dir: /var/lib/orchestra
       dummy-databaseuser:
         directory: /srv

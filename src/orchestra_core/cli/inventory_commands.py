@@ -271,10 +271,24 @@ def _confirm(the_plan: Plan, question: str) -> None:
     show_default=True,
     help="Seconds to wait for servers another apply is using.",
 )
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True, max=86400),
+    default=None,
+    help="Seconds each server's batch may take, whatever the servers' timeouts settings say "
+    "(default: their settings.timeouts.batch, else 600).",
+)
 @plan_options
 @pass_session
 def apply(
-    session: Session, /, inventory: str, yes: bool, as_json: bool, wait: float, **flags: Any
+    session: Session,
+    /,
+    inventory: str,
+    yes: bool,
+    as_json: bool,
+    wait: float,
+    timeout: float | None,
+    **flags: Any,
 ) -> None:
     """Apply an inventory: show the plan, confirm, run it and print one result per step.
 
@@ -297,7 +311,9 @@ def apply(
         for _ in range(3):
             printer = LogPrinter(total=sum(1 for _ in the_plan.operations()), quiet=as_json)
             try:
-                result = orchestra.apply(the_plan, on_finished=printer, lock_wait=wait)
+                result = orchestra.apply(
+                    the_plan, on_finished=printer, lock_wait=wait, timeout=timeout
+                )
                 break
             except ServerBusy as exc:
                 fail(str(exc), EXIT_BUSY)

@@ -26,6 +26,7 @@ LABELS = {
     State.ERROR: "ERROR",
     State.TIMEOUT: "TIMEOUT",
     State.ABORTED: "aborted",
+    State.UNKNOWN: "UNKNOWN",
     State.INTERRUPTED: "INTERRUPTED",
     State.RECEIVED: "pending",
     State.STARTED: "running",
@@ -37,6 +38,7 @@ COLOURS = {
     State.ERROR: "red",
     State.TIMEOUT: "red",
     State.ABORTED: "yellow",
+    State.UNKNOWN: "magenta",
     State.INTERRUPTED: "red",
 }
 

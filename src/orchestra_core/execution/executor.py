@@ -3,8 +3,14 @@
 Per server: its operations' logs are stored as ``started``, its steps are compiled into one
 batch, the server's transport runs it, and the per-step records are mapped back onto each
 operation's log. Nothing a transport does (fail, raise, time out) escapes :meth:`execute`;
-it becomes ``error`` or ``timeout`` in the logs. A sensitive step's content and stdin never
-reach a log: the script is the redacted one, and the secret's text is scrubbed from output.
+it becomes ``error``, ``timeout`` or ``unknown`` in the logs. A sensitive step's content and
+stdin never reach a log: the script is the redacted one, and the secret's text is scrubbed
+from output.
+
+Timeouts: a server's batch is bounded by ``timeout`` when the executor is given one (``apply
+--timeout``), else by the server's ``settings.timeouts.batch``, else by ``batch_timeout``. A
+step with no timeout of its own gets the server's ``settings.timeouts.step``; a reload with
+none gets :data:`RELOAD_TIMEOUT`.
 """
 
 from __future__ import annotations
@@ -18,19 +24,20 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from orchestra_core.errors import TransportError
+from orchestra_core.errors import ConfigurationError, TransportError
 from orchestra_core.execution.results import OperationLog, State, StepResult, utcnow
 from orchestra_core.execution.script import compile_batch, describe_for_log
+from orchestra_core.execution.server_settings import Timeouts, server_timeouts
 from orchestra_core.execution.transport import Batch, BatchResult, RawStepResult, Transport
 from orchestra_core.model.secret import REDACTED
 from orchestra_core.model.servers import Server
 from orchestra_core.planning.plan import Plan, PlannedOperation, ServerPlan
-from orchestra_core.planning.steps import Command, Step, WriteFile
+from orchestra_core.planning.steps import Command, Reload, Step, WriteFile
 
 if TYPE_CHECKING:
     from orchestra_core.storage.protocol import Store
 
-__all__ = ["ApplyResult", "Executor", "TransportSource"]
+__all__ = ["RELOAD_TIMEOUT", "ApplyResult", "Executor", "TransportSource", "with_step_timeouts"]
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +50,9 @@ _STATUS_STATE = {
     "failed": State.FAILURE,
     "timeout": State.TIMEOUT,
 }
-_BAD_STATES = (State.TIMEOUT, State.FAILURE, State.ERROR, State.ABORTED)
+_BAD_STATES = (State.TIMEOUT, State.FAILURE, State.ERROR, State.UNKNOWN, State.ABORTED)
+#: Seconds a daemon's reload may take when neither it nor its server says otherwise.
+RELOAD_TIMEOUT = 300.0
 
 
 @attrs.define(kw_only=True)
@@ -67,8 +76,10 @@ class Executor:
 
     ``transports`` maps a server's ``transport`` name to a transport (or is a function doing
     so). At most ``max_parallel`` servers run at once; ``batch_timeout`` bounds one server's
-    batch. ``on_step(log_id, step_result)`` and then ``on_finished(log)`` are called once per
-    step and per operation when its server's batch is done, from worker threads.
+    batch unless the server's ``settings.timeouts.batch`` says otherwise, and ``timeout``, when
+    given, bounds every server's batch whatever its settings say. ``on_step(log_id,
+    step_result)`` and then ``on_finished(log)`` are called once per step and per operation
+    when its server's batch is done, from worker threads.
     """
 
     def __init__(
@@ -78,6 +89,7 @@ class Executor:
         *,
         max_parallel: int = 8,
         batch_timeout: float | None = 600,
+        timeout: float | None = None,
         on_finished: Callable[[OperationLog], None] | None = None,
         on_step: Callable[[str, StepResult], None] | None = None,
     ) -> None:
@@ -87,6 +99,7 @@ class Executor:
         self.store = store
         self.max_parallel = max_parallel
         self.batch_timeout = batch_timeout
+        self.timeout = timeout
         self.on_finished = on_finished
         self.on_step = on_step
 
@@ -121,7 +134,13 @@ class Executor:
             entry.state = State.STARTED
             entry.started_at = started
         self.store.save_logs(logs)
-        result = self._run_batch(server_plan)
+        try:
+            timeouts = server_timeouts(server_plan.server)
+        except ConfigurationError as exc:
+            result = BatchResult(steps=(), error=str(exc))
+        else:
+            server_plan = with_step_timeouts(server_plan, timeouts)
+            result = self._run_batch(server_plan, self._batch_timeout(timeouts))
         finished = utcnow()
         steps = _map_results(server_plan.steps, result)
         _scrub(steps, server_plan.steps)
@@ -139,7 +158,12 @@ class Executor:
         for entry in logs:
             self._notify(entry)
 
-    def _run_batch(self, server_plan: ServerPlan) -> BatchResult:
+    def _batch_timeout(self, timeouts: Timeouts) -> float | None:
+        if self.timeout is not None:
+            return self.timeout
+        return timeouts.batch if timeouts.batch is not None else self.batch_timeout
+
+    def _run_batch(self, server_plan: ServerPlan, timeout: float | None) -> BatchResult:
         server = server_plan.server
         try:
             batch = compile_batch(server_plan)
@@ -150,7 +174,7 @@ class Executor:
             transport = self._transport_for(server.transport)
         except Exception as exc:
             return BatchResult(steps=(), error=str(exc))
-        return _call(transport, server, batch, self.batch_timeout)
+        return _call(transport, server, batch, timeout)
 
     def _transport_for(self, name: str) -> Transport:
         if isinstance(self.transports, Mapping):
@@ -174,6 +198,26 @@ class Executor:
                 self.on_finished(entry)
             except Exception:
                 log.exception("on_finished callback failed for %s", entry.id)
+
+
+def with_step_timeouts(server_plan: ServerPlan, timeouts: Timeouts) -> ServerPlan:
+    """``server_plan`` with a timeout on every step that has none: the server's ``step``
+    timeout, or for a reload :data:`RELOAD_TIMEOUT`."""
+
+    def timed(step: Step) -> Step:
+        if step.timeout is not None:
+            return step
+        default = timeouts.step
+        if default is None and isinstance(step, Reload):
+            default = RELOAD_TIMEOUT
+        return step if default is None else attrs.evolve(step, timeout=default)
+
+    operations = []
+    for op in server_plan.operations:
+        steps = tuple(timed(step) for step in op.steps)
+        changed = any(new is not old for new, old in zip(steps, op.steps, strict=True))
+        operations.append(attrs.evolve(op, steps=steps) if changed else op)
+    return attrs.evolve(server_plan, operations=tuple(operations))
 
 
 def _new_log(server: Server, op: PlannedOperation, retry_of: str | None) -> OperationLog:
@@ -221,6 +265,13 @@ def _map_results(steps: Sequence[Step], result: BatchResult) -> list[StepResult]
         elif raw is not None:
             _from_raw(item, raw)
             halted = item.state in (State.FAILURE, State.TIMEOUT, State.ERROR)
+        elif result.cut_off:
+            # The batch may have run on past its last report: never say "not run" here.
+            item.state = State.UNKNOWN
+            item.stderr = (
+                f"{result.error or 'the batch was cut off'}: this step may or may not have "
+                "run; the next apply does it again\n"
+            )
         elif result.error is not None:
             item.state = State.ERROR
             item.stderr = result.error
@@ -258,7 +309,7 @@ def _finish(
     previous: State | None = None
     for s in steps:
         # One transport error message per operation, not one per step.
-        if not (s.state is State.ERROR and previous is State.ERROR):
+        if not (s.state in (State.ERROR, State.UNKNOWN) and previous is s.state):
             stderr.append(s.stderr)
         previous = s.state
     entry.stderr = "".join(stderr)

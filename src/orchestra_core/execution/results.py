@@ -22,9 +22,11 @@ class State(enum.StrEnum):
     ``received`` (planned, queued), ``started`` (its batch is running), ``success`` (ran and
     changed something), ``nothing`` (ran, no change was needed), ``failure`` (a command exited
     non-zero), ``error`` (transport or internal error: retryable), ``timeout`` (killed after its
-    time limit), ``aborted`` (not run because an earlier step on the same server failed),
-    ``interrupted`` (its apply ended, killed or cut off from its store, before it finished:
-    found and marked by the next apply of that server).
+    time limit), ``aborted`` (not run, for certain, because an earlier step on the same
+    server failed or timed out), ``unknown`` (it may or may not have run: its batch was cut
+    off, by a lost connection or a server that stopped answering, before it reported; the
+    next apply does it again), ``interrupted`` (its apply ended, killed or cut off from its
+    store, before it finished: found and marked by the next apply of that server).
     """
 
     RECEIVED = "received"
@@ -35,6 +37,7 @@ class State(enum.StrEnum):
     ERROR = "error"
     TIMEOUT = "timeout"
     ABORTED = "aborted"
+    UNKNOWN = "unknown"
     INTERRUPTED = "interrupted"
 
     @property

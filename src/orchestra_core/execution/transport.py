@@ -46,9 +46,14 @@ class RawStepResult:
 class BatchResult:
     """What came back from a batch.
 
-    ``steps`` holds the steps that reported (the rest did not run). ``error`` is set when the
-    transport failed (connect refused, killed, garbled output): the executor marks unreported
-    steps ``error``. ``timed_out`` is set when the whole batch hit its time limit.
+    ``steps`` holds the steps that reported. ``error`` is set when the transport failed
+    (connect refused, killed, garbled output). ``timed_out`` is set when the whole batch hit
+    its time limit. ``cut_off`` is set when the batch may have gone on past what it reported:
+    the connection was lost, or the server stopped answering, after the batch was sent; the
+    executor then marks every unreported step ``unknown``. Without it, the account is
+    complete: a step that did not report did not run (after an ``error``, the unreported
+    steps end ``error``; after a timeout, the step in flight ends ``timeout`` and the rest
+    ``aborted``).
     """
 
     steps: tuple[RawStepResult, ...]
@@ -56,6 +61,7 @@ class BatchResult:
     stderr: str = ""
     error: str | None = None
     timed_out: bool = False
+    cut_off: bool = False
 
 
 @attrs.frozen(kw_only=True)

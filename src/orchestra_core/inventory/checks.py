@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 
 from orchestra_core.errors import FieldError
+from orchestra_core.execution.server_settings import check_server_settings
 from orchestra_core.model import checks
 from orchestra_core.model.servers import Route, Server
 
@@ -12,7 +13,8 @@ __all__ = ["check_route", "check_server"]
 
 
 def check_server(server: Server) -> list[FieldError]:
-    """Problems with a server's name, address, transport and sandbox root."""
+    """Problems with a server's name, address, transport, sandbox root, and the core's own
+    settings blocks (``settings.ssh``, ``settings.timeouts``)."""
     errors: list[FieldError] = []
     key = server.key
     checks.name_field(errors, key, "name", server.name, max_length=64)
@@ -23,6 +25,7 @@ def check_server(server: Server) -> list[FieldError]:
     valid = root is None or checks.text_field(errors, key, "root", root, max_length=1024)
     if root is not None and valid and not root.startswith("/"):
         errors.append(FieldError(key, "root", f"{root!r} is not an absolute path"))
+    errors.extend(check_server_settings(server))
     return errors
 
 

@@ -34,6 +34,9 @@ __all__ = ["MySQLDatabase", "MySQLUser", "over_quota", "password_statement"]
 
 #: Longest user name each server family takes.
 USERNAME_LENGTH = {"mariadb": 80, "mysql": 32}
+#: Seconds one step's mysql client (its check and its statements) may take: a server that
+#: hangs, or a lock that is never released, ends the step ``timeout`` instead of the batch.
+CLIENT_TIMEOUT = 120.0
 
 
 def _command(templates: Templates, template: str, description: str, /, **values: Any) -> Command:
@@ -42,6 +45,7 @@ def _command(templates: Templates, template: str, description: str, /, **values:
         description=description,
         script=templates.shell(template, check=False, **values),
         unless=templates.shell(template, check=True, **values),
+        timeout=CLIENT_TIMEOUT,
     )
 
 
@@ -217,6 +221,7 @@ class MySQLUser(Backend[DatabaseUser]):
                     ),
                     stdin=statement,
                     sensitive=True,
+                    timeout=CLIENT_TIMEOUT,
                 )
             ]
         wanted = sql.canonical_privileges(user.privileges)
