@@ -13,6 +13,7 @@ import pytest
 from orchestra_core import Account, ChangeSet, Orchestra, Route, Server, ServiceIndex
 from orchestra_core.catalogue import Domain, Record
 from orchestra_core.execution.executor import ApplyResult
+from orchestra_core.testing.harness import describe
 
 ACME = Account(name="acme")
 NOBODY = 65534
@@ -32,14 +33,6 @@ def engine(root: Path | None, settings: dict[str, object] | None = None) -> Orch
 def apply(orchestra: Orchestra, obj: Domain) -> ApplyResult:
     plan = orchestra.plan(ChangeSet().save(obj), index=ServiceIndex([ACME], [obj]))
     return orchestra.apply(plan)
-
-
-def said(result: ApplyResult) -> str:
-    return "\n".join(
-        f"{log.state.value}: {log.stdout}{log.stderr}"
-        + "".join(f"{s.state.value} {s.stdout}{s.stderr}" for s in log.steps)
-        for log in result.logs
-    ) + "".join(str(getattr(result, "errors", "")))
 
 
 @pytest.fixture
@@ -65,7 +58,7 @@ def test_a_symlinked_reload_log_is_not_appended_to(sandbox: Path, outside: Path)
     log.symlink_to(outside / "precious")
     result = apply(orchestra, domain("192.0.2.2"))
     assert (outside / "precious").read_text() == "keep me\n"
-    assert not result.ok and "symlink" in said(result), said(result)
+    assert not result.ok and "symlink" in describe(result), describe(result)
 
 
 def test_a_symlinked_reload_marker_is_not_truncated(sandbox: Path, outside: Path) -> None:
@@ -76,7 +69,7 @@ def test_a_symlinked_reload_marker_is_not_truncated(sandbox: Path, outside: Path
     (markers / "box.dummy").symlink_to(outside / "precious")
     result = apply(orchestra, domain("192.0.2.2"))
     assert (outside / "precious").read_text() == "keep me\n"
-    assert not result.ok, said(result)
+    assert not result.ok, describe(result)
 
 
 def test_a_symlinked_marker_folder_makes_no_marker_outside(sandbox: Path, outside: Path) -> None:
@@ -89,7 +82,7 @@ def test_a_symlinked_marker_folder_makes_no_marker_outside(sandbox: Path, outsid
     (state / "pending-reload").symlink_to(outside)
     result = apply(orchestra, domain("192.0.2.2"))
     assert sorted(p.name for p in outside.iterdir()) == ["precious"]
-    assert not result.ok, said(result)
+    assert not result.ok, describe(result)
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="planting a link as another user needs root")
@@ -106,7 +99,7 @@ def test_a_link_a_customer_planted_on_a_real_server_is_not_followed(
     settings = {"dummy-domain": {"directory": str(home / "dummy")}, "state_dir": str(tmp_path)}
     result = apply(engine(None, settings), domain())
     assert sorted(p.name for p in outside.iterdir()) == ["precious"]
-    assert not result.ok and "refusing to follow the symlink" in said(result), said(result)
+    assert not result.ok and "refusing to follow the symlink" in describe(result), describe(result)
 
 
 def test_a_link_root_made_on_a_real_server_is_followed(tmp_path: Path, outside: Path) -> None:
@@ -115,5 +108,5 @@ def test_a_link_root_made_on_a_real_server_is_followed(tmp_path: Path, outside: 
     (tmp_path / "dummy").symlink_to(outside)
     settings = {"dummy-domain": {"directory": str(tmp_path / "dummy")}, "state_dir": str(tmp_path)}
     result = apply(engine(None, settings), domain())
-    assert result.ok, said(result)
+    assert result.ok, describe(result)
     assert (outside / "domain/acme.example.conf").exists()

@@ -14,13 +14,15 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any
+from typing import Any, TypeVar
 
 import attrs
 
 from orchestra_core.backends.settings import SettingsError, build_settings
 from orchestra_core.errors import FieldError
 from orchestra_core.model.servers import Server
+
+T = TypeVar("T")
 
 __all__ = [
     "CORE_SETTINGS",
@@ -133,26 +135,20 @@ class Timeouts:
     batch: float | None = attrs.field(default=None, validator=_seconds)
 
 
+def _block(server: Server, cls: type[T], key: str, where: str) -> T:
+    """The ``settings[key]`` block of ``server`` as ``cls``; a bad one is a SettingsError."""
+    built: T = build_settings(cls, server.settings.get(key, {}), where=where, subject=key)
+    return built
+
+
 def ssh_settings(server: Server) -> SSHSettings:
     """The SSH settings of ``server``; bad ones are a :class:`SettingsError`."""
-    settings: SSHSettings = build_settings(
-        SSHSettings,
-        server.settings.get("ssh", {}),
-        where=f"ssh on server {server.name}",
-        subject="ssh",
-    )
-    return settings
+    return _block(server, SSHSettings, "ssh", f"ssh on server {server.name}")
 
 
 def server_timeouts(server: Server) -> Timeouts:
     """The timeouts of ``server``; bad ones are a :class:`SettingsError`."""
-    timeouts: Timeouts = build_settings(
-        Timeouts,
-        server.settings.get("timeouts", {}),
-        where=f"timeouts of server {server.name}",
-        subject="timeouts",
-    )
-    return timeouts
+    return _block(server, Timeouts, "timeouts", f"timeouts of server {server.name}")
 
 
 def check_server_settings(server: Server) -> list[FieldError]:

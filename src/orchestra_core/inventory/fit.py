@@ -23,6 +23,7 @@ import attrs
 
 from orchestra_core.backends.settings import SettingsError, build_settings
 from orchestra_core.errors import FieldError, RouteError, shown
+from orchestra_core.execution.server_settings import CORE_SETTINGS
 from orchestra_core.inventory.located import Path
 from orchestra_core.inventory.wording import did_you_mean, quote
 from orchestra_core.model import checks
@@ -33,8 +34,9 @@ from orchestra_core.planning.routing import CompiledRoute
 
 __all__ = ["SERVER_OWN", "Check", "Found", "route_problems", "server_problems"]
 
-#: The keys of a server's ``settings`` that are the core's, not a backend's.
-SERVER_OWN = ("ssh", "state_dir", "timeouts")
+#: The keys of a server's ``settings`` that are the core's, not a backend's: the transport's
+#: and the executor's blocks, and where orchestra keeps its own state on the server.
+SERVER_OWN = tuple(sorted((*CORE_SETTINGS, "state_dir")))
 
 #: A backend's ``check(obj, settings)``.
 Check = Callable[[Any, Any], Sequence[FieldError]]

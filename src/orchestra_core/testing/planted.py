@@ -81,6 +81,13 @@ class Decoys:
         return out
 
 
+def _is_companion(name: str) -> bool:
+    """A name made beside another (a copy, a spare): its own companions are not planted."""
+    return name.endswith(".orchestra-previous") or (
+        name.startswith(".") and name.endswith(".orchestra-restore")
+    )
+
+
 def _link(link: Path, target: Path, decoys: Decoys) -> None:
     link.symlink_to(target)
     if os.geteuid() == 0:
@@ -99,7 +106,8 @@ def plant(folders: Iterable[str], targets: Iterable[str], decoys_dir: Path) -> D
         names = set()
         for entry in sorted(folder.iterdir()):
             if entry.is_file() and not entry.is_symlink():
-                names.add(entry.name)
+                if not _is_companion(entry.name):
+                    names.add(entry.name)
                 decoy = decoys.add(entry.read_bytes(), stat.S_IMODE(entry.stat().st_mode))
                 entry.unlink()
                 _link(entry, decoy, decoys)
