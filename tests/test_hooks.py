@@ -204,6 +204,29 @@ def test_hook_orchestra_backends_unregistered_service_type() -> None:
     assert "no plugin registers as a service type" in str(info.value)
 
 
+def test_a_backend_may_not_take_a_setting_a_route_keeps_for_the_core() -> None:
+    """A route's ``settings.timeouts`` is the core's: a backend setting of that name would
+    never be given, so the driver is refused when it loads."""
+
+    @attrs.frozen
+    class TimedSettings:
+        timeouts: int = 5
+
+    class TimedBackend(GadgetBackend):
+        name = "test-gadget-timed"
+        settings_class = TimedSettings
+
+    class TimedDriver:
+        @hookimpl
+        def orchestra_backends(self) -> Sequence[type[Backend[Any]]]:
+            return [TimedBackend]
+
+    with pytest.raises(PluginLoadError) as info:
+        load(types=GadgetTypes(), timed=TimedDriver())
+    assert info.value.plugin == "timed"
+    assert "'test-gadget-timed' has a setting named 'timeouts'" in str(info.value)
+
+
 def test_hook_orchestra_backends_same_name_twice_names_both_plugins() -> None:
     with pytest.raises(PluginLoadError) as info:
         load(types=GadgetTypes(), bind_a=GadgetBackends(), bind_b=GadgetBackends())

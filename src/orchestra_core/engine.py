@@ -95,7 +95,9 @@ class Orchestra:
     ``registry`` defaults to every installed plugin; ``store`` to a :class:`MemoryStore`;
     ``transports`` maps a transport name to an instance, and names not given are loaded through
     the ``orchestra.transports`` entry points when first needed. ``lease`` is how long a
-    server lock lasts unless renewed (an apply renews its locks while it runs).
+    server lock lasts unless renewed (an apply renews its locks while it runs). ``sources``
+    says where each object was declared (``FILE:LINE`` by key, as :attr:`Inventory.sources`
+    has it): an error a driver raises for an object then names its file and line.
     """
 
     def __init__(
@@ -109,6 +111,7 @@ class Orchestra:
         max_parallel: int = 8,
         batch_timeout: float | None = 600,
         lease: float = DEFAULT_LEASE,
+        sources: Mapping[str, str] | None = None,
     ) -> None:
         self.registry = registry or Registry.load()
         self.store: Store = store if store is not None else MemoryStore()
@@ -122,6 +125,7 @@ class Orchestra:
             versions={
                 name: info.plugin.version or "" for name, info in self.registry.backends.items()
             },
+            sources=sources,
         )
         self._transports: dict[str, Transport] = dict(transports or {})
         self.max_parallel = max_parallel

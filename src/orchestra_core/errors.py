@@ -153,13 +153,35 @@ class TemplateError(OrchestraError):
 
 
 class BackendError(OrchestraError):
-    """A backend refused to render an operation (missing settings, unsupported action)."""
+    """A backend refused to render an operation (missing settings, unsupported action).
 
-    def __init__(self, backend: str, message: str, *, object_key: str | None = None) -> None:
+    ``source`` is where the object was declared (``FILE:LINE``, for an object read from an
+    inventory file), and then leads the message; :meth:`at` adds it where it is known.
+    """
+
+    def __init__(
+        self,
+        backend: str,
+        message: str,
+        *,
+        object_key: str | None = None,
+        source: str | None = None,
+    ) -> None:
         self.backend = backend
         self.object_key = object_key
+        self.reason = message
+        self.source = source
+        where = f"{source}: " if source else ""
         target = f" ({shown(object_key)})" if object_key else ""
-        super().__init__(f"backend {shown(backend)}{target}: {message}")
+        super().__init__(f"{where}backend {shown(backend)}{target}: {message}")
+
+    def at(self, source: str | None) -> BackendError:
+        """This error, declared at ``source`` when it has no source yet (else itself)."""
+        if source is None or self.source is not None:
+            return self
+        located = BackendError(self.backend, self.reason, object_key=self.object_key, source=source)
+        located.__cause__ = self.__cause__
+        return located
 
 
 class TransportError(OrchestraError):

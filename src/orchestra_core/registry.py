@@ -23,6 +23,7 @@ from orchestra_core.backends.base import Backend
 from orchestra_core.billing.metrics import BillingMetric
 from orchestra_core.errors import ConfigurationError, PluginLoadError
 from orchestra_core.execution.results import OperationLog
+from orchestra_core.model.servers import ROUTE_OWN
 from orchestra_core.model.service import Service
 from orchestra_core.planning.plan import Plan
 from orchestra_core.resources.definitions import Monitor, ResourceDefinition
@@ -187,6 +188,7 @@ class Registry:
                     "which no plugin registers as a service type",
                     distribution=info.distribution,
                 )
+            _own_keys_free(backend.name, backend.settings_class, info)
             add(
                 self.backends,
                 "backend",
@@ -195,6 +197,7 @@ class Registry:
                 info,
             )
         for info, monitor in self._contributions(hook.orchestra_monitors):
+            _own_keys_free(monitor.name, monitor.settings_class, info)
             add(self.monitors, "monitor", monitor.name, monitor, info)
         for info, resource in self._contributions(hook.orchestra_resources):
             missing = [m for m in resource.monitors if m not in self.monitors]
@@ -286,3 +289,18 @@ def _safely(hook: str, call: Callable[[], Sequence[object] | None]) -> None:
         call()
     except Exception:
         log.exception("an %s hook failed", hook)
+
+
+def _own_keys_free(name: str, settings_class: type[Any] | None, info: PluginInfo) -> None:
+    """A backend's or monitor's settings may not take a name a route's settings keep for the
+    core (:data:`ROUTE_OWN`): the route's value would never reach it."""
+    if settings_class is None or not attrs.has(settings_class):
+        return
+    taken = sorted(set(ROUTE_OWN) & {field.name for field in attrs.fields(settings_class)})
+    if taken:
+        raise PluginLoadError(
+            info.name,
+            f"{name!r} has a setting named {taken[0]!r}, which a route's settings keep for the "
+            "core (the timeouts of its operations): rename it",
+            distribution=info.distribution,
+        )

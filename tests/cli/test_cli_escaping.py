@@ -102,3 +102,44 @@ def test_an_error_line_escapes_what_a_message_still_holds() -> None:
     assert printable("plain words") == "plain words"
     assert printable("two\n  lines") == "two\n  lines"
     assert printable("a\x1b[31mred\x07 \r\x00 \u2028") == "a\\x1b[31mred\\x07 \\r\\x00 \\u2028"
+
+
+@pytest.mark.parametrize("value", [*HOSTILE, "x" * 10_000])
+def test_the_servers_and_routes_tables_show_names_escaped(tmp_path: Path, value: str) -> None:
+    """What the store holds of the topology (names, addresses, roots, settings keys, match
+    expressions) is shown escaped and cut; ``--json`` keeps it exact."""
+    from orchestra_core.model.servers import Route
+
+    db = str(tmp_path / "orchestra.sqlite")
+    store = open_store(db)
+    try:
+        server = Server(name=value, address=value, root=value, settings={value: {}})
+        route = Route(backend=value, servers=(value,), match=value, name=value, settings={value: 1})
+        store.save_topology([server], [route])
+    finally:
+        close = getattr(store, "close", None)
+        if callable(close):
+            close()
+    runner = CliRunner()
+    for command in ("servers", "routes"):
+        listed = runner.invoke(cli, ["--db", db, command])
+        assert listed.exit_code == 0, listed.output
+        plain(listed.output, limit=1000)
+        assert shown(value) in listed.output
+        [row] = json.loads(runner.invoke(cli, ["--db", db, command, "--json"]).output)
+        assert row["name"] == value
+
+
+def test_the_unrouted_list_shows_keys_cut(tmp_path: Path) -> None:
+    """Inventory keys are checked names, so only their length is at stake here."""
+    name = ".".join(["b" * 60] * 4) + ".ex"
+    path = tmp_path / "inv.yaml"
+    path.write_text(
+        "servers: [{name: ns1, transport: local, root: " + json.dumps(str(tmp_path / "r")) + "}]\n"
+        "accounts:\n  - name: acme\n    domains:\n      - name: " + json.dumps(name) + "\n"
+    )
+    result = CliRunner().invoke(cli, ["--db", "memory", "plan", str(path)])
+    assert result.exit_code == 4, result.output
+    plain(result.output, limit=300)
+    assert "1 object is routed to no server" in result.output
+    assert shown("domain:" + name) in result.output

@@ -26,6 +26,7 @@ routes:
     servers: [web1]
     settings:
       checker: [sleep, "300"]
+{route}
 accounts:
   - name: acme
     domains:
@@ -33,8 +34,10 @@ accounts:
 """
 
 
-def _apply(tmp_path: Path, settings: str, *args: str) -> tuple[int, list[dict[str, object]], float]:
-    (tmp_path / "hosting.yaml").write_text(HUNG.format(settings=settings))
+def _apply(
+    tmp_path: Path, settings: str, *args: str, route: str = ""
+) -> tuple[int, list[dict[str, object]], float]:
+    (tmp_path / "hosting.yaml").write_text(HUNG.format(settings=settings, route=route))
     started = time.monotonic()
     # Bounded here: without the timeouts, the apply would wait 300 s for the checker.
     done = subprocess.run(
@@ -80,12 +83,69 @@ def test_a_servers_batch_timeout_bounds_its_batch_and_the_option_wins(tmp_path: 
 
 @pytest.mark.parametrize("value", ["0", "-1", "abc", "100000"])
 def test_apply_refuses_a_timeout_that_is_not_a_duration(tmp_path: Path, value: str) -> None:
-    (tmp_path / "hosting.yaml").write_text(HUNG.format(settings=""))
+    (tmp_path / "hosting.yaml").write_text(HUNG.format(settings="", route=""))
     done = orchestra(
         "--db", "memory", "apply", "hosting.yaml", "--yes", "--timeout", value, cwd=tmp_path
     )
     assert done.returncode == 2
     assert "--timeout" in done.stderr
+
+
+def test_a_routes_step_timeout_kills_the_hung_step_before_the_servers(tmp_path: Path) -> None:
+    code, logs, took = _apply(
+        tmp_path,
+        "    settings:\n      timeouts: {step: 250}",
+        route="      timeouts: {step: 1}",
+    )
+    assert code == 1
+    save = next(log for log in logs if log["action"] == "save")
+    assert save["state"] == "timeout"
+    assert took < 20, took
+
+
+def test_a_routes_batch_timeout_bounds_the_batch_of_its_operations(tmp_path: Path) -> None:
+    code, logs, took = _apply(tmp_path, "", route="      timeouts: {batch: 1}")
+    assert code == 1 and took < 20, took
+    assert next(log for log in logs if log["action"] == "save")["state"] == "timeout"
+
+
+def test_the_plan_shows_each_steps_timeout(tmp_path: Path) -> None:
+    """Route before server before the reload default; a driver's own timeout is kept."""
+    (tmp_path / "hosting.yaml").write_text(
+        HUNG.format(
+            settings="    settings:\n      timeouts: {step: 40}",
+            route="      timeouts: {step: 7, batch: 900}",
+        )
+    )
+    done = orchestra("--db", "memory", "plan", "hosting.yaml", "--json", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    [server] = json.loads(done.stdout)["servers"]
+    save, reload = server["operations"]
+    assert reload["action"] == "reload"
+    assert {step["timeout"] for step in save["steps"]} == {7}
+    assert [step["timeout"] for step in reload["steps"]] == [40]
+    assert save["batch_timeout"] == 900
+
+
+@pytest.mark.parametrize(
+    ("block", "field", "said"),
+    [
+        ("{step: -1}", "settings.timeouts.step", "above 0"),
+        ("{step: abc}", "settings.timeouts.step", "number"),
+        ("{stpe: 5}", "settings.timeouts.stpe", "did you mean 'step'"),
+        ("5", "settings.timeouts", "mapping"),
+    ],
+)
+def test_validate_refuses_a_bad_route_timeout_at_its_line(
+    tmp_path: Path, block: str, field: str, said: str
+) -> None:
+    text = HUNG.format(settings="", route=f"      timeouts: {block}")
+    (tmp_path / "hosting.yaml").write_text(text)
+    done = orchestra("--db", "memory", "validate", "hosting.yaml", cwd=tmp_path)
+    assert done.returncode == 2, done.stdout
+    line = text.splitlines().index(f"      timeouts: {block}") + 1
+    assert done.stderr.startswith(f"error: hosting.yaml:{line}: route:0: {field}"), done.stderr
+    assert said in done.stderr, done.stderr
 
 
 def test_drivers_bound_their_checkers_and_reloads() -> None:

@@ -65,7 +65,9 @@ def test_parse_output_replaces_invalid_utf8() -> None:
 
 def test_script_prelude_and_nonce(compile_steps: Callable[..., Batch]) -> None:
     batch = compile_steps(Command(description="c", script="true"))
-    assert batch.script.startswith("set -u\numask 077\n")
+    head = f"# orchestra batch {batch.nonce}\n"
+    assert batch.script.startswith(head + "set -u\numask 077\n")
+    assert batch.script.endswith(f"exit 0\n# orchestra batch {batch.nonce} end\n")
     assert '__o_tmp=$(mktemp -d ${__o_base:+-p "$__o_base"}) || exit 1' in batch.script
     assert "trap 'rm -rf -- \"$__o_tmp\"' EXIT" in batch.script
     assert len(batch.nonce) == 16

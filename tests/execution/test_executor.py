@@ -390,3 +390,33 @@ def test_waves_run_one_after_the_other() -> None:
     assert states(result.logs) == [State.SUCCESS] * 3
     assert seen == [("s", 0, 2)]  # nothing of wave 0 running, both of its batches done
     assert gate.most == 2
+
+
+def test_a_batch_takes_the_longest_timeout_its_operations_ask_for() -> None:
+    """An operation asks for its route's batch timeout, else the server's, else the
+    executor's; the batch gets the longest; ``apply --timeout`` wins; no bound wins too."""
+    import attrs
+
+    from orchestra_core.execution.server_settings import Timeouts
+
+    def asking(*asked: float | None) -> list[object]:
+        sp = server_plan(Server(name="web1"), *([USER] * len(asked)))
+        ops = tuple(
+            attrs.evolve(op, batch_timeout=seconds)
+            for op, seconds in zip(sp.operations, asked, strict=True)
+        )
+        sp = attrs.evolve(sp, operations=ops)
+        found: list[object] = []
+        for executor, timeouts in (
+            (Executor({}, MemoryStore(), batch_timeout=600), Timeouts()),
+            (Executor({}, MemoryStore(), batch_timeout=600), Timeouts(batch=30)),
+            (Executor({}, MemoryStore(), timeout=2), Timeouts(batch=30)),
+            (Executor({}, MemoryStore(), batch_timeout=None), Timeouts()),
+        ):
+            found.append(executor._batch_timeout(sp, timeouts))
+        return found
+
+    assert asking(None) == [600, 30, 2, None]
+    assert asking(900, None) == [900, 900, 2, None]
+    assert asking(5, 10) == [10, 10, 2, 10]
+    assert asking(5, None) == [600, 30, 2, None]

@@ -523,3 +523,31 @@ def test_the_private_folder_is_in_ram_unless_tmpdir_says_otherwise(
     monkeypatch.setenv("TMPDIR", str(tmp_path))
     result = run(Command(description="where", script='echo "$T"'))
     assert result.steps[0].stdout.startswith(f"{tmp_path}/tmp.")
+
+
+@pytest.mark.parametrize("cut", ["end line", "mid step", "first line", "nothing"])
+def test_a_batch_that_arrived_incomplete_runs_none_of_itself(
+    server: Server, root: Path, cut: str
+) -> None:
+    """What a lost connection leaves of a batch on the server's stdin must not run: the
+    bootstrap checks the batch's last line (its nonce, then ``end``) before it runs a byte."""
+    import attrs
+
+    canary = root / "canary"
+    sp = server_plan(
+        server,
+        (Command(description="first", script=f": >{canary}"),),
+        (WriteFile(description="conf", path=str(root / "conf"), content="x\n"),),
+    )
+    batch = compile_batch(sp)
+    script = batch.script
+    cuts = {
+        "end line": script.rstrip("\n").rsplit("\n", 1)[0] + "\n",
+        "mid step": script[: script.index("# step 1")],
+        "first line": script[:10],
+        "nothing": "",
+    }
+    result = LocalTransport().run(server, attrs.evolve(batch, script=cuts[cut]), timeout=30)
+    assert result.steps == () and result.exit_code == 1
+    assert "the batch arrived incomplete" in result.stderr, result.stderr
+    assert not canary.exists() and not (root / "conf").exists()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import attrs
 import pytest
@@ -280,23 +281,26 @@ def test_a_number_too_long_to_read_names_the_line(tmp_path: Path) -> None:
     )
 
 
-def test_a_rendering_failure_says_whose_it_is() -> None:
-    from orchestra_core.errors import BackendError
-    from orchestra_core.planning.planner import Planner
+def test_a_rendering_failure_names_the_objects_line(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A driver that fails on an object the inventory passed: the error is at the object's
+    file and line, says whose bug it is, and is no traceback."""
+    from orchestra_core.backends.base import RenderContext
+    from orchestra_core.dummy.backend import DummyBackend
 
-    class Boom:
-        name = "boom"
-
-        def render(self) -> list[object]:
+    def boom(self: DummyBackend, ctx: RenderContext[Any]) -> list[object]:
+        if ctx.obj.kind == "mailbox":
             raise ValueError("no template for x")
+        return []
 
-    planner = Planner.__new__(Planner)
-    with pytest.raises(BackendError) as info:
-        planner._call(Boom(), "rendering save", "domain:a.example", Boom().render)  # type: ignore[arg-type]
-    assert str(info.value) == (
-        "backend boom (domain:a.example): rendering save failed: no template for x (a "
-        "ValueError in the driver: the inventory passed validation, so report this to the "
-        "driver's authors)"
+    monkeypatch.setattr(DummyBackend, "render", boom)
+    run = validate(example(HOSTING), tmp_path)
+    assert run.code == 2
+    assert run.error() == (
+        f"{line_of(HOSTING, '      - address: info@acme.example')}: backend dummy-mailbox "
+        "(mailbox:info@acme.example): rendering save failed: no template for x (a ValueError "
+        "in the driver: the inventory passed validation, so report this to the driver's authors)"
     )
 
 

@@ -23,6 +23,7 @@ from orchestra_core.cli.session import (
     pass_session,
 )
 from orchestra_core.engine import Orchestra
+from orchestra_core.errors import shown
 from orchestra_core.inventory import Inventory, load_inventory
 from orchestra_core.planning.guards import DeleteLimit, EmptyInventory, StalePlan, TooManyDeletes
 from orchestra_core.planning.incremental import RenameRefused
@@ -114,6 +115,7 @@ def load(session: Session, path: str) -> tuple[Orchestra, Inventory]:
         routes=inventory.routes,
         registry=registry,
         store=session.store,
+        sources=inventory.sources,
     )
     return orchestra, inventory
 
@@ -163,13 +165,18 @@ def _show(the_plan: Plan, baseline: dict[tuple[str, str], Any] | None) -> None:
 def _unrouted(the_plan: Plan, options: PlanOptions) -> None:
     if the_plan.unrouted and not options.allow_unrouted:
         fail(
-            f"{len(the_plan.unrouted)} objects are routed to no server and are not applied: "
-            f"{', '.join(the_plan.unrouted[:10])}"
+            f"{_count(len(the_plan.unrouted), 'object is', 'objects are')} routed to no server "
+            "and not applied: "
+            f"{', '.join(shown(key) for key in the_plan.unrouted[:10])}"
             + (" ..." if len(the_plan.unrouted) > 10 else "")
             + ": add a route for them, or pass --allow-unrouted",
             EXIT_UNROUTED,
             {"unrouted": list(the_plan.unrouted)},
         )
+
+
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
 
 
 def _plan_json(the_plan: Plan) -> dict[str, Any]:

@@ -10,7 +10,7 @@ import click
 from orchestra_core.cli.output import echo_json, table
 from orchestra_core.cli.session import EXIT_FAILED, Session, pass_session
 from orchestra_core.engine import Orchestra
-from orchestra_core.errors import OrchestraError
+from orchestra_core.errors import OrchestraError, shown
 from orchestra_core.execution.transport import Probe
 
 __all__ = ["drivers", "routes", "servers"]
@@ -76,7 +76,13 @@ def servers(ctx: click.Context, as_json: bool) -> None:
         click.echo("no servers yet: they are stored by `orchestra apply`")
         return
     rows = [
-        [s.name, s.address, s.transport, s.root or "-", ", ".join(sorted(s.settings)) or "-"]
+        [
+            shown(s.name),
+            shown(s.address),
+            shown(s.transport),
+            shown(s.root) if s.root else "-",
+            ", ".join(shown(name) for name in sorted(s.settings)) or "-",
+        ]
         for s in found
     ]
     click.echo(table(["NAME", "ADDRESS", "TRANSPORT", "ROOT", "SETTINGS FOR"], rows))
@@ -134,12 +140,13 @@ def test_servers(session: Session, inventory: str | None, as_json: bool) -> None
         no = click.style("NO", fg="red", bold=True)
         rows = [
             [
-                s.name,
-                f"{s.transport} {s.address}",
+                shown(s.name),
+                shown(f"{s.transport} {s.address}"),
                 yes if probe.reachable else no,
                 yes if probe.authenticated else no,
-                ", ".join(probe.missing_tools) or ("-" if probe.authenticated else "?"),
-                probe.error or "",
+                ", ".join(shown(t) for t in probe.missing_tools)
+                or ("-" if probe.authenticated else "?"),
+                shown(probe.error or "", 200),
             ]
             for s, _, probe in results
         ]
@@ -162,11 +169,11 @@ def routes(session: Session, as_json: bool) -> None:
         return
     rows = [
         [
-            r.name or "-",
-            r.backend,
-            ", ".join(r.servers),
-            r.match,
-            ", ".join(sorted(r.settings)) or "-",
+            shown(r.name) if r.name else "-",
+            shown(r.backend),
+            ", ".join(shown(name) for name in r.servers),
+            shown(r.match),
+            ", ".join(shown(name) for name in sorted(r.settings)) or "-",
         ]
         for r in found
     ]

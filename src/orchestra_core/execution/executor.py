@@ -8,9 +8,12 @@ stdin never reach a log: the script is the redacted one, and the secret's text i
 from output.
 
 Timeouts: a server's batch is bounded by ``timeout`` when the executor is given one (``apply
---timeout``), else by the server's ``settings.timeouts.batch``, else by ``batch_timeout``. A
-step with no timeout of its own gets the server's ``settings.timeouts.step``; a reload with
-none gets :data:`RELOAD_TIMEOUT`.
+--timeout``), else by the longest any of its operations asks for: its route's
+``settings.timeouts.batch`` (which the planner puts in ``PlannedOperation.batch_timeout``),
+else the server's ``settings.timeouts.batch``, else ``batch_timeout``. The planner gives each
+step its timeout (:func:`~orchestra_core.execution.server_settings.with_timeouts`); a step of
+a plan built by hand that has none gets the server's ``settings.timeouts.step`` here, and a
+reload :data:`RELOAD_TIMEOUT`.
 """
 
 from __future__ import annotations
@@ -27,12 +30,17 @@ import attrs
 from orchestra_core.errors import ConfigurationError, TransportError
 from orchestra_core.execution.results import OperationLog, State, StepResult, utcnow
 from orchestra_core.execution.script import compile_batch, describe_for_log
-from orchestra_core.execution.server_settings import Timeouts, server_timeouts
+from orchestra_core.execution.server_settings import (
+    RELOAD_TIMEOUT,
+    Timeouts,
+    server_timeouts,
+    with_timeouts,
+)
 from orchestra_core.execution.transport import Batch, BatchResult, RawStepResult, Transport
 from orchestra_core.model.secret import REDACTED
 from orchestra_core.model.servers import Server
 from orchestra_core.planning.plan import Plan, PlannedOperation, ServerPlan
-from orchestra_core.planning.steps import Command, Reload, Step, WriteFile
+from orchestra_core.planning.steps import Command, Step, WriteFile
 
 if TYPE_CHECKING:
     from orchestra_core.storage.protocol import Store
@@ -51,8 +59,6 @@ _STATUS_STATE = {
     "timeout": State.TIMEOUT,
 }
 _BAD_STATES = (State.TIMEOUT, State.FAILURE, State.ERROR, State.UNKNOWN, State.ABORTED)
-#: Seconds a daemon's reload may take when neither it nor its server says otherwise.
-RELOAD_TIMEOUT = 300.0
 
 
 @attrs.define(kw_only=True)
@@ -140,7 +146,7 @@ class Executor:
             result = BatchResult(steps=(), error=str(exc))
         else:
             server_plan = with_step_timeouts(server_plan, timeouts)
-            result = self._run_batch(server_plan, self._batch_timeout(timeouts))
+            result = self._run_batch(server_plan, self._batch_timeout(server_plan, timeouts))
         finished = utcnow()
         steps = _map_results(server_plan.steps, result)
         _scrub(steps, server_plan.steps)
@@ -158,10 +164,19 @@ class Executor:
         for entry in logs:
             self._notify(entry)
 
-    def _batch_timeout(self, timeouts: Timeouts) -> float | None:
+    def _batch_timeout(self, server_plan: ServerPlan, timeouts: Timeouts) -> float | None:
+        """``apply --timeout``, else the longest its operations ask for (their route's batch
+        timeout, else the server's, else the executor's; None asks for no bound)."""
         if self.timeout is not None:
             return self.timeout
-        return timeouts.batch if timeouts.batch is not None else self.batch_timeout
+        own = timeouts.batch if timeouts.batch is not None else self.batch_timeout
+        asked = [
+            own if op.batch_timeout is None else op.batch_timeout for op in server_plan.operations
+        ]
+        if not asked:
+            return own
+        bounded = [seconds for seconds in asked if seconds is not None]
+        return max(bounded) if len(bounded) == len(asked) else None
 
     def _run_batch(self, server_plan: ServerPlan, timeout: float | None) -> BatchResult:
         server = server_plan.server
@@ -202,21 +217,12 @@ class Executor:
 
 def with_step_timeouts(server_plan: ServerPlan, timeouts: Timeouts) -> ServerPlan:
     """``server_plan`` with a timeout on every step that has none: the server's ``step``
-    timeout, or for a reload :data:`RELOAD_TIMEOUT`."""
-
-    def timed(step: Step) -> Step:
-        if step.timeout is not None:
-            return step
-        default = timeouts.step
-        if default is None and isinstance(step, Reload):
-            default = RELOAD_TIMEOUT
-        return step if default is None else attrs.evolve(step, timeout=default)
-
+    timeout, or for a reload :data:`RELOAD_TIMEOUT` (the planner has given them already; this
+    is for plans built by hand)."""
     operations = []
     for op in server_plan.operations:
-        steps = tuple(timed(step) for step in op.steps)
-        changed = any(new is not old for new, old in zip(steps, op.steps, strict=True))
-        operations.append(attrs.evolve(op, steps=steps) if changed else op)
+        steps = with_timeouts(op.steps, timeouts)
+        operations.append(op if steps is op.steps else attrs.evolve(op, steps=steps))
     return attrs.evolve(server_plan, operations=tuple(operations))
 
 

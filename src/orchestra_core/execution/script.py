@@ -508,14 +508,23 @@ def _unpack(payloads: list[tuple[str, str, bool]], i: int, *, redact: bool) -> s
     return f"{{ {' && '.join(puts)}; }} || {{ __o_broken {i}; exit 1; }}\n"
 
 
-#: Runs a batch sent on stdin (``bash -c BOOTSTRAP``): save it whole in a private file, open
-#: it, unlink it at once (nothing is left behind, even if the batch is killed) and run it from
-#: the open descriptor. bash reads a script from a pipe one byte at a time (it must not read
-#: past a command that reads stdin itself); from a file it reads in blocks, several times
-#: faster for a big batch. The batch's own stdin is /dev/null.
+#: What the bootstrap says, on stderr, of a batch that did not arrive whole.
+INCOMPLETE = "orchestra: the batch arrived incomplete (its last line is missing): none of it ran"
+
+#: Runs a batch sent on stdin (``bash -c BOOTSTRAP``): save it whole in a private file, check
+#: that it arrived whole, open it, unlink it at once (nothing is left behind, even if the
+#: batch is killed) and run it from the open descriptor. A batch's first line is ``# orchestra
+#: batch NONCE`` and its last ``# orchestra batch NONCE end``: a connection lost while it was
+#: sent must not run the part that came, and the nonce (new for every batch) cannot be in the
+#: text of a step. bash reads a script from a pipe one byte at a time (it must not read past
+#: a command that reads stdin itself); from a file it reads in blocks, several times faster
+#: for a big batch. The batch's own stdin is /dev/null.
 BOOTSTRAP = (
-    'umask 077; f=$(mktemp) || exit 1; if cat >"$f" && exec 3<"$f"; then rm -f -- "$f"; '
-    'else rm -f -- "$f"; exit 1; fi; exec bash /dev/fd/3 </dev/null'
+    'umask 077; f=$(mktemp) || exit 1; if cat >"$f" && IFS= read -r h <"$f" && '
+    r'[ "${h#\# orchestra batch }" != "$h" ] && [ "$(tail -n 1 -- "$f")" = "$h end" ] && '
+    'exec 3<"$f"; then rm -f -- "$f"; '
+    f'else rm -f -- "$f"; echo {quote(INCOMPLETE)} >&2; exit 1; fi; '
+    "exec bash /dev/fd/3 </dev/null"
 )
 
 
@@ -551,7 +560,8 @@ def compile_batch(server_plan: ServerPlan, *, nonce: str | None = None) -> Batch
         .replace("__ROOT__", quote(_root(server_plan.server.root)))
         .replace("__SAFE_PATHS__", SAFE_PATHS)
     )
-    script, redacted = [prelude], [prelude]
+    head = f"# orchestra batch {nonce}\n"
+    script, redacted = [head, prelude], [head, prelude]
     earlier: list[tuple[int, Step]] = []
     directories: set[EnsureDirectory] = set()
     markers = {s.daemon: s.marker for s in steps if isinstance(s, Reload) and s.marker}
@@ -570,8 +580,8 @@ def compile_batch(server_plan: ServerPlan, *, nonce: str | None = None) -> Batch
             script.append(_marker_block(i, marker))
             redacted.append(_marker_block(i, marker))
         earlier.append((i, step))
-    script.append("exit 0\n")
-    redacted.append("exit 0\n")
+    script.append(f"exit 0\n# orchestra batch {nonce} end\n")
+    redacted.append(f"exit 0\n# orchestra batch {nonce} end\n")
     return Batch(
         server=server_plan.server.name,
         steps=steps,

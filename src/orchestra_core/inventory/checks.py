@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 
 from orchestra_core.errors import FieldError
-from orchestra_core.execution.server_settings import check_server_settings
+from orchestra_core.execution.server_settings import check_route_settings, check_server_settings
 from orchestra_core.model import checks
 from orchestra_core.model.servers import Route, Server
 
@@ -30,8 +30,9 @@ def check_server(server: Server) -> list[FieldError]:
 
 
 def check_route(route: Route, key: str) -> list[FieldError]:
-    """Problems with a route's backend, server names, match text and name (not the match's
-    syntax, which the loader compiles).
+    """Problems with a route's backend, server names, match text, name and the core's own
+    settings block (``settings.timeouts``); not the match's syntax, which the loader compiles,
+    nor the backend's settings, which need the backend.
     """
     errors: list[FieldError] = []
     checks.name_field(errors, key, "backend", route.backend, max_length=64)
@@ -41,6 +42,7 @@ def check_route(route: Route, key: str) -> list[FieldError]:
     checks.text_field(errors, key, "match", route.match, max_length=1024)
     if route.name is not None:
         checks.name_field(errors, key, "name", route.name, max_length=64)
+    errors.extend(check_route_settings(route, key))
     return errors
 
 

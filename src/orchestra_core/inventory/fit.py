@@ -107,12 +107,13 @@ def route_problems(
     field). A server whose own settings for the backend are wrong is left to
     :func:`server_problems`."""
     where = f"route {quote(route.label)}"
+    own = route.backend_settings
     found = [
         Found(
-            (*path, "settings", setting) if setting in route.settings else (*path, "settings"),
+            (*path, "settings", setting) if setting in own else (*path, "settings"),
             f"{where}: settings: {message}",
         )
-        for setting, message in _layer_problems(settings_class, route.backend, route.settings)
+        for setting, message in _layer_problems(settings_class, route.backend, own)
     ]
     if found:
         return found
@@ -123,9 +124,7 @@ def route_problems(
         if layer is None or _layer_problems(settings_class, route.backend, layer):
             continue
         try:
-            merged.append(
-                build_settings(settings_class, layer, route.settings, where=route.backend)
-            )
+            merged.append(build_settings(settings_class, layer, own, where=route.backend))
         except SettingsError as exc:
             said = "; ".join(p.message for p in exc.problems)
             found.append(Found((*path, "settings"), f"{where}: settings on server {name}: {said}"))

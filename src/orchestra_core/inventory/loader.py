@@ -161,6 +161,9 @@ class Inventory:
     routes: tuple[Route, ...] = ()
     accounts: tuple[Account, ...] = ()
     services: tuple[Service, ...] = ()
+    #: Where each service was declared (``FILE:LINE`` by object key), for errors found later
+    #: (a driver that fails to render one): pass it as ``Orchestra(sources=...)``.
+    sources: Mapping[str, str] = attrs.field(factory=dict, eq=False, repr=False)
 
     def index(self) -> ServiceIndex:
         """A :class:`ServiceIndex` of the accounts and services."""
@@ -288,6 +291,10 @@ class _Loader:
             routes=tuple(routes),
             accounts=tuple(accounts),
             services=tuple(services),
+            sources={
+                key: f"{self.filename}:{self.lines.line(path)}"
+                for key, path in self.service_paths.items()
+            },
         )
 
     def structure(self, data: Any, path: NodePath, build: Any) -> Any:

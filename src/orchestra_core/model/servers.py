@@ -6,7 +6,12 @@ from typing import Any
 
 import attrs
 
-__all__ = ["Route", "Server"]
+__all__ = ["ROUTE_OWN", "Route", "Server"]
+
+#: The keys of ``Route.settings`` that are the core's, not the backend's: ``timeouts`` (how
+#: long the steps and batches of the operations it sends may take). A backend's settings
+#: class may not have a setting of that name.
+ROUTE_OWN = ("timeouts",)
 
 
 @attrs.frozen(kw_only=True)
@@ -37,7 +42,9 @@ class Route:
 
     ``match`` is a jinja2 expression evaluated in a sandbox with the object under its kind name
     (``domain.name.endswith(".example")``) and as ``obj``; the default matches everything.
-    ``settings`` override the backend's defaults for the objects this route sends.
+    ``settings`` override the backend's defaults for the objects this route sends, except for
+    the core's keys (:data:`ROUTE_OWN`): ``timeouts``, read by
+    :func:`~orchestra_core.execution.server_settings.route_timeouts`.
     """
 
     backend: str
@@ -49,6 +56,14 @@ class Route:
     #: inventory file, else None: errors of its match name it. Not part of the route's value
     #: (two routes that differ only here are equal) and not a key of an inventory.
     source: str | None = attrs.field(default=None, init=False, eq=False, repr=False)
+
+    @property
+    def backend_settings(self) -> dict[str, Any]:
+        """The settings this route gives its backend: :attr:`settings` without the core's
+        keys."""
+        if not any(key in self.settings for key in ROUTE_OWN):
+            return self.settings
+        return {k: v for k, v in self.settings.items() if k not in ROUTE_OWN}
 
     @property
     def label(self) -> str:

@@ -41,7 +41,9 @@ class PlannedOperation:
     ``action`` is ``save``, ``delete``, ``set_password`` or ``reload`` (the coalesced reload
     of a daemon, whose ``object_keys`` are the objects that asked for it). ``placement`` is,
     for a save, what the store records once it succeeded, and for a delete, the applied
-    placement it removes; ``change`` says which of :data:`CHANGES` it is.
+    placement it removes; ``change`` says which of :data:`CHANGES` it is. ``batch_timeout`` is
+    how long its route's ``settings.timeouts.batch`` lets its server's batch take (None: the
+    route says nothing, and the server's timeouts decide).
     """
 
     id: str
@@ -52,6 +54,7 @@ class PlannedOperation:
     steps: tuple[Step, ...]
     placement: Placement | None = attrs.field(default=None, repr=False)
     change: str = ""
+    batch_timeout: float | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -167,6 +170,7 @@ class Plan:
                             "action": op.action,
                             "object_keys": list(op.object_keys),
                             "change": op.change or None,
+                            "batch_timeout": op.batch_timeout,
                             "steps": [step_to_dict(step) for step in op.steps],
                         }
                         for op in sp.operations

@@ -30,6 +30,12 @@ from orchestra_core.errors import (
     SandboxViolation,
     ValidationError,
 )
+from orchestra_core.execution.server_settings import (
+    Timeouts,
+    route_timeouts,
+    server_timeouts,
+    with_timeouts,
+)
 from orchestra_core.model.index import ServiceIndex
 from orchestra_core.model.secret import Secret
 from orchestra_core.model.servers import Route, Server
@@ -49,6 +55,9 @@ from orchestra_core.planning.plan import Plan, PlannedOperation, ServerPlan
 from orchestra_core.planning.routing import Router
 from orchestra_core.planning.steps import DeleteFile, EnsureDirectory, Reload, Step, WriteFile
 from orchestra_core.rendering.names import file_name
+
+#: A route that says nothing of timeouts.
+_NO_TIMEOUTS = Timeouts()
 
 __all__ = ["Planner", "dependency_order"]
 
@@ -113,6 +122,8 @@ class _Work:
     wanted: _Wanted | None = None
     applied: Placement | None = None
     change: str = ""
+    #: The route that sends it (None for a delete of a placement no route asks for any more).
+    route: Route | None = None
 
 
 class Planner:
@@ -130,8 +141,11 @@ class Planner:
         *,
         monitors: Mapping[str, object] | None = None,
         versions: Mapping[str, str] | None = None,
+        sources: Mapping[str, str] | None = None,
     ) -> None:
         self.backend_classes = dict(backends)
+        #: Where each object was declared (``FILE:LINE`` by key): a driver's error names it.
+        self.sources: Mapping[str, str] = sources or {}
         # Routes may also name a monitor that follows no backend (it is routed by its own).
         self.router = Router(servers, routes, {**(monitors or {}), **self.backend_classes})
         self.order = {name: i for i, name in enumerate(dependency_order(self.backend_classes))}
@@ -140,6 +154,7 @@ class Planner:
         self._instances: dict[str, Backend[Any]] = {}
         self._settings: dict[tuple[str, str, int], Any] = {}
         self._settings_data: dict[tuple[str, str, int], dict[str, Any]] = {}
+        self._timeouts: dict[tuple[str, object], Timeouts] = {}
 
     def backend(self, name: str) -> Backend[Any]:
         """The (cached) instance of a backend."""
@@ -155,10 +170,26 @@ class Planner:
             self._settings[cache_key] = build_settings(
                 self.backend_classes[backend].settings_class,
                 server_layer,
-                route.settings,
+                route.backend_settings,
                 where=f"backend {backend} on server {server.name} (route {route.label})",
             )
         return self._settings[cache_key]
+
+    def _route_timeouts(self, route: Route | None) -> Timeouts:
+        """The route's ``settings.timeouts`` (none for no route), read once per route."""
+        if route is None:
+            return _NO_TIMEOUTS
+        cache_key = ("route", id(route))
+        if cache_key not in self._timeouts:
+            self._timeouts[cache_key] = route_timeouts(route)
+        return self._timeouts[cache_key]
+
+    def _server_timeouts(self, server: Server) -> Timeouts:
+        """The server's ``settings.timeouts``, read once per server."""
+        cache_key = ("server", server.name)
+        if cache_key not in self._timeouts:
+            self._timeouts[cache_key] = server_timeouts(server)
+        return self._timeouts[cache_key]
 
     def _data_of(self, backend: str, server: Server, route: Route) -> dict[str, Any]:
         cache_key = (backend, server.name, id(route))
@@ -370,6 +401,7 @@ class Planner:
                                 settings=self.settings(name, server, route),
                                 active=index.is_effectively_active(obj),
                                 change="delete",
+                                route=route,
                             )
                         )
         for op in passwords:
@@ -390,6 +422,7 @@ class Planner:
                             active=index.is_effectively_active(op.obj),
                             secret=op.secret,
                             wanted=want,
+                            route=want.route,
                         )
                     )
         if errors:
@@ -420,6 +453,7 @@ class Planner:
             wanted=want,
             applied=prev,
             change=change,
+            route=want.route,
         )
 
     def _delete_work(self, prev: Placement, seq: int, index: ServiceIndex) -> _Work:
@@ -561,15 +595,18 @@ class Planner:
             if check is not None:
                 steps.insert(0, check)
         _check_sandbox(item.server, steps)
+        route_timeouts = self._route_timeouts(item.route)
+        timed = with_timeouts(tuple(steps), route_timeouts, self._server_timeouts(item.server))
         planned = PlannedOperation(
             id=f"{item.server.name}:{item.backend}:{item.action}:{key}",
             server=item.server.name,
             backend=item.backend,
             action=item.action,
             object_keys=(key,),
-            steps=tuple(steps),
+            steps=timed,
             placement=record if item.action == "save" else item.applied,
             change=item.change,
+            batch_timeout=route_timeouts.batch,
         )
         return planned, record
 
@@ -634,7 +671,10 @@ class Planner:
         placed: dict[str, list[tuple[str, str, int]]] = {}  # (backend, server, wave) by key
         work = sorted(work, key=lambda w: w.seq)
         for item in work:
-            planned, record = self._render(item, index, over, guard=guard)
+            try:
+                planned, record = self._render(item, index, over, guard=guard)
+            except BackendError as exc:
+                raise exc.at(self.sources.get(item.obj.key)) from exc.__cause__
             if not planned.steps:  # e.g. a subdomain: its zone renders its records
                 if item.action == "save" and record is not None:
                     recorded.append(record)
@@ -719,14 +759,18 @@ class Planner:
                 backend=backend_name,
                 action="reload",
                 object_keys=tuple(dict.fromkeys(keys[daemon])),
-                steps=(
-                    Reload(
-                        description=f"reload {daemon}",
-                        daemon=daemon,
-                        script=script,
-                        marker=_reload_marker(server, daemon),
+                steps=with_timeouts(
+                    (
+                        Reload(
+                            description=f"reload {daemon}",
+                            daemon=daemon,
+                            script=script,
+                            marker=_reload_marker(server, daemon),
+                        ),
                     ),
+                    self._server_timeouts(server),
                 ),
+                batch_timeout=source[daemon].batch_timeout,
             )
             after.setdefault(position, []).append(reload_op)
         out: list[PlannedOperation] = []

@@ -151,7 +151,7 @@ class Measurer:
                 build_settings(
                     settings_class,
                     server.settings.get(name, {}),
-                    route.settings,
+                    route.backend_settings,
                     where=f"{kind} {name} on server {server.name} (route {route.label})",
                 ),
             )
