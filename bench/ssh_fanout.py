@@ -57,7 +57,7 @@ from orchestra_core.execution.ssh import SSHTransport
 from orchestra_core.execution.transport import Batch, BatchResult
 from orchestra_core.model.servers import Server
 from orchestra_core.planning.plan import Plan, PlannedOperation, ServerPlan
-from orchestra_core.planning.steps import Command
+from orchestra_core.backends.steps import Command
 from orchestra_core.storage.memory import MemoryStore
 from orchestra_core.testing.sshd import SSHHost, start_ssh_hosts
 

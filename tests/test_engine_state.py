@@ -294,8 +294,8 @@ def test_a_failed_reload_leaves_the_object_unapplied(world: World) -> None:
 def test_an_apply_renews_its_lease_while_it_runs(world: World, tmp_path: Path) -> None:
     import threading
 
+    from orchestra_core.backends.steps import Command
     from orchestra_core.planning.plan import Plan, PlannedOperation, ServerPlan
-    from orchestra_core.planning.steps import Command
     from orchestra_core.storage.protocol import ServerBusy
 
     engine = Orchestra(servers=[world.server("ns1")], routes=DNS1[:1], store=world.store, lease=0.3)

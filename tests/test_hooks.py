@@ -14,6 +14,7 @@ import attrs
 import pytest
 
 from orchestra_core.backends.base import Backend, RenderContext
+from orchestra_core.backends.steps import Step
 from orchestra_core.billing.metrics import BillingMetric
 from orchestra_core.errors import PluginLoadError
 from orchestra_core.execution.results import OperationLog, State
@@ -21,7 +22,6 @@ from orchestra_core.hookspecs import hookimpl
 from orchestra_core.model.servers import Server
 from orchestra_core.model.service import Service
 from orchestra_core.planning.plan import Plan
-from orchestra_core.planning.steps import Step
 from orchestra_core.registry import Registry
 from orchestra_core.resources.definitions import Aggregation, Monitor, ResourceDefinition, Sample
 from orchestra_core.resources.evaluation import ResourceEvent

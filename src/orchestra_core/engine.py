@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 
 import attrs
 
+from orchestra_core.backends.steps import WriteFile
 from orchestra_core.billing.metrics import UsageRecord
 from orchestra_core.billing.run import make_records
 from orchestra_core.errors import FieldError, PlanningError, ValidationError
@@ -42,7 +43,6 @@ from orchestra_core.planning.incremental import (
 )
 from orchestra_core.planning.plan import Baseline, Plan, ServerPlan, Summary
 from orchestra_core.planning.planner import Planner, state_digest
-from orchestra_core.planning.steps import WriteFile
 from orchestra_core.registry import Registry
 from orchestra_core.resources.definitions import Allocation
 from orchestra_core.resources.evaluation import ResourceEvent, evaluate

@@ -151,10 +151,10 @@ def test_validate_refuses_a_bad_route_timeout_at_its_line(
 def test_drivers_bound_their_checkers_and_reloads() -> None:
     """bind9's checked files and zone publishing (named-checkzone, rndc reload) and mysql's
     client commands carry a timeout of their own; a reload the planner adds gets one too."""
+    from orchestra_core.backends.steps import Command, Reload, WriteFile
     from orchestra_core.catalogue import Database
     from orchestra_core.execution.executor import with_step_timeouts
     from orchestra_core.execution.server_settings import Timeouts
-    from orchestra_core.planning.steps import Command, Reload, WriteFile
 
     server = Server(name="ns1", root="/nonexistent/sandbox")
     engine = Orchestra(

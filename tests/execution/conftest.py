@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from orchestra_core.backends.steps import Step
 from orchestra_core.execution.local import LocalTransport, process_alive
 from orchestra_core.execution.script import compile_batch
 from orchestra_core.execution.transport import Batch, BatchResult
 from orchestra_core.model.servers import Server
 from orchestra_core.planning.plan import PlannedOperation, ServerPlan
-from orchestra_core.planning.steps import Step
 
 RunSteps = Callable[..., BatchResult]
 

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
+from orchestra_core.backends.steps import Command, Step, WriteFile
 from orchestra_core.errors import TemplateError
 from orchestra_core.execution.script import (
     compile_batch,
@@ -17,7 +18,6 @@ from orchestra_core.execution.script import (
 from orchestra_core.execution.transport import Batch, RawStepResult
 from orchestra_core.model.secret import REDACTED
 from orchestra_core.model.servers import Server
-from orchestra_core.planning.steps import Command, Step, WriteFile
 from tests.execution.conftest import server_plan
 
 SECRET = "correct horse battery staple"

@@ -7,6 +7,7 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
+from orchestra_core.backends.steps import Command, Reload, Step, WriteFile
 from orchestra_core.errors import TransportError
 from orchestra_core.execution.executor import Executor
 from orchestra_core.execution.local import LocalTransport
@@ -16,7 +17,6 @@ from orchestra_core.execution.transport import Batch, BatchResult, Transport
 from orchestra_core.model.secret import REDACTED
 from orchestra_core.model.servers import Server
 from orchestra_core.planning.plan import Plan
-from orchestra_core.planning.steps import Command, Reload, Step, WriteFile
 from orchestra_core.storage.memory import MemoryStore
 from tests.execution.conftest import server_plan
 

@@ -8,10 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestra_core.execution.local import LocalTransport
-from orchestra_core.execution.script import compile_batch
-from orchestra_core.model.servers import Server
-from orchestra_core.planning.steps import (
+from orchestra_core.backends.steps import (
     CANDIDATE,
     Command,
     DeleteFile,
@@ -20,6 +17,9 @@ from orchestra_core.planning.steps import (
     Step,
     WriteFile,
 )
+from orchestra_core.execution.local import LocalTransport
+from orchestra_core.execution.script import compile_batch
+from orchestra_core.model.servers import Server
 from tests.execution.conftest import RunSteps, server_plan, statuses, wait_gone
 
 
@@ -479,7 +479,7 @@ def test_missing_bash_is_reported(server: Server) -> None:
 def test_a_repeated_directory_step_reports_unchanged_without_running(
     server: Server, root: Path
 ) -> None:
-    from orchestra_core.planning.steps import EnsureDirectory
+    from orchestra_core.backends.steps import EnsureDirectory
 
     target = str(root / "d")
     mkdir = EnsureDirectory(description="dir", path=target)
@@ -492,7 +492,7 @@ def test_a_repeated_directory_step_reports_unchanged_without_running(
 
 
 def test_a_reload_a_batch_could_not_run_is_run_by_the_next(server: Server, root: Path) -> None:
-    from orchestra_core.planning.steps import Reload
+    from orchestra_core.backends.steps import Reload
 
     marker = str(root / "state/pending-reload/box.d")
     log = root / "reloads"

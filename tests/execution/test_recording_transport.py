@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from orchestra_core.backends.steps import Command, Reload, WriteFile
 from orchestra_core.errors import ConfigurationError
 from orchestra_core.execution.loading import available_transports, load_transport
 from orchestra_core.execution.local import LocalTransport
@@ -11,7 +12,6 @@ from orchestra_core.execution.recording import RecordingTransport
 from orchestra_core.execution.script import compile_batch
 from orchestra_core.execution.transport import Transport
 from orchestra_core.model.servers import Server
-from orchestra_core.planning.steps import Command, Reload, WriteFile
 from tests.execution.conftest import server_plan, statuses
 
 WEB = Server(name="web", transport="recording")

@@ -21,11 +21,11 @@ import attrs
 import pytest
 
 from orchestra_core import Account, Orchestra, Route
+from orchestra_core.backends.steps import Command
 from orchestra_core.catalogue import Domain
 from orchestra_core.execution.results import State
 from orchestra_core.execution.ssh import SSHTransport
 from orchestra_core.planning.plan import Plan
-from orchestra_core.planning.steps import Command
 from orchestra_core.storage.memory import MemoryStore
 from orchestra_core.testing.daemon import descendants
 from orchestra_core.testing.sshd import SSHHost

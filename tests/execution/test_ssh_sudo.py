@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from orchestra_core.backends.steps import Command
 from orchestra_core.execution.executor import Executor
 from orchestra_core.execution.results import State
 from orchestra_core.execution.ssh import SSHTransport
 from orchestra_core.planning.plan import Plan
-from orchestra_core.planning.steps import Command
 from orchestra_core.storage.memory import MemoryStore
 from tests.execution.conftest import server_plan
 

@@ -12,13 +12,13 @@ import attrs
 import pytest
 
 from orchestra_core import Account, ChangeSet, Orchestra, Route, Secret, Server
+from orchestra_core.backends.steps import Command, WriteFile
 from orchestra_core.catalogue import Domain, Mailbox
 from orchestra_core.execution.executor import Executor
 from orchestra_core.execution.results import State
 from orchestra_core.execution.ssh import SSHTransport
 from orchestra_core.model.secret import REDACTED
 from orchestra_core.planning.plan import Plan
-from orchestra_core.planning.steps import Command, WriteFile
 from orchestra_core.storage import open_store
 from orchestra_core.storage.memory import MemoryStore
 from orchestra_core.testing.sshd import SSHHost

@@ -9,9 +9,9 @@ import attrs
 import pytest
 
 from orchestra_core.backends import Backend, RenderContext
+from orchestra_core.backends.steps import Command, Step, WriteFile
 from orchestra_core.errors import FieldError
 from orchestra_core.model import Server, Service, ServiceIndex
-from orchestra_core.planning import Command, Step, WriteFile
 
 
 @attrs.frozen(kw_only=True)

@@ -8,6 +8,7 @@ import pytest
 
 from orchestra_core.backends import Backend
 from orchestra_core.backends.settings import build_settings
+from orchestra_core.backends.steps import Reload, WriteFile
 from orchestra_core.errors import (
     ConfigurationError,
     DependencyCycleError,
@@ -15,7 +16,7 @@ from orchestra_core.errors import (
     ValidationError,
 )
 from orchestra_core.model import Account, Route, Server, ServiceIndex
-from orchestra_core.planning import ChangeSet, Planner, Reload, WriteFile, dependency_order
+from orchestra_core.planning import ChangeSet, Planner, dependency_order
 
 from .conftest import BACKENDS, Thing, ThingFiles, ThingUsers
 

@@ -11,11 +11,11 @@ from typing import Any, ClassVar
 import pytest
 
 from orchestra_core import Orchestra, Route, Server, ServiceIndex
+from orchestra_core.backends.steps import Command, Step
 from orchestra_core.catalogue import Database, SystemUser, Website
 from orchestra_core.execution.readonly import guard, unguard
 from orchestra_core.hookspecs import hookimpl
 from orchestra_core.model.service import Service
-from orchestra_core.planning.steps import Command, Step
 from orchestra_core.registry import Registry
 from orchestra_core.resources import Monitor, Period, Sample, fold
 from orchestra_core.storage.memory import MemoryStore

@@ -33,7 +33,7 @@ from orchestra_core import Server
 from orchestra_core.catalogue import Domain, Record
 from orchestra_core.dummy.backend import DummySettings, dummy_backend_for
 from orchestra_core.hookspecs import hookimpl
-from orchestra_core.planning.steps import Command, DeleteFile, WriteFile
+from orchestra_core.backends.steps import Command, DeleteFile, WriteFile
 from orchestra_core.registry import Registry
 from orchestra_core.rendering import Templates
 from orchestra_core.testing.contract import BackendContract, Rejection, Unreachable

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from orchestra_core import ChangeSet, Orchestra, Route, Secret, Server
+from orchestra_core.backends.steps import Command
 from orchestra_core.catalogue import Domain, SystemUser
 from orchestra_core.model.secret import REDACTED
 from orchestra_core.planning.plan import Plan, PlannedOperation, ServerPlan
-from orchestra_core.planning.steps import Command
 from orchestra_core.testing.golden import Golden, GoldenMismatch, rendered_files
 
 

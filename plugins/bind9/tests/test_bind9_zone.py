@@ -14,9 +14,10 @@ from orchestra_bind9.settings import Bind9Settings
 from orchestra_bind9.zone import character_strings, hostmaster_name, render_zone, zone_members
 
 from orchestra_core import Account, ChangeSet, Route, Server, ServiceIndex
+from orchestra_core.backends.steps import Command, DeleteFile, WriteFile
 from orchestra_core.catalogue import Domain, Record
 from orchestra_core.errors import BackendError, ValidationError
-from orchestra_core.planning import Command, DeleteFile, Planner, WriteFile
+from orchestra_core.planning import Planner
 
 SETTINGS = Bind9Settings(
     nameservers=("ns1.dns.test", "ns2.dns.test"), hostmaster="host.master@dns.test"

@@ -28,12 +28,12 @@ from orchestra_mysql.testing import MariaDBInstance
 
 from orchestra_core import Account, ChangeSet, Orchestra, Route, Secret, Server, ValidationError
 from orchestra_core.backends.settings import build_settings
+from orchestra_core.backends.steps import Command
 from orchestra_core.catalogue import Database, DatabaseUser
 from orchestra_core.errors import ConfigurationError
 from orchestra_core.execution.executor import ApplyResult
 from orchestra_core.hookspecs import hookimpl
 from orchestra_core.model.index import ServiceIndex
-from orchestra_core.planning.steps import Command
 from orchestra_core.registry import Registry
 from orchestra_core.resources.evaluation import ResourceEvent
 from orchestra_core.resources.measure import Measurer

@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic
 
 import attrs
 
+from orchestra_core.backends.steps import Step
 from orchestra_core.errors import FieldError
 from orchestra_core.model.index import ServiceIndex
 from orchestra_core.model.secret import Secret
 from orchestra_core.model.servers import Server
 from orchestra_core.model.service import ServiceT
-from orchestra_core.planning.steps import Step
 
 if TYPE_CHECKING:
     from orchestra_core.rendering.templates import Templates
@@ -54,7 +54,7 @@ class Observation:
     run after the apply to learn it); None has orchestra run the probe right after the
     operation and keep what it printed. A probe must print (and exit 0) for a state that is
     legitimately absent too. The files a backend writes
-    with :class:`~orchestra_core.planning.steps.WriteFile` are observed without a probe.
+    with :class:`~orchestra_core.backends.steps.WriteFile` are observed without a probe.
     """
 
     name: str

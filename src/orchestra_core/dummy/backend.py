@@ -34,11 +34,11 @@ import attrs
 
 from orchestra_core.backends.base import Backend, RenderContext, server_path
 from orchestra_core.backends.settings import any_absolute_path
+from orchestra_core.backends.steps import CANDIDATE, DeleteFile, EnsureDirectory, Step, WriteFile
 from orchestra_core.errors import BackendError
 from orchestra_core.model.convert import unstructure
 from orchestra_core.model.servers import Server
 from orchestra_core.model.service import Service
-from orchestra_core.planning.steps import CANDIDATE, DeleteFile, EnsureDirectory, Step, WriteFile
 from orchestra_core.rendering.names import file_name
 
 __all__ = ["DummyBackend", "DummySettings", "dummy_backend_for"]

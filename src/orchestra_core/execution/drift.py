@@ -18,6 +18,7 @@ from typing import Any
 
 import attrs
 
+from orchestra_core.backends.steps import Command, Step
 from orchestra_core.errors import OrchestraError
 from orchestra_core.execution.readonly import ReadResult, run_read_only
 from orchestra_core.execution.transport import Transport
@@ -25,7 +26,6 @@ from orchestra_core.model.index import ServiceIndex
 from orchestra_core.model.servers import Server
 from orchestra_core.model.state import Placement, PlacementKey
 from orchestra_core.planning.planner import Planner
-from orchestra_core.planning.steps import Command, Step
 from orchestra_core.rendering.shell import quote
 
 __all__ = ["DriftReport", "Finding", "Inspector"]

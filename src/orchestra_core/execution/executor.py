@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 
 import attrs
 
+from orchestra_core.backends.steps import Command, Step, WriteFile
 from orchestra_core.errors import ConfigurationError, TransportError
 from orchestra_core.execution.results import OperationLog, State, StepResult, utcnow
 from orchestra_core.execution.script import compile_batch, describe_for_log
@@ -40,7 +41,6 @@ from orchestra_core.execution.transport import Batch, BatchResult, RawStepResult
 from orchestra_core.model.secret import REDACTED
 from orchestra_core.model.servers import Server
 from orchestra_core.planning.plan import Plan, PlannedOperation, ServerPlan
-from orchestra_core.planning.steps import Command, Step, WriteFile
 
 if TYPE_CHECKING:
     from orchestra_core.storage.protocol import Store

@@ -16,11 +16,11 @@ import subprocess
 import time
 from collections.abc import Sequence
 
+from orchestra_core.backends.steps import DeleteFile, EnsureDirectory, WriteFile
 from orchestra_core.errors import SandboxViolation
 from orchestra_core.execution.script import BOOTSTRAP, parse_output
 from orchestra_core.execution.transport import Batch, BatchResult, Probe
 from orchestra_core.model.servers import Server
-from orchestra_core.planning.steps import DeleteFile, EnsureDirectory, WriteFile
 
 __all__ = ["LocalTransport", "check_sandbox", "process_alive"]
 

@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING
 
 import attrs
 
+from orchestra_core.backends.steps import Inspect, WriteFile
 from orchestra_core.execution.executor import ApplyResult
 from orchestra_core.execution.results import OperationLog, utcnow
 from orchestra_core.model.state import Placement, PlacementKey, content_hash
 from orchestra_core.planning.plan import Plan, PlannedOperation
-from orchestra_core.planning.steps import Inspect, WriteFile
 
 if TYPE_CHECKING:
     from orchestra_core.storage.protocol import Store

@@ -13,12 +13,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import attrs
 
+from orchestra_core.backends.steps import Command, Step
 from orchestra_core.errors import OrchestraError
 from orchestra_core.execution.script import compile_batch
 from orchestra_core.execution.transport import Transport
 from orchestra_core.model.servers import Server
 from orchestra_core.planning.plan import PlannedOperation, ServerPlan
-from orchestra_core.planning.steps import Command, Step
 from orchestra_core.rendering.shell import quote
 
 __all__ = ["ReadResult", "guard", "run_read_only", "unguard"]

@@ -12,9 +12,9 @@ from collections.abc import Sequence
 
 import attrs
 
+from orchestra_core.backends.steps import Step
 from orchestra_core.execution.transport import Batch, BatchResult, Probe, RawStepResult
 from orchestra_core.model.servers import Server
-from orchestra_core.planning.steps import Step
 
 __all__ = ["RecordingTransport", "Response"]
 

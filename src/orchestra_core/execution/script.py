@@ -41,11 +41,7 @@ import os
 import posixpath
 import secrets
 
-from orchestra_core.errors import TemplateError
-from orchestra_core.execution.transport import Batch, RawStepResult
-from orchestra_core.model.secret import REDACTED
-from orchestra_core.planning.plan import ServerPlan
-from orchestra_core.planning.steps import (
+from orchestra_core.backends.steps import (
     CANDIDATE,
     Command,
     DeleteFile,
@@ -55,6 +51,10 @@ from orchestra_core.planning.steps import (
     Step,
     WriteFile,
 )
+from orchestra_core.errors import TemplateError
+from orchestra_core.execution.transport import Batch, RawStepResult
+from orchestra_core.model.secret import REDACTED
+from orchestra_core.planning.plan import ServerPlan
 from orchestra_core.rendering.names import companion
 from orchestra_core.rendering.shell import quote
 

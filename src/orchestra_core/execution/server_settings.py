@@ -22,9 +22,9 @@ from typing import Any, TypeVar
 import attrs
 
 from orchestra_core.backends.settings import SettingsError, build_settings
+from orchestra_core.backends.steps import Reload, Step
 from orchestra_core.errors import FieldError
 from orchestra_core.model.servers import Route, Server
-from orchestra_core.planning.steps import Reload, Step
 
 T = TypeVar("T")
 

@@ -7,8 +7,8 @@ from typing import Protocol, runtime_checkable
 
 import attrs
 
+from orchestra_core.backends.steps import Step
 from orchestra_core.model.servers import Server
-from orchestra_core.planning.steps import Step
 
 __all__ = ["Batch", "BatchResult", "Probe", "RawStepResult", "Transport"]
 

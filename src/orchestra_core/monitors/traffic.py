@@ -17,10 +17,10 @@ from typing import Any, ClassVar
 import attrs
 
 from orchestra_core.backends.base import server_path
+from orchestra_core.backends.steps import Command, Step
 from orchestra_core.catalogue import Website
 from orchestra_core.model.servers import Server
 from orchestra_core.model.service import Service
-from orchestra_core.planning.steps import Command, Step
 from orchestra_core.resources.definitions import Monitor, Sample
 
 __all__ = ["TrafficSettings", "WebTraffic"]

@@ -1,6 +1,6 @@
 """Planning: change sets, routes, the planner and the plan it produces.
 
-Names are imported on first use: backends import :mod:`orchestra_core.planning.steps`, and
+Names are imported on first use: backends import :mod:`orchestra_core.backends.steps`, and
 the planner imports backends, so this package must not import the planner eagerly.
 """
 
@@ -13,16 +13,6 @@ if TYPE_CHECKING:
     from orchestra_core.planning.changeset import ChangeSet, Operation
     from orchestra_core.planning.plan import Plan, PlannedOperation, ServerPlan
     from orchestra_core.planning.planner import Planner, dependency_order
-    from orchestra_core.planning.steps import (
-        CANDIDATE,
-        Command,
-        DeleteFile,
-        EnsureDirectory,
-        Inspect,
-        Reload,
-        Step,
-        WriteFile,
-    )
 
 _WHERE = {
     "ChangeSet": "changeset",
@@ -32,31 +22,15 @@ _WHERE = {
     "ServerPlan": "plan",
     "Planner": "planner",
     "dependency_order": "planner",
-    "CANDIDATE": "steps",
-    "Command": "steps",
-    "DeleteFile": "steps",
-    "EnsureDirectory": "steps",
-    "Inspect": "steps",
-    "Reload": "steps",
-    "Step": "steps",
-    "WriteFile": "steps",
 }
 
 __all__ = [
-    "CANDIDATE",
     "ChangeSet",
-    "Command",
-    "DeleteFile",
-    "EnsureDirectory",
-    "Inspect",
     "Operation",
     "Plan",
     "PlannedOperation",
     "Planner",
-    "Reload",
     "ServerPlan",
-    "Step",
-    "WriteFile",
     "dependency_order",
 ]
 

@@ -27,10 +27,10 @@ from typing import Any
 import attrs
 
 from orchestra_core.backends.base import Observation
+from orchestra_core.backends.steps import Inspect, Step, WriteFile
 from orchestra_core.model.convert import converter
 from orchestra_core.model.servers import Server
 from orchestra_core.model.state import FileRecord, ObjectSnapshot, Placement, content_hash
-from orchestra_core.planning.steps import Inspect, Step, WriteFile
 from orchestra_core.rendering.shell import quote
 
 __all__ = [

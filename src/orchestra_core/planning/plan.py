@@ -9,11 +9,7 @@ from typing import Any
 
 import attrs
 
-from orchestra_core.errors import shown
-from orchestra_core.model.secret import REDACTED
-from orchestra_core.model.servers import Server
-from orchestra_core.model.state import Placement
-from orchestra_core.planning.steps import (
+from orchestra_core.backends.steps import (
     Command,
     DeleteFile,
     EnsureDirectory,
@@ -22,6 +18,10 @@ from orchestra_core.planning.steps import (
     Step,
     WriteFile,
 )
+from orchestra_core.errors import shown
+from orchestra_core.model.secret import REDACTED
+from orchestra_core.model.servers import Server
+from orchestra_core.model.state import Placement
 
 __all__ = ["Baseline", "Plan", "PlannedOperation", "ServerPlan", "Summary", "step_to_dict"]
 

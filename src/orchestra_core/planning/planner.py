@@ -20,6 +20,7 @@ import attrs
 
 from orchestra_core.backends.base import Backend, Observation, RenderContext, server_path
 from orchestra_core.backends.settings import build_settings
+from orchestra_core.backends.steps import DeleteFile, EnsureDirectory, Reload, Step, WriteFile
 from orchestra_core.errors import (
     BackendError,
     ConfigurationError,
@@ -53,7 +54,6 @@ from orchestra_core.planning.placements import (
 )
 from orchestra_core.planning.plan import Plan, PlannedOperation, ServerPlan
 from orchestra_core.planning.routing import Router
-from orchestra_core.planning.steps import DeleteFile, EnsureDirectory, Reload, Step, WriteFile
 from orchestra_core.rendering.names import file_name
 
 #: A route that says nothing of timeouts.

@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import attrs
 
 from orchestra_core.backends.base import NoSettings
+from orchestra_core.backends.steps import Step
 from orchestra_core.errors import FieldError
 from orchestra_core.model.servers import Server
 from orchestra_core.model.service import Service
-from orchestra_core.planning.steps import Step
 from orchestra_core.resources.periods import parse_window, utc
 from orchestra_core.resources.series import Usage
 

@@ -20,6 +20,7 @@ import attrs
 
 from orchestra_core.backends.base import Backend
 from orchestra_core.backends.settings import build_settings
+from orchestra_core.backends.steps import Step
 from orchestra_core.errors import OrchestraError
 from orchestra_core.execution.readonly import ReadResult, run_read_only
 from orchestra_core.execution.results import utcnow
@@ -28,7 +29,6 @@ from orchestra_core.model.index import ServiceIndex
 from orchestra_core.model.servers import Server
 from orchestra_core.model.service import Service
 from orchestra_core.planning.routing import Router
-from orchestra_core.planning.steps import Step
 from orchestra_core.resources.definitions import Monitor, Sample
 from orchestra_core.storage.usage import IngestReport
 

@@ -16,9 +16,9 @@ import shutil
 from collections.abc import Mapping
 from pathlib import Path
 
+from orchestra_core.backends.steps import Command, Reload, WriteFile
 from orchestra_core.model.secret import REDACTED
 from orchestra_core.planning.plan import Plan
-from orchestra_core.planning.steps import Command, Reload, WriteFile
 
 __all__ = ["Golden", "GoldenMismatch", "rendered_files"]
 
@@ -30,9 +30,9 @@ class GoldenMismatch(AssertionError):
 def rendered_files(plan: Plan, *, reloads: bool = False) -> dict[str, str]:
     """What ``plan`` would write and run, as ``{relative name: text}``.
 
-    A :class:`~orchestra_core.planning.steps.WriteFile` is named by its path (without the
+    A :class:`~orchestra_core.backends.steps.WriteFile` is named by its path (without the
     leading ``/``, under ``SERVER/`` when the plan has several servers); a
-    :class:`~orchestra_core.planning.steps.Command` by ``commands/[SERVER/]NN-DESCRIPTION.sh``
+    :class:`~orchestra_core.backends.steps.Command` by ``commands/[SERVER/]NN-DESCRIPTION.sh``
     (its script, then its ``unless`` after a ``# unless:`` line). Sensitive content is
     redacted. Reloads are left out unless ``reloads``.
     """

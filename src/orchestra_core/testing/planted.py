@@ -23,8 +23,8 @@ from pathlib import Path
 
 import attrs
 
+from orchestra_core.backends.steps import DeleteFile, EnsureDirectory, Reload, WriteFile
 from orchestra_core.planning.plan import Plan
-from orchestra_core.planning.steps import DeleteFile, EnsureDirectory, Reload, WriteFile
 
 __all__ = ["Decoys", "plant", "written_folders"]
 

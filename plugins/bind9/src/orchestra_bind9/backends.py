@@ -18,11 +18,7 @@ from typing import Any, ClassVar
 from orchestra_bind9.settings import Bind9Settings
 from orchestra_bind9.zone import RenderedZone, render_zone, zone_members
 from orchestra_core.backends import Backend, Observation, RenderContext, server_path
-from orchestra_core.catalogue import Domain
-from orchestra_core.errors import BackendError, FieldError
-from orchestra_core.model import checks
-from orchestra_core.model.servers import Server
-from orchestra_core.planning.steps import (
+from orchestra_core.backends.steps import (
     CANDIDATE,
     Command,
     DeleteFile,
@@ -30,6 +26,10 @@ from orchestra_core.planning.steps import (
     Step,
     WriteFile,
 )
+from orchestra_core.catalogue import Domain
+from orchestra_core.errors import BackendError, FieldError
+from orchestra_core.model import checks
+from orchestra_core.model.servers import Server
 from orchestra_core.rendering import Templates
 from orchestra_core.rendering.names import file_name
 

@@ -1,6 +1,6 @@
 """The mysql backends: databases and database users on MySQL and MariaDB servers.
 
-Each operation is one :class:`~orchestra_core.planning.steps.Command` that runs the server's
+Each operation is one :class:`~orchestra_core.backends.steps.Command` that runs the server's
 ``mysql`` client through the transport (so SSH works like the local sandbox). Its ``unless``
 half reads the live state (``information_schema``, ``mysql.user`` or ``mysql.global_priv``,
 ``mysql.db``, in one client run per step) and exits 0 when it already matches, so an
@@ -22,9 +22,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from orchestra_core.backends import Backend, Observation, RenderContext
+from orchestra_core.backends.steps import Command, Step
 from orchestra_core.catalogue import Database, DatabaseUser
 from orchestra_core.errors import FieldError
-from orchestra_core.planning.steps import Command, Step
 from orchestra_core.rendering import Templates
 from orchestra_mysql import sql
 from orchestra_mysql.monitor import DATABASE_SIZE

@@ -16,11 +16,11 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from orchestra_core.backends.settings import build_settings
+from orchestra_core.backends.steps import Command, Step
 from orchestra_core.billing.metrics import BillingMetric
 from orchestra_core.catalogue import Database
 from orchestra_core.model.servers import Server
 from orchestra_core.model.service import Service
-from orchestra_core.planning.steps import Command, Step
 from orchestra_core.rendering import Templates
 from orchestra_core.resources.definitions import Aggregation, Monitor, ResourceDefinition, Sample
 from orchestra_mysql import sql
