@@ -154,7 +154,7 @@ def test_drivers_bound_their_checkers_and_reloads() -> None:
     from orchestra_core.backends.steps import Command, Reload, WriteFile
     from orchestra_core.catalogue import Database
     from orchestra_core.execution.executor import with_step_timeouts
-    from orchestra_core.execution.server_settings import Timeouts
+    from orchestra_core.planning.timeouts import Timeouts
 
     server = Server(name="ns1", root="/nonexistent/sandbox")
     engine = Orchestra(

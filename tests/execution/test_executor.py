@@ -397,7 +397,7 @@ def test_a_batch_takes_the_longest_timeout_its_operations_ask_for() -> None:
     executor's; the batch gets the longest; ``apply --timeout`` wins; no bound wins too."""
     import attrs
 
-    from orchestra_core.execution.server_settings import Timeouts
+    from orchestra_core.planning.timeouts import Timeouts
 
     def asking(*asked: float | None) -> list[object]:
         sp = server_plan(Server(name="web1"), *([USER] * len(asked)))

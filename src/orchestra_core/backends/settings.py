@@ -265,3 +265,31 @@ def _quote(value: object, limit: int = 80) -> str:
         return repr(value[:limit]) + f"... ({len(value)} characters)"
     text = repr(value)
     return text if len(text) <= limit else text[:limit] + f"... ({len(text)} characters)"
+
+
+def block_problems(
+    settings: Mapping[str, Any], blocks: tuple[tuple[str, type[Any]], ...], key: str, whose: str
+) -> list[FieldError]:
+    """Every problem with the blocks of ``settings`` that ``blocks`` names (key, settings
+    class), as field errors of the object ``key`` (``settings.NAME.SETTING``, or
+    ``settings.NAME`` when the block itself is wrong). Each setting is read on its own, so
+    that a wrong type does not hide a value out of range beside it; ``whose`` says whose
+    settings they are in messages."""
+    errors: list[FieldError] = []
+    for name, cls in blocks:
+        if name not in settings:
+            continue
+        block = settings[name]
+        layers = (
+            [{item: value} for item, value in block.items()] if isinstance(block, dict) else [block]
+        )
+        for layer in layers:
+            try:
+                build_settings(cls, layer, where=f"{name} of {whose}", subject=name)
+            except SettingsError as exc:
+                for problem in exc.problems:
+                    field = f"settings.{name}"
+                    if isinstance(block, dict) and problem.setting in block:
+                        field += f".{problem.setting}"
+                    errors.append(FieldError(key, field, problem.message))
+    return errors

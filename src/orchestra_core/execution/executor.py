@@ -31,16 +31,16 @@ from orchestra_core.backends.steps import Command, Step, WriteFile
 from orchestra_core.errors import ConfigurationError, TransportError
 from orchestra_core.execution.results import OperationLog, State, StepResult, utcnow
 from orchestra_core.execution.script import compile_batch, describe_for_log
-from orchestra_core.execution.server_settings import (
+from orchestra_core.execution.transport import Batch, BatchResult, RawStepResult, Transport
+from orchestra_core.model.secret import REDACTED
+from orchestra_core.model.servers import Server
+from orchestra_core.planning.plan import Plan, PlannedOperation, ServerPlan
+from orchestra_core.planning.timeouts import (
     RELOAD_TIMEOUT,
     Timeouts,
     server_timeouts,
     with_timeouts,
 )
-from orchestra_core.execution.transport import Batch, BatchResult, RawStepResult, Transport
-from orchestra_core.model.secret import REDACTED
-from orchestra_core.model.servers import Server
-from orchestra_core.planning.plan import Plan, PlannedOperation, ServerPlan
 
 if TYPE_CHECKING:
     from orchestra_core.storage.protocol import Store

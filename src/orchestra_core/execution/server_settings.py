@@ -1,4 +1,4 @@
-"""The settings of a server and a route that belong to no backend: ``ssh`` and ``timeouts``.
+"""The settings of a server that belong to no backend: ``ssh`` and ``timeouts``.
 
 ``Server.settings`` holds, besides the overrides of each backend under its name, two blocks of
 the core's own: ``ssh`` (how the ssh transport reaches the server, :class:`SSHSettings`) and
@@ -6,47 +6,36 @@ the core's own: ``ssh`` (how the ssh transport reaches the server, :class:`SSHSe
 strictly, like backend settings: an unknown key, a value of the wrong type and a value out of
 range are refused, by :func:`check_server_settings` when an inventory is validated (each
 problem named by its field, ``settings.ssh.port``, which the loader places at its line) and
-by :func:`ssh_settings` and :func:`server_timeouts` when they are used. A route's
-``settings.timeouts`` is the same block for the operations it sends (:func:`route_timeouts`,
-checked by :func:`check_route_settings`); :func:`with_timeouts` gives the steps of an
-operation the timeout these blocks say. This module imports
+by :func:`ssh_settings` and :func:`server_timeouts` when they are used (the timeouts block
+and a route's are :mod:`orchestra_core.planning.timeouts`'). This module imports
 neither paramiko nor fabric, so that validating an inventory stays cheap.
 """
 
 from __future__ import annotations
 
-import math
 import re
 from typing import Any, TypeVar
 
 import attrs
 
-from orchestra_core.backends.settings import SettingsError, build_settings
-from orchestra_core.backends.steps import Reload, Step
+from orchestra_core.backends.settings import block_problems, build_settings
 from orchestra_core.errors import FieldError
-from orchestra_core.model.servers import Route, Server
+from orchestra_core.model.servers import Server
+from orchestra_core.planning.timeouts import Timeouts, seconds
 
 T = TypeVar("T")
 
 __all__ = [
     "CORE_SETTINGS",
     "POLICIES",
-    "RELOAD_TIMEOUT",
     "SSHSettings",
-    "Timeouts",
-    "check_route_settings",
     "check_server_settings",
     "parse_jump",
-    "route_timeouts",
-    "server_timeouts",
     "ssh_settings",
-    "with_timeouts",
 ]
 
 #: The keys of ``Server.settings`` that are the core's own, not a backend's.
 CORE_SETTINGS = ("ssh", "timeouts")
-#: Seconds a reload may take when neither its driver nor a timeouts block bounds it.
-RELOAD_TIMEOUT = 300.0
 #: The host-key policies :class:`SSHSettings` knows.
 POLICIES = ("strict", "accept-new", "ignore")
 
@@ -54,15 +43,6 @@ _USER = re.compile(r"[A-Za-z0-9_.][A-Za-z0-9_.@-]{0,63}")
 _HOSTPORT = re.compile(
     r"(?:\[(?P<v6>[0-9A-Fa-f:.%]{2,64})\]|(?P<host>[A-Za-z0-9_.%-]{1,253}))(?::(?P<port>\d{1,5}))?"
 )
-
-
-def _seconds(_: object, attribute: attrs.Attribute[Any], value: float | None) -> None:
-    """A duration: a finite number of seconds above 0 and at most a day (or null)."""
-    if value is not None and not (math.isfinite(value) and 0 < value <= 86400):
-        raise ValueError(
-            f"'{attribute.name}' must be a number of seconds above 0 and at most 86400, "
-            f"got {value!r}"
-        )
 
 
 def _text(_: object, attribute: attrs.Attribute[Any], value: str | None) -> None:
@@ -121,31 +101,15 @@ class SSHSettings:
     known_hosts: str | None = attrs.field(default=None, validator=_text)
     host_key_policy: str = attrs.field(default="strict", validator=attrs.validators.in_(POLICIES))
     jump: str | None = attrs.field(default=None, validator=_jump)
-    connect_timeout: float = attrs.field(default=10.0, validator=_seconds)
+    connect_timeout: float = attrs.field(default=10.0, validator=seconds)
     connect_retries: int = attrs.field(
         default=2, validator=[attrs.validators.ge(0), attrs.validators.le(10)]
     )
     retry_backoff: float = attrs.field(
         default=0.5, validator=[attrs.validators.ge(0), attrs.validators.le(60)]
     )
-    idle_timeout: float = attrs.field(default=300.0, validator=_seconds)
+    idle_timeout: float = attrs.field(default=300.0, validator=seconds)
     sudo: bool = False
-
-
-@attrs.frozen(kw_only=True)
-class Timeouts:
-    """How long a server's work may take, from ``Server.settings["timeouts"]``, in seconds.
-
-    ``step`` bounds every step that has no timeout of its own (a driver sets its own on its
-    checkers and reloads); ``batch`` bounds the server's whole batch (the executor's default,
-    600 s, when unset; ``apply --timeout`` overrides it). In a route's ``settings.timeouts``,
-    ``step`` bounds the steps of the operations the route sends (before the server's), and
-    ``batch`` is what those operations ask of their server's batch: a batch may take the
-    longest that any of its operations asks for (the route's, else the server's).
-    """
-
-    step: float | None = attrs.field(default=None, validator=_seconds)
-    batch: float | None = attrs.field(default=None, validator=_seconds)
 
 
 def _block(server: Server, cls: type[T], key: str, where: str) -> T:
@@ -159,72 +123,9 @@ def ssh_settings(server: Server) -> SSHSettings:
     return _block(server, SSHSettings, "ssh", f"ssh on server {server.name}")
 
 
-def server_timeouts(server: Server) -> Timeouts:
-    """The timeouts of ``server``; bad ones are a :class:`SettingsError`."""
-    return _block(server, Timeouts, "timeouts", f"timeouts of server {server.name}")
-
-
-def route_timeouts(route: Route) -> Timeouts:
-    """The timeouts of the operations ``route`` sends; bad ones are a :class:`SettingsError`."""
-    block = route.settings.get("timeouts", {})
-    built: Timeouts = build_settings(
-        Timeouts, block, where=f"timeouts of route {route.label}", subject="timeouts"
-    )
-    return built
-
-
 def check_server_settings(server: Server) -> list[FieldError]:
     """Every problem with ``server``'s ``ssh`` and ``timeouts`` blocks, each named by its field
     (``settings.ssh.port``, or ``settings.ssh`` when the block itself is wrong). Each key is
     read on its own, so that a wrong type does not hide a value out of range beside it."""
     blocks = (("ssh", SSHSettings), ("timeouts", Timeouts))
-    return _check_blocks(server.settings, blocks, server.key, f"server {server.name}")
-
-
-def check_route_settings(route: Route, key: str) -> list[FieldError]:
-    """Every problem with ``route``'s ``settings.timeouts`` block, as
-    :func:`check_server_settings` names them (``key`` is how errors name the route)."""
-    return _check_blocks(route.settings, (("timeouts", Timeouts),), key, f"route {route.label}")
-
-
-def _check_blocks(
-    settings: dict[str, Any], blocks: tuple[tuple[str, type[Any]], ...], key: str, whose: str
-) -> list[FieldError]:
-    errors: list[FieldError] = []
-    for name, cls in blocks:
-        if name not in settings:
-            continue
-        block = settings[name]
-        layers = (
-            [{item: value} for item, value in block.items()] if isinstance(block, dict) else [block]
-        )
-        for layer in layers:
-            try:
-                build_settings(cls, layer, where=f"{name} of {whose}", subject=name)
-            except SettingsError as exc:
-                for problem in exc.problems:
-                    field = f"settings.{name}"
-                    if isinstance(block, dict) and problem.setting in block:
-                        field += f".{problem.setting}"
-                    errors.append(FieldError(key, field, problem.message))
-    return errors
-
-
-def with_timeouts(steps: tuple[Step, ...], *layers: Timeouts) -> tuple[Step, ...]:
-    """``steps`` with a timeout on each that has none: the ``step`` timeout of the first of
-    ``layers`` that has one (a route's before its server's), else for a reload
-    :data:`RELOAD_TIMEOUT`. The same tuple when nothing changes."""
-    default = next((layer.step for layer in layers if layer.step is not None), None)
-
-    def timed(step: Step) -> Step:
-        if step.timeout is not None:
-            return step
-        seconds = (
-            default
-            if default is not None
-            else (RELOAD_TIMEOUT if isinstance(step, Reload) else None)
-        )
-        return step if seconds is None else attrs.evolve(step, timeout=seconds)
-
-    out = tuple(timed(step) for step in steps)
-    return steps if all(new is old for new, old in zip(out, steps, strict=True)) else out
+    return block_problems(server.settings, blocks, server.key, f"server {server.name}")

@@ -5,9 +5,10 @@ from __future__ import annotations
 import ipaddress
 
 from orchestra_core.errors import FieldError
-from orchestra_core.execution.server_settings import check_route_settings, check_server_settings
+from orchestra_core.execution.server_settings import check_server_settings
 from orchestra_core.model import checks
 from orchestra_core.model.servers import Route, Server
+from orchestra_core.planning.timeouts import check_route_settings
 
 __all__ = ["check_route", "check_server"]
 

@@ -31,12 +31,6 @@ from orchestra_core.errors import (
     SandboxViolation,
     ValidationError,
 )
-from orchestra_core.execution.server_settings import (
-    Timeouts,
-    route_timeouts,
-    server_timeouts,
-    with_timeouts,
-)
 from orchestra_core.model.index import ServiceIndex
 from orchestra_core.model.secret import Secret
 from orchestra_core.model.servers import Route, Server
@@ -54,6 +48,12 @@ from orchestra_core.planning.placements import (
 )
 from orchestra_core.planning.plan import Plan, PlannedOperation, ServerPlan
 from orchestra_core.planning.routing import Router
+from orchestra_core.planning.timeouts import (
+    Timeouts,
+    route_timeouts,
+    server_timeouts,
+    with_timeouts,
+)
 from orchestra_core.rendering.names import file_name
 
 #: A route that says nothing of timeouts.
