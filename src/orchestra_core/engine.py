@@ -20,6 +20,7 @@ from orchestra_core.billing.run import make_records
 from orchestra_core.errors import FieldError, PlanningError, ValidationError
 from orchestra_core.execution.drift import DriftReport, Inspector
 from orchestra_core.execution.executor import ApplyResult, Executor
+from orchestra_core.execution.executors import BatchExecutor, load_executor
 from orchestra_core.execution.loading import load_transport
 from orchestra_core.execution.outcome import record_outcome
 from orchestra_core.execution.results import OperationLog, utcnow
@@ -98,6 +99,10 @@ class Orchestra:
     server lock lasts unless renewed (an apply renews its locks while it runs). ``sources``
     says where each object was declared (``FILE:LINE`` by key, as :attr:`Inventory.sources`
     has it): an error a driver raises for an object then names its file and line.
+    ``executor`` fans the servers' batches out, for applies, monitor runs and drift checks
+    alike: a name from the ``orchestra.executors`` entry points (``threads``, the default: a
+    pool of threads in this process) or an instance; an unknown name is a
+    :class:`~orchestra_core.errors.ConfigurationError` naming the installed ones.
     """
 
     def __init__(
@@ -112,6 +117,7 @@ class Orchestra:
         batch_timeout: float | None = 600,
         lease: float = DEFAULT_LEASE,
         sources: Mapping[str, str] | None = None,
+        executor: str | BatchExecutor = "threads",
     ) -> None:
         self.registry = registry or Registry.load()
         self.store: Store = store if store is not None else MemoryStore()
@@ -131,6 +137,7 @@ class Orchestra:
         self.max_parallel = max_parallel
         self.batch_timeout = batch_timeout
         self.lease = lease
+        self.executor = load_executor(executor) if isinstance(executor, str) else executor
 
     def transport(self, name: str) -> Transport:
         """The transport of this name, loaded once."""
@@ -336,6 +343,7 @@ class Orchestra:
             contents=self.store.file_contents,
             max_parallel=self.max_parallel,
             batch_timeout=self.batch_timeout,
+            executor=self.executor,
         )
 
     def check(self, *, servers: Iterable[str] | None = None) -> DriftReport:
@@ -407,6 +415,7 @@ class Orchestra:
                     batch_timeout=self.batch_timeout,
                     timeout=timeout,
                     on_finished=finished,
+                    executor=self.executor,
                 )
                 result = executor.execute(plan, retry_of=retry_of)
                 record_outcome(self.store, plan, result)
@@ -524,7 +533,9 @@ class Orchestra:
         at: datetime | None = None,
     ) -> MeasureResult:
         """Run the monitors (all, or those named) for the objects of ``index`` (by default
-        :meth:`world`), one batch per server, and keep the samples in the store."""
+        :meth:`world`), one batch per server, and keep the samples in the store. Each
+        monitor's work on a server leaves its final operation log in the store (action
+        ``monitor``, backend the monitor), as an apply's operations do; no lock is taken."""
         measurer = Measurer(
             self.registry.monitors,
             {name: info.cls for name, info in self.registry.backends.items()},
@@ -533,6 +544,8 @@ class Orchestra:
             self.transport,
             max_parallel=self.max_parallel,
             batch_timeout=self.batch_timeout,
+            logs=self.store,
+            executor=self.executor,
         )
         world = self.world() if index is None else index
         result = measurer.run(measurer.plan(world, monitors), at=at)

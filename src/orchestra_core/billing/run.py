@@ -14,17 +14,17 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 
 from orchestra_core.billing.metrics import BillingMetric, UsageRecord, quantity
+from orchestra_core.billing.records import RecordStore
 from orchestra_core.resources.definitions import Lifetime, ResourceDefinition
 from orchestra_core.resources.evaluation import series_by_object
 from orchestra_core.resources.periods import Period
 from orchestra_core.resources.series import fold
-from orchestra_core.storage.usage import UsageStore
 
 __all__ = ["make_records"]
 
 
 def make_records(
-    store: UsageStore,
+    store: RecordStore,
     metrics: Iterable[BillingMetric],
     resources: Mapping[str, ResourceDefinition],
     period: Period,

@@ -20,6 +20,7 @@ import attrs
 
 from orchestra_core.backends.steps import Command, Step
 from orchestra_core.errors import OrchestraError
+from orchestra_core.execution.executors import BatchExecutor
 from orchestra_core.execution.readonly import ReadResult, run_read_only
 from orchestra_core.execution.transport import Transport
 from orchestra_core.model.index import ServiceIndex
@@ -161,7 +162,8 @@ class Inspector:
 
     ``servers`` are the servers as configured now (a placement's server is reached through
     them when they still have it, else as it was when applied); ``contents`` gives the kept
-    content of applied files by hash (shown beside the live one).
+    content of applied files by hash (shown beside the live one). Batches run through
+    ``executor`` like an apply's; no log is kept.
     """
 
     def __init__(
@@ -173,6 +175,7 @@ class Inspector:
         contents: Callable[[Iterable[str]], Mapping[str, str]] | None = None,
         max_parallel: int = 8,
         batch_timeout: float | None = 600,
+        executor: str | BatchExecutor = "threads",
     ) -> None:
         self.planner = planner
         self.transports = transports
@@ -180,6 +183,7 @@ class Inspector:
         self.contents = contents
         self.max_parallel = max_parallel
         self.batch_timeout = batch_timeout
+        self.executor = executor
 
     def _server(self, placement: Placement) -> Server:
         return self.servers.get(placement.server) or placement.on_server()
@@ -214,6 +218,7 @@ class Inspector:
             label="check",
             max_parallel=self.max_parallel,
             batch_timeout=self.batch_timeout,
+            executor=self.executor,
         )
         findings: list[Finding] = []
         errors: list[tuple[str, str]] = []
@@ -308,6 +313,7 @@ class Inspector:
             label="refresh",
             max_parallel=self.max_parallel,
             batch_timeout=self.batch_timeout,
+            executor=self.executor,
         )
         found: dict[tuple[str, str], str | None] = {}
         for (name, files), results in zip(order, outcomes, strict=True):

@@ -7,13 +7,16 @@ render no step (a subdomain lives in its zone) follow the operations of their ba
 their server: recorded or forgotten when none of those failed. The objects that gain their
 first placement start a lifetime (what billing prorates by); those that lose their last end
 theirs.
+
+What it needs of a store is declared here (:class:`OutcomeStore`); every store is one.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Collection, Mapping, Sequence
+from datetime import datetime
+from typing import Protocol, runtime_checkable
 
 import attrs
 
@@ -23,12 +26,51 @@ from orchestra_core.execution.results import OperationLog, utcnow
 from orchestra_core.model.state import Placement, PlacementKey, content_hash
 from orchestra_core.planning.plan import Plan, PlannedOperation
 
-if TYPE_CHECKING:
-    from orchestra_core.storage.protocol import Store
-
-__all__ = ["learned", "record_outcome"]
+__all__ = ["Lifetimes", "OutcomeStore", "learned", "record_outcome"]
 
 _HASH = re.compile(r"[0-9a-f]{64}")
+
+
+@runtime_checkable
+class Lifetimes(Protocol):
+    """Where objects' lifetimes are kept (a store's ``usage``)."""
+
+    def object_started(self, object_key: str, kind: str, account: str, at: datetime) -> None:
+        """The object exists from ``at``, unless a lifetime of it is open already."""
+        ...
+
+    def object_ended(self, object_key: str, at: datetime) -> None:
+        """The object's open lifetime ends at ``at`` (nothing when none is open)."""
+        ...
+
+
+@runtime_checkable
+class OutcomeStore(Protocol):
+    """What :func:`record_outcome` reads and writes: placements, and lifetimes in ``usage``."""
+
+    @property
+    def usage(self) -> Lifetimes:
+        """Where lifetimes are kept."""
+        ...
+
+    def placements(
+        self,
+        *,
+        servers: Collection[str] | None = None,
+        object_keys: Collection[str] | None = None,
+    ) -> list[Placement]:
+        """The applied placements (on these servers, of these objects, when given)."""
+        ...
+
+    def record_placements(
+        self,
+        recorded: Sequence[Placement],
+        forgotten: Sequence[PlacementKey] = (),
+        *,
+        contents: Mapping[str, str] | None = None,
+    ) -> None:
+        """Record ``recorded``, forget ``forgotten`` and keep ``contents``, all at once."""
+        ...
 
 
 def learned(op: PlannedOperation, log: OperationLog) -> dict[str, str]:
@@ -42,7 +84,7 @@ def learned(op: PlannedOperation, log: OperationLog) -> dict[str, str]:
     return found
 
 
-def record_outcome(store: Store, plan: Plan, result: ApplyResult) -> None:
+def record_outcome(store: OutcomeStore, plan: Plan, result: ApplyResult) -> None:
     """Record in ``store`` what ``plan``'s run (``result``) applied and removed."""
     logs = {log.operation_id: log for log in result.logs}
     failed_reloads = {
@@ -85,7 +127,7 @@ def record_outcome(store: Store, plan: Plan, result: ApplyResult) -> None:
 
 
 def _lifetimes(
-    store: Store, recorded: Sequence[Placement], forgotten: Sequence[PlacementKey]
+    store: OutcomeStore, recorded: Sequence[Placement], forgotten: Sequence[PlacementKey]
 ) -> None:
     now = utcnow()
     for placement in {p.object_key: p for p in recorded}.values():

@@ -19,7 +19,7 @@ from orchestra_core.model.service import Service
 from orchestra_core.resources.definitions import ResourceDefinition, ResourceState
 from orchestra_core.resources.periods import Period, parse_window, utc
 from orchestra_core.resources.series import DaySummary, Point, Usage, fold
-from orchestra_core.storage.usage import UsageStore
+from orchestra_core.resources.usage import UsageLedger, UsageReader
 
 __all__ = [
     "ResourceEvent",
@@ -56,7 +56,7 @@ def _number(value: float | None) -> str:
 
 
 def series_by_object(
-    store: UsageStore, monitors: Sequence[str], period: Period, keys: Sequence[str] | None
+    store: UsageReader, monitors: Sequence[str], period: Period, keys: Sequence[str] | None
 ) -> Iterator[tuple[str, list[list[Point | DaySummary]]]]:
     """Each object's series of ``monitors`` over ``period`` (one list of elements per
     monitor), object by object, for ``keys`` only when given."""
@@ -69,7 +69,7 @@ def series_by_object(
 
 
 def resource_usages(
-    store: UsageStore,
+    store: UsageReader,
     resource: ResourceDefinition,
     period: Period,
     keys: Sequence[str] | None = None,
@@ -81,7 +81,7 @@ def resource_usages(
 
 
 def resource_values(
-    store: UsageStore, resource: ResourceDefinition, period: Period, keys: Sequence[str]
+    store: UsageReader, resource: ResourceDefinition, period: Period, keys: Sequence[str]
 ) -> dict[str, float | None]:
     """The resource's value for each of ``keys`` over ``period`` (None: nothing measured)."""
     values: dict[str, float | None] = dict.fromkeys(keys)
@@ -91,7 +91,7 @@ def resource_values(
 
 
 def evaluate(
-    store: UsageStore,
+    store: UsageLedger,
     resources: Iterable[ResourceDefinition],
     objects: Iterable[Service],
     at: datetime,

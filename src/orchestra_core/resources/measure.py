@@ -8,6 +8,12 @@ steps run guarded, so the batch goes on), and is reported with the server and it
 Samples' idempotency keys get the server's name in front (``web1/KEY``): a counter of the same
 object on two servers (a website behind a load balancer) adds up instead of replacing itself.
 A gauge is meant to be measured on one server per object.
+
+The batches run through the same executor and per-server unit as an apply's
+(:class:`~orchestra_core.execution.executor.Executor`), and each monitor's work on a server is
+one operation whose final log (backend: the monitor, action ``monitor``, the objects it
+measured) goes to ``logs``: ``nothing`` when it measured, ``failure`` when a step exited
+non-zero, ``error`` when its output could not be parsed (or the server not reached).
 """
 
 from __future__ import annotations
@@ -22,15 +28,23 @@ from orchestra_core.backends.base import Backend
 from orchestra_core.backends.settings import build_settings
 from orchestra_core.backends.steps import Step
 from orchestra_core.errors import OrchestraError
-from orchestra_core.execution.readonly import ReadResult, run_read_only
-from orchestra_core.execution.results import utcnow
+from orchestra_core.execution.executor import Executor, FinalLogs, LogSink
+from orchestra_core.execution.executors import BatchExecutor
+from orchestra_core.execution.readonly import (
+    ReadResult,
+    read_only_operation,
+    read_results,
+    settle_guarded,
+)
+from orchestra_core.execution.results import OperationLog, State, utcnow
 from orchestra_core.execution.transport import Transport
 from orchestra_core.model.index import ServiceIndex
 from orchestra_core.model.servers import Server
 from orchestra_core.model.service import Service
+from orchestra_core.planning.plan import Plan, ServerPlan
 from orchestra_core.planning.routing import Router
 from orchestra_core.resources.definitions import Monitor, Sample
-from orchestra_core.storage.usage import IngestReport
+from orchestra_core.resources.usage import IngestReport
 
 __all__ = ["MeasureResult", "Measurer", "MonitorFailure", "MonitorRun"]
 
@@ -78,7 +92,8 @@ class Measurer:
     """Plans and runs monitors on the servers their routes name.
 
     ``monitors`` and ``backends`` are the installed ones by name; ``transports`` gives a
-    server's transport by its name.
+    server's transport by its name; ``logs`` keeps each monitor run's final operation log;
+    ``executor`` fans the servers out (``threads``).
     """
 
     def __init__(
@@ -91,6 +106,8 @@ class Measurer:
         *,
         max_parallel: int = 8,
         batch_timeout: float | None = 600,
+        logs: LogSink | None = None,
+        executor: str | BatchExecutor = "threads",
     ) -> None:
         self.monitors = dict(monitors)
         self.backends = dict(backends)
@@ -99,6 +116,8 @@ class Measurer:
         self.transports = transports
         self.max_parallel = max_parallel
         self.batch_timeout = batch_timeout
+        self.logs = logs
+        self.executor = executor
 
     def plan(self, index: ServiceIndex, names: Iterable[str] | None = None) -> list[MonitorRun]:
         """The monitors' work, per monitor and server (and settings), in a stable order.
@@ -160,61 +179,77 @@ class Measurer:
 
     def run(self, runs: Sequence[MonitorRun], *, at: datetime | None = None) -> MeasureResult:
         """Run ``runs``: one read-only batch per server, servers in parallel; parse every
-        output."""
+        output. Each run's final log goes to ``logs``."""
         measured_at = at or utcnow()
         by_server: dict[str, list[MonitorRun]] = {}
         for run in runs:
             by_server.setdefault(run.server.name, []).append(run)
-        groups = list(by_server.values())
-        outcomes = run_read_only(
-            [(group[0].server, [step for run in group for step in run.steps]) for group in groups],
+        by_id: dict[str, MonitorRun] = {}
+        servers: list[ServerPlan] = []
+        for name, group in by_server.items():
+            operations = []
+            for i, run in enumerate(group):
+                op_id = f"{name}:monitor:{run.monitor.name}:{i}"
+                by_id[op_id] = run
+                operations.append(
+                    read_only_operation(
+                        run.server,
+                        run.steps,
+                        id=op_id,
+                        backend=run.monitor.name,
+                        action="monitor",
+                        object_keys=tuple(obj.key for obj in run.objects),
+                    )
+                )
+            servers.append(ServerPlan(server=group[0].server, operations=tuple(operations)))
+        outcomes: dict[str, tuple[list[Sample], MonitorFailure | None]] = {}
+
+        def finish(entry: OperationLog) -> None:
+            # In the executor's threads, before the log is stored: the log tells the parse.
+            settle_guarded(entry)
+            outcome = self._parse(by_id[entry.operation_id], read_results(entry), measured_at)
+            outcomes[entry.operation_id] = outcome
+            failure = outcome[1]
+            if failure is not None and entry.state.is_ok:
+                entry.state = State.ERROR
+                entry.stderr += failure.message + "\n"
+
+        executor = Executor(
             self.transports,
-            label="measure",
+            None if self.logs is None else FinalLogs(self.logs),
             max_parallel=self.max_parallel,
             batch_timeout=self.batch_timeout,
+            executor=self.executor,
+            finish=finish,
         )
+        result = executor.execute(Plan(servers=tuple(servers)))
         samples: list[Sample] = []
         failures: list[MonitorFailure] = []
-        for group, results in zip(groups, outcomes, strict=True):
-            got, failed = self._parse_server(group, results, measured_at)
+        for entry in result.logs:
+            got, failed = outcomes[entry.operation_id]
             samples += got
-            failures += failed
+            if failed is not None:
+                failures.append(failed)
         return MeasureResult(
             samples=tuple(samples), failures=tuple(failures), measured_at=measured_at
         )
 
-    def _parse_server(
-        self, runs: list[MonitorRun], results: Sequence[ReadResult], measured_at: datetime
-    ) -> tuple[list[Sample], list[MonitorFailure]]:
-        server = runs[0].server
-        samples: list[Sample] = []
-        failures: list[MonitorFailure] = []
-        index = 0
-        for run in runs:
-            mine = results[index : index + len(run.steps)]
-            index += len(run.steps)
-            problem = next((r.problem for r in mine if r.problem is not None), None)
-            if problem is not None:
-                failures.append(
-                    MonitorFailure(monitor=run.monitor.name, server=server.name, message=problem)
-                )
-                continue
-            try:
-                parsed = run.monitor.parse(
-                    "".join(r.output for r in mine), run.objects, measured_at
-                )
-            except Exception as exc:
-                failures.append(
-                    MonitorFailure(
-                        monitor=run.monitor.name,
-                        server=server.name,
-                        message=f"could not parse its output: {type(exc).__name__}: {exc}",
-                    )
-                )
-                continue
-            # Keys name the server: the same site's traffic counted on two web servers adds up.
-            samples += [
-                attrs.evolve(s, idempotency_key=f"{server.name}/{s.idempotency_key}")
-                for s in parsed
-            ]
-        return samples, failures
+    def _parse(
+        self, run: MonitorRun, results: Sequence[ReadResult], measured_at: datetime
+    ) -> tuple[list[Sample], MonitorFailure | None]:
+        server = run.server
+        problem = next((r.problem for r in results if r.problem is not None), None)
+        if problem is not None:
+            return [], MonitorFailure(monitor=run.monitor.name, server=server.name, message=problem)
+        try:
+            parsed = run.monitor.parse("".join(r.output for r in results), run.objects, measured_at)
+        except Exception as exc:
+            return [], MonitorFailure(
+                monitor=run.monitor.name,
+                server=server.name,
+                message=f"could not parse its output: {type(exc).__name__}: {exc}",
+            )
+        # Keys name the server: the same site's traffic counted on two web servers adds up.
+        return [
+            attrs.evolve(s, idempotency_key=f"{server.name}/{s.idempotency_key}") for s in parsed
+        ], None

@@ -12,7 +12,7 @@ from orchestra_core.resources.definitions import ResourceDefinition
 from orchestra_core.resources.evaluation import series_by_object
 from orchestra_core.resources.periods import Period, utc
 from orchestra_core.resources.series import fold
-from orchestra_core.storage.usage import UsageStore
+from orchestra_core.resources.usage import UsageReader
 
 __all__ = ["UsageLine", "account_usage", "sparkline"]
 
@@ -39,7 +39,7 @@ class UsageLine:
 
 
 def account_usage(
-    store: UsageStore,
+    store: UsageReader,
     resources: Mapping[str, ResourceDefinition],
     account: str,
     period: Period,

@@ -13,13 +13,17 @@ from typing import TYPE_CHECKING
 
 from orchestra_core.storage.memory import MemoryStore
 from orchestra_core.storage.protocol import (
+    LockStore,
+    LogStore,
     NotFound,
     ObjectSnapshot,
     ServerBusy,
+    StateStore,
     Store,
     holder_id,
     holder_is_gone,
 )
+from orchestra_core.storage.usage import UsageStore
 
 if TYPE_CHECKING:
     from orchestra_core.storage.database import DEFAULT_PATH, ENV_VAR
@@ -35,13 +39,17 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_PATH",
     "ENV_VAR",
+    "LockStore",
+    "LogStore",
     "MemoryStore",
     "NotFound",
     "ObjectSnapshot",
     "SQLStore",
     "ServerBusy",
+    "StateStore",
     "Store",
     "StoreError",
+    "UsageStore",
     "current_revision",
     "head_revision",
     "holder_id",

@@ -12,7 +12,7 @@ import threading
 from collections.abc import Sequence
 from types import TracebackType
 
-from orchestra_core.storage.protocol import Store
+from orchestra_core.storage.protocol import LockStore
 
 __all__ = ["LeaseKeeper"]
 
@@ -26,7 +26,7 @@ class LeaseKeeper:
     logged and tried again at the next tick; one that finds a lock gone is logged as lost.
     """
 
-    def __init__(self, store: Store, servers: Sequence[str], holder: str, lease: float) -> None:
+    def __init__(self, store: LockStore, servers: Sequence[str], holder: str, lease: float) -> None:
         self.store = store
         self.servers = list(servers)
         self.holder = holder

@@ -1,6 +1,14 @@
-"""The store interface: operation logs, the applied placements of every object (with the
-content of the files they wrote), the servers and routes of the last apply, and the leased
-locks that keep two applies off the same server.
+"""The store interface, in parts: operation logs (:class:`LogStore`), the applied placements
+of every object with the content of the files they wrote and the servers and routes of the
+last apply (:class:`StateStore`), the leased locks that keep two applies off the same server
+(:class:`LockStore`), and usage (``store.usage``, a
+:class:`~orchestra_core.storage.usage.UsageStore`). :class:`Store` is their union, what the
+memory and SQL stores implement; each consumer asks only for its part, and the packages below
+storage declare what they need themselves (execution's
+:class:`~orchestra_core.execution.executor.LogSink` and
+:class:`~orchestra_core.execution.outcome.OutcomeStore`, resources'
+:class:`~orchestra_core.resources.usage.UsageReader` and ``UsageWriter``, billing's
+:class:`~orchestra_core.billing.records.RecordStore`), which every store meets structurally.
 
 Every implementation (memory, SQLAlchemy on SQLite or PostgreSQL) passes the same contract
 suite in ``tests/storage``.
@@ -12,7 +20,7 @@ import os
 import socket
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import attrs
 
@@ -20,17 +28,18 @@ from orchestra_core.errors import OrchestraError
 from orchestra_core.execution.results import OperationLog, State
 from orchestra_core.model.servers import Route, Server
 from orchestra_core.model.state import ObjectSnapshot, Placement, PlacementKey
-
-if TYPE_CHECKING:
-    from orchestra_core.storage.usage import UsageStore
+from orchestra_core.storage.usage import UsageStore
 
 __all__ = [
     "DEFAULT_LEASE",
     "INTERRUPTED_NOTE",
+    "LockStore",
+    "LogStore",
     "NotFound",
     "ObjectSnapshot",
     "ServerBusy",
     "ServerLock",
+    "StateStore",
     "Store",
     "holder_id",
     "holder_is_gone",
@@ -123,15 +132,8 @@ class NotFound(OrchestraError, KeyError):
 
 
 @runtime_checkable
-class Store(Protocol):
-    """Keeps operation logs, the state of objects, the topology and locks; its ``usage`` keeps
-    samples and what they led to (:class:`~orchestra_core.storage.usage.UsageStore`).
-    Implementations are safe to call from several threads."""
-
-    @property
-    def usage(self) -> UsageStore:
-        """The usage store kept beside the rest (samples, lifetimes, allocations, records)."""
-        ...
+class LogStore(Protocol):
+    """Keeps operation logs. Safe to call from several threads."""
 
     def save_log(self, log: OperationLog) -> None:
         """Insert ``log``, or replace the stored log with the same ``id``."""
@@ -166,10 +168,15 @@ class Store(Protocol):
         """Mark the logs of these servers still ``received`` or ``started`` as
         ``interrupted`` (finished now, :data:`INTERRUPTED_NOTE` added to their stderr); how
         many. Called by an apply once it holds the servers' locks: a log is only written under
-        its server's lock, so such a log belongs to an apply that is gone."""
+        its server's lock, so such a log belongs to an apply that is gone (a read-only run,
+        which takes no lock, stores only final logs)."""
         ...
 
-    # -- the applied state ------------------------------------------------------------------
+
+@runtime_checkable
+class StateStore(Protocol):
+    """Keeps the applied state of objects and the topology of the last apply. Safe to call
+    from several threads."""
 
     def placements(
         self,
@@ -224,7 +231,11 @@ class Store(Protocol):
         """The stored routes, in the order they were saved."""
         ...
 
-    # -- locks ------------------------------------------------------------------------------
+
+@runtime_checkable
+class LockStore(Protocol):
+    """Keeps the leased locks that keep two applies off one server. Safe to call from
+    several threads."""
 
     def lock_servers(
         self,
@@ -261,4 +272,16 @@ class Store(Protocol):
     def break_lock(self, server: str, holder: str) -> bool:
         """Remove the lock on ``server`` if ``holder`` (as :meth:`locks` showed it) still
         holds it: what ``orchestra unlock`` does. False when it did not."""
+        ...
+
+
+@runtime_checkable
+class Store(LogStore, StateStore, LockStore, Protocol):
+    """Every part: operation logs, the state of objects, the topology and locks; its
+    ``usage`` keeps samples and what they led to (:class:`~orchestra_core.storage.usage.
+    UsageStore`). Implementations are safe to call from several threads."""
+
+    @property
+    def usage(self) -> UsageStore:
+        """The usage store kept beside the rest (samples, lifetimes, allocations, records)."""
         ...
