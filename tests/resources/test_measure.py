@@ -14,6 +14,7 @@ from orchestra_core import Orchestra, Route, Server, ServiceIndex
 from orchestra_core.backends.steps import Command, Step
 from orchestra_core.catalogue import Database, SystemUser, Website
 from orchestra_core.execution.readonly import guard, unguard
+from orchestra_core.execution.results import OperationLog, State
 from orchestra_core.hookspecs import hookimpl
 from orchestra_core.model.service import Service
 from orchestra_core.registry import Registry
@@ -288,3 +289,71 @@ def test_a_web_root_may_name_only_account_and_name(root: Path, sites: list[Websi
             engine.measure(ServiceIndex((), sites), at=AT)
     finally:
         engine.close()
+
+
+class Secretive(Monitor):
+    """A monitor whose output cannot be parsed."""
+
+    name: ClassVar[str] = "secretive"
+    service_type: ClassVar[type[Service]] = SystemUser
+    unit: ClassVar[str] = "things"
+
+    def render(self, objects: Sequence[Service], server: Server, settings: Any) -> Sequence[Step]:
+        return [Command(description="read", script="echo 7")]
+
+    def parse(self, output: str, objects: Sequence[Service], measured_at: datetime) -> list[Sample]:
+        raise ValueError("cannot read " + output.strip())
+
+
+def test_each_monitor_run_leaves_its_final_log(orchestra: Orchestra) -> None:
+    saved: list[tuple[str, State]] = []
+    store = orchestra.store
+    keep = store.save_logs
+
+    def spy(logs: Sequence[OperationLog]) -> None:
+        saved.extend((entry.backend, entry.state) for entry in logs)
+        keep(logs)
+
+    store.save_logs = spy  # type: ignore[method-assign]
+    result = orchestra.measure(ServiceIndex((), [ALICE, BOB]), at=AT)
+    assert len(result.failures) == 1
+
+    logs = {entry.backend: entry for entry in store.list_logs()}
+    assert sorted(logs) == ["broken", "disk-usage"]
+    # Only final logs: a read-only run holds no lock, so it leaves nothing "started".
+    assert sorted(saved) == [("broken", State.FAILURE), ("disk-usage", State.NOTHING)]
+    measured = logs["disk-usage"]
+    assert (measured.action, measured.server) == ("monitor", "web1")
+    assert measured.object_keys == ("systemuser:alice", "systemuser:bob")
+    assert [s.state for s in measured.steps] == [State.NOTHING]
+    assert "ORCHESTRA-MONITOR-STATUS" not in measured.stdout
+    assert measured.started_at is not None and measured.finished_at is not None
+    broken = logs["broken"]
+    assert (broken.state, broken.exit_code) == (State.FAILURE, 3)
+    assert broken.steps[0].state is State.FAILURE and broken.steps[0].exit_code == 3
+    assert broken.stdout == "half\n" and "no such thing" in broken.stderr
+    assert "exit 3" in broken.script
+    assert store.list_logs(object_key="systemuser:bob")
+
+
+def test_a_monitor_log_says_when_its_output_could_not_be_read(root: Path) -> None:
+    class Plugin:
+        @hookimpl
+        def orchestra_monitors(self) -> list[type[Monitor]]:
+            return [Secretive]
+
+    engine = Orchestra(
+        servers=[Server(name="web1", root=str(root))],
+        routes=[Route(backend="secretive", servers=("web1",))],
+        registry=Registry.load(extra={"secretive": Plugin()}),
+    )
+    try:
+        result = engine.measure(ServiceIndex((), [ALICE]), at=AT)
+        [entry] = engine.store.list_logs()
+    finally:
+        engine.close()
+    [failure] = result.failures
+    assert "could not parse its output: ValueError: cannot read 7" in failure.message
+    assert entry.state is State.ERROR
+    assert failure.message in entry.stderr
+    assert entry.stdout.strip() == "7"

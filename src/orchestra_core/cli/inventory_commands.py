@@ -101,8 +101,9 @@ def plan_options(func: F) -> F:
     return func
 
 
-def load(session: Session, path: str) -> tuple[Orchestra, Inventory]:
-    """The inventory at ``path`` and an engine on its servers and routes and the store."""
+def load(session: Session, path: str, *, executor: str = "threads") -> tuple[Orchestra, Inventory]:
+    """The inventory at ``path`` and an engine on its servers and routes and the store, whose
+    batches run through the executor called ``executor``."""
     registry = session.registry
     inventory = load_inventory(
         path,
@@ -116,6 +117,7 @@ def load(session: Session, path: str) -> tuple[Orchestra, Inventory]:
         registry=registry,
         store=session.store,
         sources=inventory.sources,
+        executor=executor,
     )
     return orchestra, inventory
 
@@ -285,6 +287,13 @@ def _confirm(the_plan: Plan, question: str) -> None:
     help="Seconds each server's batch may take, whatever the servers' timeouts settings say "
     "(default: their settings.timeouts.batch, else 600).",
 )
+@click.option(
+    "--executor",
+    default="threads",
+    show_default=True,
+    metavar="NAME",
+    help="What runs the servers' batches (an orchestra.executors entry point).",
+)
 @plan_options
 @pass_session
 def apply(
@@ -295,6 +304,7 @@ def apply(
     as_json: bool,
     wait: float,
     timeout: float | None,
+    executor: str,
     **flags: Any,
 ) -> None:
     """Apply an inventory: show the plan, confirm, run it and print one result per step.
@@ -303,7 +313,7 @@ def apply(
     them meanwhile, the new plan is shown and asked for again (with --yes: refused, exit 6).
     """
     options = PlanOptions(**flags)
-    orchestra, inv = load(session, inventory)
+    orchestra, inv = load(session, inventory, executor=executor)
     try:
         the_plan = make_plan(orchestra, inv, options)
         if not as_json:

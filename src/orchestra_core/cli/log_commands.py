@@ -25,6 +25,16 @@ from orchestra_core.storage.protocol import NotFound, ServerBusy
 
 __all__ = ["log", "retry"]
 
+#: Object keys a row of ``orchestra log`` shows (a monitor run names every object it measured).
+_KEYS_SHOWN = 5
+
+
+def _objects(keys: tuple[str, ...]) -> str:
+    """The row's objects: the first few, and how many more (``log show`` has them all)."""
+    shown_keys = ", ".join(shown(key) for key in keys[:_KEYS_SHOWN])
+    more = len(keys) - _KEYS_SHOWN
+    return f"{shown_keys} and {more} more" if more > 0 else shown_keys
+
 
 def find_log(session: Session, ident: str) -> OperationLog:
     """The log whose id is ``ident`` or starts with it (unique prefix)."""
@@ -80,7 +90,7 @@ def log(
             shown(entry.server),
             shown(entry.backend),
             entry.action,
-            ", ".join(shown(key) for key in entry.object_keys),
+            _objects(entry.object_keys),
             click.style(entry.state.value, fg=COLOURS.get(entry.state)),
         ]
         for entry in logs
