@@ -11,22 +11,18 @@ waits for another process's write instead of failing); writers take the lock at 
 from __future__ import annotations
 
 import time
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from orchestra_core.execution.results import OperationLog, State, StepResult, utcnow
 from orchestra_core.model.servers import Route, Server
 from orchestra_core.model.state import FileRecord, ObjectSnapshot, Placement, PlacementKey
 from orchestra_core.storage.database import (
-    WRITE_OPTION,
     Database,
     StoreError,
-    connect_error,
     create_engine,
     resolve,
 )
@@ -52,6 +48,7 @@ from orchestra_core.storage.schema import (
     SERVER_LOCKS,
     SERVERS,
 )
+from orchestra_core.storage.sqlcore import KEYS_PER_QUERY, SQLPart, chunks, dialect_insert, upsert
 from orchestra_core.storage.usage import UsageStore
 from orchestra_core.storage.usage_sql import SQLUsageStore
 
@@ -65,12 +62,9 @@ __all__ = [
     "upgrade",
 ]
 
-#: Keys per ``IN (...)``: well under SQLite's limit on bound parameters.
-_CHUNK = 500
+_CHUNK = KEYS_PER_QUERY
 #: Seconds between two tries of a lock another holder has.
 _LOCK_POLL = 0.05
-
-_T = TypeVar("_T")
 
 
 def open_store(url: str | None = None) -> Store:
@@ -91,19 +85,7 @@ class _LostRace(Exception):
     """Rolls back a lock attempt that another writer overtook."""
 
 
-def _insert(conn: sa.Connection, table: sa.Table) -> postgresql.Insert | sqlite.Insert:
-    """An INSERT that can say what to do on conflict (both dialects spell it alike)."""
-    if conn.dialect.name == "postgresql":
-        return postgresql.insert(table)
-    return sqlite.insert(table)
-
-
-def _chunks(items: Sequence[_T], *, size: int = _CHUNK) -> Iterator[Sequence[_T]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
-class SQLStore:
+class SQLStore(SQLPart):
     """A :class:`~orchestra_core.storage.protocol.Store` in an SQL database; thread-safe.
 
     ``url`` is anything :func:`open_store` takes but ``memory``. Opening checks the schema:
@@ -127,14 +109,13 @@ class SQLStore:
         return store
 
     def _setup(self, db: Database) -> None:
-        self._db = db
-        self._engine = create_engine(db)
+        engine = create_engine(db)
         try:
-            prepare(self._engine, db)
+            prepare(engine, db)
         except BaseException:
-            self._engine.dispose()
+            engine.dispose()
             raise
-        self._writer = self._engine.execution_options(**{WRITE_OPTION: True})
+        SQLPart.__init__(self, engine, db)
         #: Samples, lifetimes, allocations, resource states and usage records.
         self.usage: UsageStore = SQLUsageStore(self._engine, db)
 
@@ -149,40 +130,6 @@ class SQLStore:
     def close(self) -> None:
         """Close the pooled connections (the store opens new ones if used again)."""
         self._engine.dispose()
-
-    # -- connections --------------------------------------------------------------------------
-
-    @contextmanager
-    def _read(self) -> Iterator[sa.Connection]:
-        try:
-            with self._engine.connect() as conn:
-                yield conn
-        except sa.exc.OperationalError as exc:
-            raise connect_error(self._db, exc) from exc
-
-    @contextmanager
-    def _write(self) -> Iterator[sa.Connection]:
-        try:
-            with self._writer.begin() as conn:
-                yield conn
-        except sa.exc.OperationalError as exc:
-            raise connect_error(self._db, exc) from exc
-
-    def _upsert(
-        self,
-        conn: sa.Connection,
-        table: sa.Table,
-        rows: list[dict[str, Any]],
-        *,
-        key: str,
-    ) -> None:
-        """Insert ``rows`` into ``table``, or update the columns they give where ``key``
-        already exists (other columns keep their values)."""
-        if not rows:
-            return
-        insert = _insert(conn, table)
-        update = {name: insert.excluded[name] for name in rows[0] if name != key}
-        conn.execute(insert.on_conflict_do_update(index_elements=[key], set_=update), rows)
 
     # -- operation logs -----------------------------------------------------------------------
 
@@ -199,11 +146,11 @@ class SQLStore:
         if not ordered:
             return
         with self._write() as conn:
-            for chunk in _chunks(ordered):
+            for chunk in chunks(ordered):
                 ids = [log.id for log in chunk]
                 # The upsert locks the rows first: concurrent saves of one log follow each
                 # other.
-                self._upsert(conn, OPERATION_LOGS, [_log_row(log) for log in chunk], key="id")
+                upsert(conn, OPERATION_LOGS, [_log_row(log) for log in chunk], keys=["id"])
                 conn.execute(sa.delete(OPERATION_STEPS).where(OPERATION_STEPS.c.log_id.in_(ids)))
                 conn.execute(
                     sa.delete(OPERATION_LOG_OBJECTS).where(OPERATION_LOG_OBJECTS.c.log_id.in_(ids))
@@ -261,7 +208,7 @@ class SQLStore:
 
     def _steps(self, conn: sa.Connection, ids: Sequence[str]) -> dict[str, list[StepResult]]:
         found: dict[str, list[StepResult]] = {}
-        for chunk in _chunks(ids):
+        for chunk in chunks(ids):
             query = (
                 sa.select(OPERATION_STEPS)
                 .where(OPERATION_STEPS.c.log_id.in_(chunk))
@@ -294,7 +241,7 @@ class SQLStore:
         now = utcnow()
         count = 0
         with self._write() as conn:
-            for chunk in _chunks(sorted(set(servers))):
+            for chunk in chunks(sorted(set(servers))):
                 result = conn.execute(
                     sa.update(OPERATION_LOGS)
                     .where(
@@ -361,7 +308,7 @@ class SQLStore:
             return
         with self._write() as conn:
             replaced: set[str] = set()
-            for keys in _chunks(gone, size=_CHUNK // 3):
+            for keys in chunks(gone, size=_CHUNK // 3):
                 files_in = _placement_in(PLACEMENT_FILES, keys)
                 replaced.update(
                     digest
@@ -386,15 +333,15 @@ class SQLStore:
                 for key in sorted(latest)
                 for position, record in enumerate(latest[key].files)
             ]
-            for batch in _chunks(rows):
+            for batch in chunks(rows):
                 conn.execute(sa.insert(PLACEMENTS), list(batch))
-            for batch in _chunks(file_rows):
+            for batch in chunks(file_rows):
                 conn.execute(sa.insert(PLACEMENT_FILES), list(batch))
             named = {r.sha256 for p in latest.values() for r in p.files if r.sha256}
             wanted = {h: c for h, c in (contents or {}).items() if h in named}
             if wanted:
                 have: set[str] = set()
-                for digests in _chunks(sorted(wanted)):
+                for digests in chunks(sorted(wanted)):
                     have.update(
                         conn.execute(
                             sa.select(FILE_CONTENTS.c.sha256).where(
@@ -405,10 +352,10 @@ class SQLStore:
                 new_rows = [
                     {"sha256": h, "content": c} for h, c in sorted(wanted.items()) if h not in have
                 ]
-                for batch in _chunks(new_rows):
+                for batch in chunks(new_rows):
                     conn.execute(sa.insert(FILE_CONTENTS), list(batch))
             # Content no placement names any more goes (of what this call replaced).
-            for digests in _chunks(sorted(replaced - set(wanted))):
+            for digests in chunks(sorted(replaced - set(wanted))):
                 conn.execute(
                     sa.delete(FILE_CONTENTS).where(
                         FILE_CONTENTS.c.sha256.in_(digests),
@@ -424,7 +371,7 @@ class SQLStore:
         """The kept content of these hashes."""
         found: dict[str, str] = {}
         with self._read() as conn:
-            for chunk in _chunks(sorted(set(hashes))):
+            for chunk in chunks(sorted(set(hashes))):
                 for row in conn.execute(
                     sa.select(FILE_CONTENTS).where(FILE_CONTENTS.c.sha256.in_(chunk))
                 ):
@@ -468,8 +415,8 @@ class SQLStore:
             for snapshot in latest.values()
         ]
         with self._write() as conn:
-            for chunk in _chunks(rows):
-                self._upsert(conn, OBJECT_STATE, list(chunk), key="key")
+            for chunk in chunks(rows):
+                upsert(conn, OBJECT_STATE, list(chunk), keys=["key"])
 
     def desired(self, key: str) -> ObjectSnapshot | None:
         """What was last asked of this object, or None."""
@@ -583,7 +530,7 @@ class SQLStore:
             with self._write() as conn:
                 held = {
                     row.server: _lock(row)
-                    for chunk in _chunks(wanted)
+                    for chunk in chunks(wanted)
                     for row in conn.execute(
                         sa.select(SERVER_LOCKS)
                         .where(SERVER_LOCKS.c.server.in_(chunk))
@@ -601,25 +548,27 @@ class SQLStore:
                 until = now + timedelta(seconds=lease)
                 taken_over = [held[n] for n in wanted if n in held and held[n].holder != holder]
                 mine = [n for n in wanted if n in held and held[n].holder == holder]
-                for chunk in _chunks([lock.server for lock in taken_over]):
+                for chunk in chunks([lock.server for lock in taken_over]):
                     conn.execute(
                         sa.update(SERVER_LOCKS)
                         .where(SERVER_LOCKS.c.server.in_(chunk))
                         .values(holder=holder, acquired_at=now, expires_at=until)
                     )
-                for chunk in _chunks(mine):
+                for chunk in chunks(mine):
                     conn.execute(
                         sa.update(SERVER_LOCKS)
                         .where(SERVER_LOCKS.c.server.in_(chunk))
                         .values(expires_at=until)
                     )
                 fresh = [name for name in wanted if name not in held]
-                for chunk in _chunks(fresh):
+                for chunk in chunks(fresh):
                     rows = [
                         {"server": name, "holder": holder, "acquired_at": now, "expires_at": until}
                         for name in chunk
                     ]
-                    conn.execute(_insert(conn, SERVER_LOCKS).values(rows).on_conflict_do_nothing())
+                    conn.execute(
+                        dialect_insert(conn, SERVER_LOCKS).values(rows).on_conflict_do_nothing()
+                    )
                     # Counted, not rowcount: psycopg does not report one for this statement.
                     count = conn.execute(
                         sa.select(sa.func.count())
@@ -640,7 +589,7 @@ class SQLStore:
         until = utcnow() + timedelta(seconds=lease)
         count = 0
         with self._write() as conn:
-            for chunk in _chunks(sorted(set(names))):
+            for chunk in chunks(sorted(set(names))):
                 result = conn.execute(
                     sa.update(SERVER_LOCKS)
                     .where(SERVER_LOCKS.c.server.in_(chunk), SERVER_LOCKS.c.holder == holder)
@@ -652,7 +601,7 @@ class SQLStore:
     def unlock_servers(self, names: Sequence[str], holder: str) -> None:
         """Give back the servers of ``names`` that ``holder`` holds."""
         with self._write() as conn:
-            for chunk in _chunks(sorted(set(names))):
+            for chunk in chunks(sorted(set(names))):
                 conn.execute(
                     sa.delete(SERVER_LOCKS).where(
                         SERVER_LOCKS.c.server.in_(chunk), SERVER_LOCKS.c.holder == holder

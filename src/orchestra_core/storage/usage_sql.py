@@ -29,20 +29,18 @@ so that concurrent ingestions of overlapping batches wait for each other but can
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from datetime import datetime, timedelta
 from itertools import groupby
 from operator import itemgetter
-from typing import Any, TypeVar
+from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import postgresql
 
 from orchestra_core.billing.metrics import UsageRecord
 from orchestra_core.resources.definitions import Allocation, Lifetime, ResourceState, Sample
 from orchestra_core.resources.periods import utc
 from orchestra_core.resources.series import summarize_day
-from orchestra_core.storage.database import WRITE_OPTION, Database, connect_error
 from orchestra_core.storage.schema import (
     USAGE_ALLOCATIONS,
     USAGE_DAY_SUMMARIES,
@@ -52,6 +50,14 @@ from orchestra_core.storage.schema import (
     USAGE_RESOURCE_STATES,
     USAGE_SAMPLES,
     USAGE_SERIES,
+)
+from orchestra_core.storage.sqlcore import (
+    KEYS_PER_QUERY,
+    ROWS_PER_BATCH,
+    SQLPart,
+    chunks,
+    dialect_insert,
+    upsert,
 )
 from orchestra_core.storage.usage import IngestReport, Series
 from orchestra_core.storage.usage_memory import midnight
@@ -68,121 +74,17 @@ from orchestra_core.storage.usage_series_sql import (
 
 __all__ = ["SQLUsageStore"]
 
-#: Keys per ``IN (...)``: well under SQLite's limit on bound parameters (999 before 3.32).
-_KEYS = 500
-#: Rows per executemany batch.
-_BATCH = 5000
-
-_T = TypeVar("_T")
-
 _SAMPLES = USAGE_SAMPLES.c
 _LIFETIMES = USAGE_LIFETIMES.c
 _HORIZON_ROW = 1
 
 
-def _chunks(items: Sequence[_T], size: int) -> Iterator[Sequence[_T]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
-def _array_of(column: sa.Column[Any]) -> postgresql.ARRAY[Any]:
-    """The PostgreSQL array type of ``column``'s values (names without their collation)."""
-    if isinstance(column.type, sa.String):
-        return postgresql.ARRAY(sa.String())
-    return postgresql.ARRAY(column.type)
-
-
-def _insert(conn: sa.Connection, table: sa.Table) -> postgresql.Insert | sqlite.Insert:
-    """An INSERT that can say what to do on conflict (both dialects spell it alike)."""
-    if conn.dialect.name == "postgresql":
-        return postgresql.insert(table)
-    return sqlite.insert(table)
-
-
-class SQLUsageStore:
+class SQLUsageStore(SQLPart):
     """A :class:`~orchestra_core.storage.usage.UsageStore` in the SQL store's database;
     thread-safe (each call takes a pooled connection of ``engine``)."""
 
-    def __init__(self, engine: sa.Engine, db: Database) -> None:
-        self._engine = engine
-        self._writer = engine.execution_options(**{WRITE_OPTION: True})
-        self._db = db
-
     def __repr__(self) -> str:
         return f"SQLUsageStore({self._db.label!r})"
-
-    # -- connections --------------------------------------------------------------------------
-
-    @contextmanager
-    def _read(self) -> Iterator[sa.Connection]:
-        """One read transaction: one snapshot of the database for every query in it."""
-        try:
-            with self._engine.connect() as conn:
-                if conn.dialect.name == "postgresql":
-                    conn.execution_options(isolation_level="REPEATABLE READ")
-                with conn.begin():
-                    yield conn
-        except sa.exc.OperationalError as exc:
-            raise connect_error(self._db, exc) from exc
-
-    @contextmanager
-    def _write(self) -> Iterator[sa.Connection]:
-        try:
-            with self._writer.begin() as conn:
-                yield conn
-        except sa.exc.OperationalError as exc:
-            raise connect_error(self._db, exc) from exc
-
-    def _upsert(
-        self,
-        conn: sa.Connection,
-        table: sa.Table,
-        rows: Sequence[dict[str, Any]],
-        *,
-        keys: Sequence[str],
-        where: sa.ColumnElement[bool] | None = None,
-        update: bool = True,
-    ) -> None:
-        """Insert ``rows`` (dicts with the same columns), or where ``keys`` exist already
-        update their other columns (only where ``where`` holds), or leave them (``update``
-        false). Rows are written in the order given.
-
-        PostgreSQL gets each column as one array, unnested: one statement per batch of
-        thousands of rows (psycopg's executemany would send a statement per row). SQLite's
-        executemany runs in C, one prepared statement for every row.
-        """
-        if not rows:
-            return
-        names = list(rows[0])
-        insert: postgresql.Insert | sqlite.Insert
-        if conn.dialect.name == "postgresql":
-            insert = postgresql.insert(table).from_select(
-                names,
-                sa.select(
-                    *(
-                        sa.func.unnest(sa.bindparam(name, type_=_array_of(table.c[name]))).label(
-                            name
-                        )
-                        for name in names
-                    )
-                ),
-            )
-        else:
-            insert = sqlite.insert(table)
-        statement: sa.Executable
-        if update:
-            statement = insert.on_conflict_do_update(
-                index_elements=keys,
-                set_={name: insert.excluded[name] for name in names if name not in keys},
-                where=where,
-            )
-        else:
-            statement = insert.on_conflict_do_nothing(index_elements=keys)
-        for chunk in _chunks(rows, _BATCH):
-            if conn.dialect.name == "postgresql":
-                conn.execute(statement, {name: [row[name] for row in chunk] for name in names})
-            else:
-                conn.execute(statement, list(chunk))
 
     def _stored_samples(
         self, conn: sa.Connection, keys: Sequence[str]
@@ -199,10 +101,10 @@ class SQLUsageStore:
         if conn.dialect.name == "postgresql":
             wanted = sa.bindparam("keys", type_=postgresql.ARRAY(sa.String()))
             by_array = query.where(_SAMPLES.idempotency_key == sa.any_(wanted))
-            for chunk in _chunks(keys, _BATCH):
+            for chunk in chunks(keys, ROWS_PER_BATCH):
                 yield from conn.execute(by_array, {"keys": list(chunk)})
         else:
-            for chunk in _chunks(keys, _KEYS):
+            for chunk in chunks(keys, KEYS_PER_QUERY):
                 yield from conn.execute(query.where(_SAMPLES.idempotency_key.in_(chunk)))
 
     def _locked_horizon(self, conn: sa.Connection, *, exclusive: bool) -> datetime | None:
@@ -217,7 +119,7 @@ class SQLUsageStore:
         if row is None:
             # The migration makes the row; should it have gone, it comes back.
             conn.execute(
-                _insert(conn, USAGE_HORIZON)
+                dialect_insert(conn, USAGE_HORIZON)
                 .values(id=_HORIZON_ROW, horizon=None)
                 .on_conflict_do_nothing()
             )
@@ -267,17 +169,18 @@ class SQLUsageStore:
                     }
                 )
             names = sorted({(row["object_key"], row["monitor"]) for row in writes})
-            self._upsert(
+            upsert(
                 conn,
                 USAGE_SERIES,
                 [{"object_key": key, "monitor": monitor} for key, monitor in names],
                 keys=["object_key", "monitor"],
                 update=False,
+                arrays=True,
             )
             # The WHERE matters on PostgreSQL only, when another call stored the same sample
             # since the rows were read: an identical row is not rewritten.
-            excluded = _insert(conn, USAGE_SAMPLES).excluded
-            self._upsert(
+            excluded = dialect_insert(conn, USAGE_SAMPLES).excluded
+            upsert(
                 conn,
                 USAGE_SAMPLES,
                 writes,
@@ -288,6 +191,7 @@ class SQLUsageStore:
                     _SAMPLES.object_key != excluded.object_key,
                     _SAMPLES.monitor != excluded.monitor,
                 ),
+                arrays=True,
             )
         return IngestReport(
             added=added, replaced=replaced, unchanged=unchanged + dropped, too_old=too_old
@@ -309,10 +213,10 @@ class SQLUsageStore:
             groups: list[Sequence[str] | None] = [None]
         else:
             # Chunks of sorted keys: their series follow each other in order.
-            groups = list(_chunks(sorted(set(object_keys)), _KEYS))
+            groups = list(chunks(sorted(set(object_keys)), KEYS_PER_QUERY))
         if not wanted or not groups:
             return
-        with self._read() as conn:
+        with self._snapshot() as conn:
             for keys in groups:
                 yield from merge_series(
                     read_carried(conn, wanted, start, keys),
@@ -329,7 +233,7 @@ class SQLUsageStore:
         compaction cut short leaves the store consistent, at a day's boundary.
         """
         target = midnight(before)
-        with self._read() as conn:
+        with self._snapshot() as conn:
             current = conn.execute(
                 sa.select(USAGE_HORIZON.c.horizon).where(USAGE_HORIZON.c.id == _HORIZON_ROW)
             ).scalar()
@@ -365,7 +269,7 @@ class SQLUsageStore:
                     points = list(day)
                     folded += len(points)
                     summaries.append(summary_row(object_key, monitor, summarize_day(points)))
-                if len(summaries) >= _BATCH:
+                if len(summaries) >= ROWS_PER_BATCH:
                     conn.execute(insert, summaries)
                     summaries = []
             if summaries:
@@ -381,7 +285,7 @@ class SQLUsageStore:
 
     def horizon(self) -> datetime | None:
         """Midnight before which samples are compacted, or None."""
-        with self._read() as conn:
+        with self._snapshot() as conn:
             found: datetime | None = conn.execute(
                 sa.select(USAGE_HORIZON.c.horizon).where(USAGE_HORIZON.c.id == _HORIZON_ROW)
             ).scalar()
@@ -393,7 +297,7 @@ class SQLUsageStore:
         """A new lifetime from ``at`` unless one is open."""
         with self._write() as conn:
             conn.execute(
-                _insert(conn, USAGE_LIFETIMES)
+                dialect_insert(conn, USAGE_LIFETIMES)
                 .values(object_key=object_key, kind=kind, account=account, started_at=utc(at))
                 .on_conflict_do_nothing(
                     index_elements=["object_key"], index_where=_LIFETIMES.ended_at.is_(None)
@@ -426,7 +330,7 @@ class SQLUsageStore:
         if account is not None:
             query = query.where(_LIFETIMES.account == account)
         query = query.order_by(_LIFETIMES.object_key, _LIFETIMES.started_at, _LIFETIMES.id)
-        with self._read() as conn:
+        with self._snapshot() as conn:
             return [
                 Lifetime(
                     object_key=row.object_key,
@@ -448,7 +352,7 @@ class SQLUsageStore:
             for (key, resource), value in sorted(latest.items())
         ]
         with self._write() as conn:
-            self._upsert(conn, USAGE_ALLOCATIONS, rows, keys=["object_key", "resource"])
+            upsert(conn, USAGE_ALLOCATIONS, rows, keys=["object_key", "resource"], arrays=True)
 
     def remove_allocations(self, keys: Sequence[tuple[str, str]]) -> None:
         """Take allocations back; unknown ones are fine."""
@@ -465,7 +369,7 @@ class SQLUsageStore:
     def allocations(self) -> dict[tuple[str, str], float]:
         """Every allocation set."""
         columns = USAGE_ALLOCATIONS.c
-        with self._read() as conn:
+        with self._snapshot() as conn:
             return {
                 (row.object_key, row.resource): row.value
                 for row in conn.execute(
@@ -489,11 +393,11 @@ class SQLUsageStore:
             for _, state in sorted(latest.items(), key=itemgetter(0))
         ]
         with self._write() as conn:
-            self._upsert(conn, USAGE_RESOURCE_STATES, rows, keys=["object_key", "resource"])
+            upsert(conn, USAGE_RESOURCE_STATES, rows, keys=["object_key", "resource"], arrays=True)
 
     def resource_states(self) -> dict[tuple[str, str], ResourceState]:
         """The last state of everything evaluated."""
-        with self._read() as conn:
+        with self._snapshot() as conn:
             return {
                 (row.object_key, row.resource): ResourceState(
                     object_key=row.object_key,
@@ -528,7 +432,7 @@ class SQLUsageStore:
             for key, record in sorted(latest.items(), key=itemgetter(0))
         ]
         with self._write() as conn:
-            self._upsert(conn, USAGE_RECORDS, rows, keys=["idempotency_key"])
+            upsert(conn, USAGE_RECORDS, rows, keys=["idempotency_key"], arrays=True)
 
     def records(
         self, start: datetime, end: datetime, *, account: str | None = None
@@ -547,7 +451,7 @@ class SQLUsageStore:
             columns.period_start,
             columns.idempotency_key,
         )
-        with self._read() as conn:
+        with self._snapshot() as conn:
             return [
                 UsageRecord(
                     account=row.account,
