@@ -189,6 +189,14 @@ class Registry:
                     distribution=info.distribution,
                 )
             _own_keys_free(backend.name, backend.settings_class, info)
+            if not backend.renders():
+                raise PluginLoadError(
+                    info.name,
+                    f"backend {backend.name!r} renders nothing: implement render_save "
+                    "(and render_delete, render_suspended, render_set_password as its "
+                    "actions need) or render",
+                    distribution=info.distribution,
+                )
             add(
                 self.backends,
                 "backend",

@@ -63,7 +63,7 @@ class ThingFiles(Backend[Thing]):
             )
         ]
 
-    def reload(self, server: Server, settings: Any) -> str | None:
+    def reload(self, server: Server, settings: Any, daemon: str) -> str | None:
         return str(settings.reload_command)
 
 

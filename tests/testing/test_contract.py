@@ -98,8 +98,8 @@ class Broken(Base):
             return None
         return super().validate(key, settings)
 
-    def reload(self, server, settings):
-        script = super().reload(server, settings)
+    def reload(self, server, settings, daemon):
+        script = super().reload(server, settings, daemon)
         if BROKEN == "swallow":
             # As bind9's publish once did: a failure to reach the daemon is not a failure.
             return "(\\n" + script + "\\n) || echo 'reload failed, carrying on' >&2\\n"

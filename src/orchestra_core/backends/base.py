@@ -3,28 +3,51 @@
 A backend validates objects and renders operations into steps without touching any server,
 so a plan can be printed, tested and diffed before anything runs. Rendering must be pure: the
 same object, settings and index give the same steps.
+
+A backend is typed by the service type it provisions and its settings class,
+``Backend[Domain, Bind9Settings]``: its :class:`RenderContext` then holds settings of that
+class, and mypy refuses a driver that reads a setting it does not have. It renders one method
+per action (:meth:`Backend.render_save`, :meth:`~Backend.render_suspended`,
+:meth:`~Backend.render_delete`, :meth:`~Backend.render_set_password`), which
+:meth:`Backend.render` dispatches to; a backend may override :meth:`~Backend.render` instead.
 """
 
 from __future__ import annotations
 
 import posixpath
-from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, Generic
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, overload
 
 import attrs
+from typing_extensions import TypeVar
 
 from orchestra_core.backends.steps import Step
-from orchestra_core.errors import FieldError
+from orchestra_core.errors import BackendError, FieldError
 from orchestra_core.model.index import ServiceIndex
 from orchestra_core.model.secret import Secret
 from orchestra_core.model.servers import Server
-from orchestra_core.model.service import ServiceT
+from orchestra_core.model.service import Service
 
 if TYPE_CHECKING:
     from orchestra_core.rendering.templates import Templates
 
-__all__ = ["ACTIONS", "Backend", "NoSettings", "Observation", "RenderContext", "server_path"]
+__all__ = [
+    "ACTIONS",
+    "Backend",
+    "NoSettings",
+    "Observation",
+    "RenderContext",
+    "ServiceT",
+    "SettingsT",
+    "server_path",
+]
+
+#: The service type a backend provisions (``Backend[Domain, ...]``).
+ServiceT = TypeVar("ServiceT", bound=Service, default=Service)
+#: The settings class of a backend (``Backend[..., Bind9Settings]``).
+SettingsT = TypeVar("SettingsT", default=Any)
+#: The settings class of a peer backend (:meth:`RenderContext.peers`).
+PeerSettingsT = TypeVar("PeerSettingsT")
 
 #: The actions a change set can ask for.
 ACTIONS = ("save", "delete", "set_password")
@@ -68,18 +91,20 @@ class NoSettings:
 
 
 @attrs.frozen(kw_only=True)
-class RenderContext(Generic[ServiceT]):
+class RenderContext(Generic[ServiceT, SettingsT]):
     """Everything a backend may look at while rendering one operation.
 
-    ``active`` is False when the object or its account is suspended: render the service
-    disabled. ``secret`` is set for ``set_password`` only. :meth:`exceeded` tells which
-    resource allocations an object is over.
+    ``settings`` are the backend's settings for this object on this server (its
+    ``settings_class``, the defaults overridden by the server's and the route's). ``active``
+    is False when the object or its account is suspended: render the service disabled.
+    ``secret`` is set for ``set_password`` only. :meth:`exceeded` tells which resource
+    allocations an object is over.
     """
 
     obj: ServiceT
     action: str
     server: Server
-    settings: Any
+    settings: SettingsT
     index: ServiceIndex
     active: bool = True
     secret: Secret | None = None
@@ -94,26 +119,39 @@ class RenderContext(Generic[ServiceT]):
         INSERT, CREATE, INDEX and ALTER from the users of a database over its size)."""
         return self.over_allocation.get(self.obj.key if key is None else key, frozenset())
 
-    def peers(self, backend: str) -> list[tuple[Server, Any]]:
+    @overload
+    def peers(
+        self, backend: type[Backend[Any, PeerSettingsT]]
+    ) -> list[tuple[Server, PeerSettingsT]]: ...
+
+    @overload
+    def peers(self, backend: str) -> list[tuple[Server, Any]]: ...
+
+    def peers(self, backend: type[Backend[Any, Any]] | str) -> list[tuple[Server, Any]]:
         """The servers that ``backend``'s routes send this same object to, with that backend's
-        settings for each: how a DNS master finds its slaves (and a slave its masters)."""
-        return self.peer_lookup(backend)
+        settings for each: how a DNS master finds its slaves (and a slave its masters). Give
+        the backend's class to have its settings typed; it must be in ``reads_peers``."""
+        return self.peer_lookup(backend if isinstance(backend, str) else backend.name)
 
     def path(self, path: str) -> str:
         """The real path of an absolute server path: under the server's sandbox root if any."""
         return server_path(self.server, path)
 
 
-class Backend(ABC, Generic[ServiceT]):
-    """Base class of every backend.
+class Backend(Generic[ServiceT, SettingsT]):
+    """Base class of every backend, typed by its service type and settings class.
 
     Class attributes declare what the backend is: ``name`` (unique, used by routes),
     ``service_type``, the ``actions`` it supports, the backends it must run ``after`` (by name;
     a missing one is ignored, a cycle is an error), the ``daemon`` it reloads (if any), the
     ``tools`` a server needs for it, its ``settings_class`` (an attrs class whose defaults
-    a server or route may override), and the backends whose placements of the same object
-    it reads while rendering (``reads_peers``: a DNS master reads its slaves; a change to
-    where they are saves it again).
+    a server or route may override: the class ``SettingsT`` names), and the backends whose
+    placements of the same object it reads while rendering (``reads_peers``: a DNS master
+    reads its slaves; a change to where they are saves it again).
+
+    A backend renders each action in its own method; :meth:`render` calls the one the
+    context asks for. It must implement :meth:`render_save` (or :meth:`render`), and
+    :meth:`render_delete` when it supports ``delete``.
     """
 
     name: ClassVar[str]
@@ -124,39 +162,77 @@ class Backend(ABC, Generic[ServiceT]):
     tools: ClassVar[tuple[str, ...]] = ()
     settings_class: ClassVar[type[Any]] = NoSettings
     reads_peers: ClassVar[tuple[str, ...]] = ()
+    #: Format-specific escapers its config templates use (``{"named_string": ...}``).
+    template_filters: ClassVar[Mapping[str, Callable[..., Any]]] = {}
 
     def __init__(self, templates: Templates | None = None) -> None:
         self._templates = templates
 
     @property
     def templates(self) -> Templates:
-        """The templates of the backend's package (``templates/`` beside its module)."""
+        """The templates of the backend's package (``templates/`` beside its module, with
+        :attr:`template_filters`), or those given to the constructor."""
         if self._templates is None:
             from orchestra_core.rendering.templates import Templates
 
-            self._templates = Templates.for_object(self)
+            self._templates = Templates.for_object(self, self.template_filters)
         return self._templates
 
-    def check(self, obj: ServiceT, settings: Any) -> list[FieldError]:
+    def check(self, obj: ServiceT, settings: SettingsT) -> list[FieldError]:
         """Backend-specific problems with ``obj`` (beyond the type's own checks).
 
         Called before rendering, without touching a server. The default finds none.
         """
         return []
 
-    @abstractmethod
-    def render(self, ctx: RenderContext[ServiceT]) -> Sequence[Step]:
-        """The steps that carry out ``ctx.action`` for ``ctx.obj`` on ``ctx.server``.
+    def render(self, ctx: RenderContext[ServiceT, SettingsT]) -> Sequence[Step]:
+        """The steps that carry out ``ctx.action`` for ``ctx.obj`` on ``ctx.server``: those of
+        :meth:`render_save` (:meth:`render_suspended` for an object that is not active),
+        :meth:`render_delete` or :meth:`render_set_password`.
 
         Must be pure and idempotent: applying the steps twice changes nothing the second time,
         and deleting what is absent succeeds.
         """
+        if ctx.action == "save":
+            return self.render_save(ctx) if ctx.active else self.render_suspended(ctx)
+        if ctx.action == "delete":
+            return self.render_delete(ctx)
+        if ctx.action == "set_password":
+            return self.render_set_password(ctx)
+        raise self.unsupported(ctx)
 
-    def reload(self, server: Server, settings: Any) -> str | None:
-        """The shell snippet that reloads :attr:`daemon` on ``server``, or None for none."""
+    def render_save(self, ctx: RenderContext[ServiceT, SettingsT]) -> Sequence[Step]:
+        """The steps that make the server provide the active object ``ctx.obj``."""
+        raise self.unsupported(ctx)
+
+    def render_suspended(self, ctx: RenderContext[ServiceT, SettingsT]) -> Sequence[Step]:
+        """The steps that make the server hold the suspended object ``ctx.obj`` disabled
+        (its data kept for the resume). The default renders it as :meth:`render_save` does,
+        for a backend whose save already reads ``ctx.active``."""
+        return self.render_save(ctx)
+
+    def render_delete(self, ctx: RenderContext[ServiceT, SettingsT]) -> Sequence[Step]:
+        """The steps that remove ``ctx.obj`` from the server (succeeding when it is absent)."""
+        raise self.unsupported(ctx)
+
+    def render_set_password(self, ctx: RenderContext[ServiceT, SettingsT]) -> Sequence[Step]:
+        """The steps that give ``ctx.obj`` the password ``ctx.secret`` (never in argv)."""
+        raise self.unsupported(ctx)
+
+    def unsupported(self, ctx: RenderContext[ServiceT, SettingsT]) -> BackendError:
+        """The error of an action this backend does not render."""
+        return BackendError(self.name, f"unsupported action {ctx.action!r}", object_key=ctx.obj.key)
+
+    def reload(self, server: Server, settings: SettingsT, daemon: str) -> str | None:
+        """The shell snippet that reloads ``daemon`` on ``server``, or None for none.
+
+        ``daemon`` is what the steps that changed something named in ``notify``: the
+        backend's :attr:`daemon`, or an instance of it (``php8.2-fpm``, a second named);
+        the planner asks once per daemon instance and batch, after its last change.
+        """
         return None
 
-    def observe(self, ctx: RenderContext[ServiceT]) -> Sequence[Observation]:
+    def observe(self, ctx: RenderContext[ServiceT, SettingsT]) -> Sequence[Observation]:
         """How to read back, without changing anything, what :meth:`render` made of
         ``ctx.obj`` on the server beyond the files it writes (which orchestra observes
         itself): a database, an account, a file a command produced. Pure, like
@@ -167,3 +243,9 @@ class Backend(ABC, Generic[ServiceT]):
     def observes(cls) -> bool:
         """True when the backend declares probes of its own (``orchestra drivers`` says)."""
         return cls.observe is not Backend.observe
+
+    @classmethod
+    def renders(cls) -> bool:
+        """True when the backend renders something: it overrides :meth:`render` or
+        :meth:`render_save` (the registry refuses one that does neither)."""
+        return cls.render is not Backend.render or cls.render_save is not Backend.render_save

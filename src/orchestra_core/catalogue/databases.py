@@ -55,6 +55,12 @@ class Database(Service):
         """``TYPE/NAME``."""
         return f"{self.type}/{self.name}"
 
+    @classmethod
+    def key_of(cls, name: str, type: str = "mysql") -> str:
+        """The key of the database ``name`` on the engine ``type`` (``database:TYPE/NAME``),
+        without building one: how a database user names the databases it is granted."""
+        return f"{cls.kind}:{type}/{name}"
+
     def check(self) -> list[FieldError]:
         """Problems with the name, engine, charset and collation."""
         errors = super().check()
@@ -119,6 +125,6 @@ class DatabaseUser(Service):
     def references(self) -> Sequence[tuple[str, str]]:
         """Every database it is granted (which must exist in the same account)."""
         return [
-            (f"databases[{i}]", f"database:{self.type}/{name}")
+            (f"databases[{i}]", Database.key_of(name, self.type))
             for i, name in enumerate(self.databases)
         ]

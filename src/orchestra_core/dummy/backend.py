@@ -32,14 +32,22 @@ from typing import Any, ClassVar
 
 import attrs
 
-from orchestra_core.backends.base import Backend, RenderContext, server_path
-from orchestra_core.backends.settings import any_absolute_path
-from orchestra_core.backends.steps import CANDIDATE, DeleteFile, EnsureDirectory, Step, WriteFile
-from orchestra_core.errors import BackendError
-from orchestra_core.model.convert import unstructure
-from orchestra_core.model.servers import Server
-from orchestra_core.model.service import Service
-from orchestra_core.rendering.names import file_name
+from orchestra_core.driver import (
+    CANDIDATE,
+    Backend,
+    BackendError,
+    DeleteFile,
+    EnsureDirectory,
+    RenderContext,
+    Server,
+    Service,
+    Step,
+    WriteFile,
+    any_absolute_path,
+    file_name,
+    server_path,
+    unstructure,
+)
 
 __all__ = ["DummyBackend", "DummySettings", "dummy_backend_for"]
 
@@ -70,34 +78,40 @@ class DummySettings:
         return int(self.file_mode.removeprefix("0o"), 8)
 
 
-class DummyBackend(Backend[Service]):
+#: What a dummy backend renders with.
+Context = RenderContext[Service, DummySettings]
+
+
+class DummyBackend(Backend[Service, DummySettings]):
     """Base of the dummy backends; :func:`dummy_backend_for` makes one per service type."""
 
     daemon: ClassVar[str | None] = "dummy"
     tools: ClassVar[tuple[str, ...]] = ("grep", "base64", "mktemp")
     settings_class: ClassVar[type[Any]] = DummySettings
 
-    def file_path(self, ctx: RenderContext[Service]) -> str:
+    def file_path(self, ctx: Context) -> str:
         """The server path of the object's file: ``DIRECTORY/KIND/IDENTITY.conf``."""
-        settings: DummySettings = ctx.settings
+        settings = ctx.settings
         name = file_name(urllib.parse.quote(ctx.obj.identity, safe="@.-_+"), ".conf")
         return ctx.path(posixpath.join(settings.directory, ctx.obj.kind, name))
 
-    def render(self, ctx: RenderContext[Service]) -> Sequence[Step]:
-        """Steps for save, delete and set_password."""
+    def render_delete(self, ctx: Context) -> Sequence[Step]:
+        """The object's file and its password file go (succeeding when absent)."""
         path = self.file_path(ctx)
-        if ctx.action == "delete":
-            return [
-                DeleteFile(description=f"remove {ctx.obj.key}", path=path, notify=self.daemon),
-                DeleteFile(description=f"remove {ctx.obj.key} password", path=path + ".secret"),
-            ]
-        if ctx.action == "set_password":
-            return [self._password_step(ctx, path)]
-        if ctx.action != "save":
-            raise BackendError(
-                self.name, f"unsupported action {ctx.action!r}", object_key=ctx.obj.key
-            )
-        settings: DummySettings = ctx.settings
+        return [
+            DeleteFile(description=f"remove {ctx.obj.key}", path=path, notify=self.daemon),
+            DeleteFile(description=f"remove {ctx.obj.key} password", path=path + ".secret"),
+        ]
+
+    def render_set_password(self, ctx: Context) -> Sequence[Step]:
+        """A salted hash of the password in a private file beside the object's."""
+        return [self._password_step(ctx, self.file_path(ctx))]
+
+    def render_save(self, ctx: Context) -> Sequence[Step]:
+        """The object's file, checked before it replaces the live one; a suspended object's
+        says ``active = no`` (:meth:`render_suspended` is this)."""
+        path = self.file_path(ctx)
+        settings = ctx.settings
         content = self.templates.config(
             "service.conf.j2",
             key=ctx.obj.key,
@@ -129,7 +143,7 @@ class DummyBackend(Backend[Service]):
         script = 'grep -qxF -e "$1" -- "$2" || exit 1; shift 2; exec "$@"'
         return ("bash", "-c", script, "check", f"key = {key}", CANDIDATE, *settings.checker)
 
-    def _password_step(self, ctx: RenderContext[Service], path: str) -> Step:
+    def _password_step(self, ctx: Context, path: str) -> Step:
         if ctx.secret is None:
             raise BackendError(self.name, "set_password without a secret", object_key=ctx.obj.key)
         salt = secrets.token_bytes(16)
@@ -150,16 +164,16 @@ class DummyBackend(Backend[Service]):
             sensitive=True,
         )
 
-    def reload(self, server: Server, settings: Any) -> str | None:
+    def reload(self, server: Server, settings: DummySettings, daemon: str) -> str | None:
         """Append a line to the reload log, the dummy daemon's "reload"; with a ``pid_file``,
         signal its process first (SIGHUP), failing when there is none."""
-        s: DummySettings = settings
+        s = settings
         log = server_path(server, posixpath.join(s.directory, "reloads.log"))
         pid_file = server_path(server, s.pid_file) if s.pid_file is not None else None
         return self.templates.shell("reload.sh.j2", log=log, pid_file=pid_file)
 
 
-def _exceeded(ctx: RenderContext[Service]) -> list[tuple[str, str]]:
+def _exceeded(ctx: Context) -> list[tuple[str, str]]:
     """``(object key, resources)`` for the object and each object it names that is over an
     allocation: what a real backend restricts (the dummy writes it down)."""
     keys = [ctx.obj.key, *(key for _, key in ctx.obj.references())]

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from orchestra_core.backends.base import Backend
-from orchestra_core.catalogue import (
+from orchestra_core.driver import (
+    Backend,
     Database,
     DatabaseUser,
     Domain,
@@ -16,9 +16,9 @@ from orchestra_core.catalogue import (
     SystemUser,
     WebApp,
     Website,
+    hookimpl,
 )
 from orchestra_core.dummy.backend import dummy_backend_for
-from orchestra_core.hookspecs import hookimpl
 
 __all__ = ["BACKENDS"]
 

@@ -750,7 +750,7 @@ class Planner:
         for daemon, position in last.items():
             backend_name = source[daemon].backend
             backend = self.backend(backend_name)
-            script = backend.reload(server, settings_of[source[daemon].id])
+            script = backend.reload(server, settings_of[source[daemon].id], daemon)
             if script is None:
                 continue
             reload_op = PlannedOperation(

@@ -14,7 +14,7 @@ Both fail loudly on an undefined variable.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import jinja2
@@ -61,22 +61,19 @@ class Templates:
             self._config.filters.update(filters)
 
     @staticmethod
-    @functools.cache
-    def for_package(package: str) -> Templates:
-        """The shared instance for a package (environments are costly to build)."""
-        return Templates(package)
+    def for_package(package: str, /, **filters: Callable[..., Any]) -> Templates:
+        """The shared instance for a package and its ``filters`` (format-specific escapers
+        such as a zone string's, on both environments): environments are costly to build."""
+        return _shared(package, tuple(sorted(filters.items())))
 
     @staticmethod
-    def for_object(obj: object) -> Templates:
-        """The templates of the package that defines ``obj``'s class."""
+    def for_object(
+        obj: object, filters: Mapping[str, Callable[..., Any]] | None = None
+    ) -> Templates:
+        """The templates of the package that defines ``obj``'s class, with ``filters``."""
         module = type(obj).__module__
         package = module.rpartition(".")[0] or module
-        return Templates.for_package(package)
-
-    def add_filters(self, **filters: Callable[..., Any]) -> None:
-        """Register format-specific escapers (for config templates) on both environments."""
-        self._shell.filters.update(filters)
-        self._config.filters.update(filters)
+        return Templates.for_package(package, **(filters or {}))
 
     def shell(self, name: str, /, **variables: Any) -> str:
         """Render a shell template: every value is quoted."""
@@ -95,3 +92,8 @@ class Templates:
             raise TemplateError(f"{self.package}/{name}: {exc.message}") from exc
         except jinja2.TemplateSyntaxError as exc:
             raise TemplateError(f"{self.package}/{name}:{exc.lineno}: {exc.message}") from exc
+
+
+@functools.cache
+def _shared(package: str, filters: tuple[tuple[str, Callable[..., Any]], ...]) -> Templates:
+    return Templates(package, filters=dict(filters))

@@ -12,26 +12,29 @@ from __future__ import annotations
 
 import ipaddress
 import posixpath
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
 from orchestra_bind9.settings import Bind9Settings
 from orchestra_bind9.zone import RenderedZone, render_zone, zone_members
-from orchestra_core.backends import Backend, Observation, RenderContext, server_path
-from orchestra_core.backends.steps import (
+from orchestra_core.driver import (
     CANDIDATE,
+    Backend,
+    BackendError,
     Command,
     DeleteFile,
+    Domain,
     EnsureDirectory,
+    FieldError,
+    Observation,
+    RenderContext,
+    Server,
     Step,
     WriteFile,
+    checks,
+    file_name,
+    server_path,
 )
-from orchestra_core.catalogue import Domain
-from orchestra_core.errors import BackendError, FieldError
-from orchestra_core.model import checks
-from orchestra_core.model.servers import Server
-from orchestra_core.rendering import Templates
-from orchestra_core.rendering.names import file_name
 
 __all__ = ["Bind9Master", "Bind9Slave", "named_string", "parse_peer"]
 
@@ -110,28 +113,24 @@ def parse_peer(text: str) -> tuple[str, int | None]:
     return str(ipaddress.ip_address(address)), port
 
 
-def _templates() -> Templates:
-    templates = Templates.for_package("orchestra_bind9")
-    templates.add_filters(named_string=named_string)
-    return templates
+#: What a bind9 backend renders with.
+Context = RenderContext[Domain, Bind9Settings]
 
 
-class _Bind9(Backend[Domain]):
+class _Bind9(Backend[Domain, Bind9Settings]):
     """What the master and the slave share: settings, paths, checks, the reconfig."""
 
     service_type: ClassVar[type[Any]] = Domain
     daemon: ClassVar[str | None] = NAMED
     settings_class: ClassVar[type[Any]] = Bind9Settings
     tools: ClassVar[tuple[str, ...]] = ("named-checkzone", "named-checkconf", "rndc")
+    template_filters: ClassVar[Mapping[str, Callable[..., Any]]] = {"named_string": named_string}
 
-    def __init__(self) -> None:
-        super().__init__(_templates())
-
-    def check(self, obj: Domain, settings: Any) -> list[FieldError]:
+    def check(self, obj: Domain, settings: Bind9Settings) -> list[FieldError]:
         """Settings that end up in zone files and named.conf must be well formed."""
         errors: list[FieldError] = []
         where = f"settings of {self.name}"
-        s: Bind9Settings = settings
+        s = settings
         for i, ns in enumerate(s.nameservers):
             checks.hostname_field(errors, obj.key, f"{where}: nameservers[{i}]", ns)
         if not s.nameservers:
@@ -165,15 +164,15 @@ class _Bind9(Backend[Domain]):
         """Where the per-zone stanzas live on ``server``."""
         return server_path(server, posixpath.join(settings.conf_dir, "zones"))
 
-    def stanza_path(self, ctx: RenderContext[Domain]) -> str:
+    def stanza_path(self, ctx: Context) -> str:
         """The stanza file of this zone."""
         return posixpath.join(
             self.stanza_dir(ctx.server, ctx.settings), file_name(ctx.obj.name, ".conf")
         )
 
-    def stanza_steps(self, ctx: RenderContext[Domain], content: str) -> list[Step]:
+    def stanza_steps(self, ctx: Context, content: str) -> list[Step]:
         """Make sure the stanza directory exists and holds this zone's stanza."""
-        settings: Bind9Settings = ctx.settings
+        settings = ctx.settings
         return [
             EnsureDirectory(
                 description="directory of zone stanzas", path=self.stanza_dir(ctx.server, settings)
@@ -188,53 +187,48 @@ class _Bind9(Backend[Domain]):
             ),
         ]
 
-    def is_subdomain(self, ctx: RenderContext[Domain]) -> bool:
+    def is_subdomain(self, ctx: Context) -> bool:
         """True when the domain's records are rendered into a parent zone (no zone of its own)."""
         return bool(list(ctx.obj.related_keys(ctx.index)))
 
-    def render(self, ctx: RenderContext[Domain]) -> Sequence[Step]:
-        """Steps for ``save``, ``delete`` (stanza and files gone) and a suspended domain
-        (stanza gone, files kept for the resume). A subdomain renders nothing: its zone does."""
-        if self.is_subdomain(ctx):
-            return []
-        if ctx.action == "delete":
-            stanza = (f"stanza of zone {ctx.obj.name}", self.stanza_path(ctx))
-            return [
-                DeleteFile(description=description, path=path, notify=NAMED)
-                for description, path in (stanza, *self.zone_files(ctx))
-            ]
-        if ctx.action != "save":
-            raise BackendError(
-                self.name, f"unsupported action {ctx.action!r}", object_key=ctx.obj.key
-            )
-        if not ctx.active:
-            return [
-                DeleteFile(
-                    description=f"stop serving suspended zone {ctx.obj.name}",
-                    path=self.stanza_path(ctx),
-                    notify=NAMED,
-                )
-            ]
-        return self.render_save(ctx)
+    def render(self, ctx: Context) -> Sequence[Step]:
+        """A subdomain renders nothing, whatever the action: its zone renders its records.
+        Otherwise as every backend: :meth:`render_save`, :meth:`render_suspended`,
+        :meth:`render_delete`."""
+        return [] if self.is_subdomain(ctx) else super().render(ctx)
 
-    def zone_files(self, ctx: RenderContext[Domain]) -> list[tuple[str, str]]:
+    def render_delete(self, ctx: Context) -> Sequence[Step]:
+        """The stanza and the zone's files go."""
+        stanza = (f"stanza of zone {ctx.obj.name}", self.stanza_path(ctx))
+        return [
+            DeleteFile(description=description, path=path, notify=NAMED)
+            for description, path in (stanza, *self.zone_files(ctx))
+        ]
+
+    def render_suspended(self, ctx: Context) -> Sequence[Step]:
+        """The stanza goes (named stops serving the zone); its files stay for the resume."""
+        return [
+            DeleteFile(
+                description=f"stop serving suspended zone {ctx.obj.name}",
+                path=self.stanza_path(ctx),
+                notify=NAMED,
+            )
+        ]
+
+    def zone_files(self, ctx: Context) -> list[tuple[str, str]]:
         """(description, path) of the zone's files on the server, removed on delete."""
         raise NotImplementedError
 
-    def render_save(self, ctx: RenderContext[Domain]) -> list[Step]:
-        """The steps that make the server serve an active zone."""
-        raise NotImplementedError
-
     def peer_addresses(
-        self, ctx: RenderContext[Domain], backend: str, extra: Sequence[str]
+        self, ctx: Context, backend: type[_Bind9], extra: Sequence[str]
     ) -> list[tuple[str, int | None]]:
         """Where the servers that ``backend`` routes this zone to answer, plus ``extra``."""
         found = [_peer_address(server, settings) for server, settings in ctx.peers(backend)]
         return list(dict.fromkeys([*found, *(parse_peer(text) for text in extra)]))
 
-    def reload(self, server: Server, settings: Any) -> str | None:
+    def reload(self, server: Server, settings: Bind9Settings, daemon: str) -> str | None:
         """Gather the stanzas into the include file (checked), then ``rndc reconfig``."""
-        s: Bind9Settings = settings
+        s = settings
         return self.templates.shell(
             "reload.sh.j2",
             include=server_path(server, s.include_file),
@@ -256,7 +250,7 @@ class Bind9Master(_Bind9):
     #: Its slaves: where they are goes into the stanza (also-notify, allow-transfer).
     reads_peers: ClassVar[tuple[str, ...]] = ("bind9-slave",)
 
-    def zone_files(self, ctx: RenderContext[Domain]) -> list[tuple[str, str]]:
+    def zone_files(self, ctx: Context) -> list[tuple[str, str]]:
         """The live zone file, its rendered source, and the journal named keeps beside the
         live file when it computes differences (``ixfr-from-differences``)."""
         live = posixpath.join(ctx.path(ctx.settings.zone_dir), file_name(ctx.obj.name, ".zone"))
@@ -266,7 +260,7 @@ class Bind9Master(_Bind9):
             (f"journal of {ctx.obj.name}", live + JOURNAL),
         ]
 
-    def zone(self, ctx: RenderContext[Domain]) -> RenderedZone:
+    def zone(self, ctx: Context) -> RenderedZone:
         """The zone of ``ctx.obj`` with its subdomains' records, rendered once per plan
         (:meth:`render_save` and :meth:`observe` both need it)."""
         return ctx.index.memo(
@@ -274,14 +268,14 @@ class Bind9Master(_Bind9):
             lambda: render_zone(ctx.obj, zone_members(ctx.obj, ctx.index), ctx.settings),
         )
 
-    def render_save(self, ctx: RenderContext[Domain]) -> list[Step]:
+    def render_save(self, ctx: Context) -> list[Step]:
         """Zone source (checked, with the stanza), publish with a serial and a reload of the
         zone, stanza."""
-        s: Bind9Settings = ctx.settings
+        s = ctx.settings
         (_, live), (_, src), _journal = self.zone_files(ctx)
         zone = self.zone(ctx)
         checkzone = (s.named_checkzone, *s.checkzone_options)
-        peers = self.peer_addresses(ctx, "bind9-slave", s.also_notify)
+        peers = self.peer_addresses(ctx, Bind9Slave, s.also_notify)
         stanza = self.templates.config(
             "master.conf.j2",
             key=ctx.obj.key,
@@ -332,7 +326,7 @@ class Bind9Master(_Bind9):
             *self.stanza_steps(ctx, stanza),
         ]
 
-    def observe(self, ctx: RenderContext[Domain]) -> Sequence[Observation]:
+    def observe(self, ctx: Context) -> Sequence[Observation]:
         """The live zone without its serial: what named-checkzone let publish put there,
         as rendered (a zone edited by hand on the server is drift; a missing one reads as
         empty). The source and the
@@ -367,7 +361,7 @@ class Bind9Slave(_Bind9):
     #: Its masters: where they are goes into the stanza (masters).
     reads_peers: ClassVar[tuple[str, ...]] = ("bind9-master",)
 
-    def zone_files(self, ctx: RenderContext[Domain]) -> list[tuple[str, str]]:
+    def zone_files(self, ctx: Context) -> list[tuple[str, str]]:
         """The copy named keeps of the transferred zone, and its journal of incremental
         transfers."""
         copy = posixpath.join(ctx.path(ctx.settings.slave_dir), file_name(ctx.obj.name, ".db"))
@@ -376,11 +370,11 @@ class Bind9Slave(_Bind9):
             (f"journal of the transferred copy of {ctx.obj.name}", copy + JOURNAL),
         ]
 
-    def render_save(self, ctx: RenderContext[Domain]) -> list[Step]:
+    def render_save(self, ctx: Context) -> list[Step]:
         """The stanza naming the masters (found through routes, or in settings)."""
-        s: Bind9Settings = ctx.settings
+        s = ctx.settings
         (_, copy), _journal = self.zone_files(ctx)
-        masters = self.peer_addresses(ctx, "bind9-master", s.masters)
+        masters = self.peer_addresses(ctx, Bind9Master, s.masters)
         if not masters:
             raise BackendError(
                 self.name,

@@ -6,8 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from orchestra_bind9.backends import Bind9Master, Bind9Slave
-from orchestra_core.backends import Backend
-from orchestra_core.hookspecs import hookimpl
+from orchestra_core.driver import Backend, hookimpl
 
 
 @hookimpl

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import attrs
 
-from orchestra_core.backends.settings import absolute_path, command, program
-from orchestra_core.catalogue import Record
+from orchestra_core.driver import Record, absolute_path, command, program
 
 __all__ = ["Bind9Settings"]
 

@@ -14,8 +14,7 @@ from collections.abc import Iterable, Sequence
 import attrs
 
 from orchestra_bind9.settings import Bind9Settings
-from orchestra_core.catalogue import Domain, Record
-from orchestra_core.model.index import ServiceIndex
+from orchestra_core.driver import Domain, Record, ServiceIndex
 
 __all__ = [
     "SERIAL_MARK",

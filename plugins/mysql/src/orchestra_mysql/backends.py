@@ -1,6 +1,6 @@
 """The mysql backends: databases and database users on MySQL and MariaDB servers.
 
-Each operation is one :class:`~orchestra_core.backends.steps.Command` that runs the server's
+Each operation is one :class:`~orchestra_core.driver.Command` that runs the server's
 ``mysql`` client through the transport (so SSH works like the local sandbox). Its ``unless``
 half reads the live state (``information_schema``, ``mysql.user`` or ``mysql.global_priv``,
 ``mysql.db``, in one client run per step) and exits 0 when it already matches, so an
@@ -21,16 +21,27 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from orchestra_core.backends import Backend, Observation, RenderContext
-from orchestra_core.backends.steps import Command, Step
-from orchestra_core.catalogue import Database, DatabaseUser
-from orchestra_core.errors import FieldError
-from orchestra_core.rendering import Templates
+from orchestra_core.driver import (
+    Backend,
+    Command,
+    Database,
+    DatabaseUser,
+    FieldError,
+    Observation,
+    RenderContext,
+    Step,
+    Templates,
+)
 from orchestra_mysql import sql
 from orchestra_mysql.monitor import DATABASE_SIZE
 from orchestra_mysql.settings import MySQLSettings
 
 __all__ = ["MySQLDatabase", "MySQLUser", "over_quota", "password_statement"]
+
+#: What the database backend renders with.
+DatabaseContext = RenderContext[Database, MySQLSettings]
+#: What the user backend renders with.
+UserContext = RenderContext[DatabaseUser, MySQLSettings]
 
 #: Longest user name each server family takes.
 USERNAME_LENGTH = {"mariadb": 80, "mysql": 32}
@@ -61,7 +72,7 @@ def _reserved(errors: list[FieldError], key: str, field: str, name: str) -> None
         errors.append(FieldError(key, field, f"{name!r} is reserved for the server itself"))
 
 
-class MySQLDatabase(Backend[Database]):
+class MySQLDatabase(Backend[Database, MySQLSettings]):
     """Creates a database with its character set and collation; drops it on delete (after a
     dump into ``dump_dir`` when that is set)."""
 
@@ -77,25 +88,28 @@ class MySQLDatabase(Backend[Database]):
         _reserved(errors, obj.key, "name", obj.name)
         return errors
 
-    def render(self, ctx: RenderContext[Database]) -> Sequence[Step]:
-        """One step: create or alter (save), or dump and drop (delete)."""
+    def render_delete(self, ctx: DatabaseContext) -> Sequence[Step]:
+        """One step: dump (when ``dump_dir`` is set) and drop."""
+        db, settings = ctx.obj, ctx.settings
+        return [
+            _command(
+                self.templates,
+                "database-delete.sh.j2",
+                f"drop database {db.name}",
+                **settings.shell_values(),
+                name=db.name,
+                query="SELECT 1 " + _schema_where(db),
+                drop=f"DROP DATABASE {sql.identifier(db.name)}",
+                dump_dir=settings.dump_dir and ctx.path(settings.dump_dir),
+                dump_client=settings.dump_client,
+            )
+        ]
+
+    def render_save(self, ctx: DatabaseContext) -> Sequence[Step]:
+        """One step: create, or alter its character set and collation. A suspended
+        database stays as it is (its users are locked)."""
         db, settings = ctx.obj, ctx.settings
         name = sql.identifier(db.name)
-        exists = "FROM information_schema.SCHEMATA s WHERE s.SCHEMA_NAME = " + sql.literal(db.name)
-        if ctx.action == "delete":
-            return [
-                _command(
-                    self.templates,
-                    "database-delete.sh.j2",
-                    f"drop database {db.name}",
-                    **settings.shell_values(),
-                    name=db.name,
-                    query="SELECT 1 " + exists,
-                    drop=f"DROP DATABASE {name}",
-                    dump_dir=settings.dump_dir and ctx.path(settings.dump_dir),
-                    dump_client=settings.dump_client,
-                )
-            ]
         collate = f" COLLATE {db.collation}" if db.collation else ""
         return [
             _command(
@@ -110,7 +124,7 @@ class MySQLDatabase(Backend[Database]):
             )
         ]
 
-    def observe(self, ctx: RenderContext[Database]) -> Sequence[Observation]:
+    def observe(self, ctx: DatabaseContext) -> Sequence[Observation]:
         """The database's character set and collation as the server has them (drift)."""
         db = ctx.obj
         query = (
@@ -122,7 +136,7 @@ class MySQLDatabase(Backend[Database]):
         ]
 
 
-class MySQLUser(Backend[DatabaseUser]):
+class MySQLUser(Backend[DatabaseUser, MySQLSettings]):
     """Creates an account with its privileges on its databases, locks it while suspended, sets
     its password, and drops it on delete.
 
@@ -182,48 +196,44 @@ class MySQLUser(Backend[DatabaseUser]):
                 errors.append(FieldError(key, f"privileges[{i}]", str(exc)))
         return errors
 
-    def render(self, ctx: RenderContext[DatabaseUser]) -> Sequence[Step]:
-        """One step per operation; ``set_password``'s is sensitive."""
+    def render_delete(self, ctx: UserContext) -> Sequence[Step]:
+        """One step: end its sessions and drop the account."""
+        account, label, common = _account_values(ctx)
+        return [
+            _command(
+                self.templates,
+                "user-delete.sh.j2",
+                f"drop database user {label}",
+                **common,
+                exists_query="SELECT COUNT(*) FROM mysql.user " + _account_where(ctx),
+                drop=f"DROP USER {account}",
+            )
+        ]
+
+    def render_set_password(self, ctx: UserContext) -> Sequence[Step]:
+        """One sensitive step: the statement setting the password goes on the client's
+        stdin (hashed here for ``mysql_native_password``)."""
+        assert ctx.secret is not None, "set_password renders with a secret"
+        account, label, common = _account_values(ctx)
+        settings = ctx.settings
+        statement = password_statement(account, ctx.secret.reveal(), settings.auth_plugin)
+        return [
+            Command(
+                description=f"set the password of database user {label}",
+                script=self.templates.shell(
+                    "user-password.sh.j2", **common, plugin=settings.auth_plugin
+                ),
+                stdin=statement,
+                sensitive=True,
+                timeout=CLIENT_TIMEOUT,
+            )
+        ]
+
+    def render_save(self, ctx: UserContext) -> Sequence[Step]:
+        """One step: create the account or bring it to its privileges and lock state (a
+        suspended one is locked, its sessions ended; :meth:`render_suspended` is this)."""
         user, settings = ctx.obj, ctx.settings
-        account = sql.account(user.username, settings.user_host)
-        where = (
-            f"WHERE User = {sql.literal(user.username)} AND Host = "
-            f"{sql.literal(settings.user_host)}"
-        )
-        common = {
-            **settings.shell_values(),
-            "account": account,
-            "sessions_query": (
-                "SELECT ID FROM information_schema.PROCESSLIST WHERE USER = "
-                + sql.literal(user.username)
-            ),
-        }
-        label = f"{user.username}@{settings.user_host}"
-        if ctx.action == "delete":
-            return [
-                _command(
-                    self.templates,
-                    "user-delete.sh.j2",
-                    f"drop database user {label}",
-                    **common,
-                    exists_query="SELECT COUNT(*) FROM mysql.user " + where,
-                    drop=f"DROP USER {account}",
-                )
-            ]
-        if ctx.action == "set_password":
-            assert ctx.secret is not None, "set_password renders with a secret"
-            statement = password_statement(account, ctx.secret.reveal(), settings.auth_plugin)
-            return [
-                Command(
-                    description=f"set the password of database user {label}",
-                    script=self.templates.shell(
-                        "user-password.sh.j2", **common, plugin=settings.auth_plugin
-                    ),
-                    stdin=statement,
-                    sensitive=True,
-                    timeout=CLIENT_TIMEOUT,
-                )
-            ]
+        account, label, common = _account_values(ctx)
         wanted = sql.canonical_privileges(user.privileges)
         columns = (
             "ALL" if wanted == (sql.ALL,) else " ".join(sql.PRIVILEGE_COLUMNS[p] for p in wanted)
@@ -264,7 +274,7 @@ class MySQLUser(Backend[DatabaseUser]):
             )
         ]
 
-    def observe(self, ctx: RenderContext[DatabaseUser]) -> Sequence[Observation]:
+    def observe(self, ctx: UserContext) -> Sequence[Observation]:
         """Whether the account exists and is locked, and its rows of ``mysql.db`` (its
         privileges on each database): what a GRANT by hand changes. Never its password."""
         user = ctx.obj
@@ -282,15 +292,43 @@ def _observation(
     )
 
 
-def over_quota(user: DatabaseUser, ctx: RenderContext[Any]) -> set[str]:
+def over_quota(user: DatabaseUser, ctx: UserContext) -> set[str]:
     """The databases of ``user`` that are over their ``mysql-database-size`` allocation, as
     the last evaluation found (``ctx.exceeded``)."""
     return {
         name
         for name in user.databases
-        if DATABASE_SIZE.name
-        in ctx.exceeded(Database(account=user.account, name=name, type=user.type).key)
+        if DATABASE_SIZE.name in ctx.exceeded(Database.key_of(name, user.type))
     }
+
+
+def _account_values(ctx: UserContext) -> tuple[str, str, dict[str, Any]]:
+    """The account (``'user'@'host'`` in SQL), how descriptions name it, and the template
+    values every user step shares (the client, the query finding its sessions)."""
+    user, settings = ctx.obj, ctx.settings
+    account = sql.account(user.username, settings.user_host)
+    common = {
+        **settings.shell_values(),
+        "account": account,
+        "sessions_query": (
+            "SELECT ID FROM information_schema.PROCESSLIST WHERE USER = "
+            + sql.literal(user.username)
+        ),
+    }
+    return account, f"{user.username}@{settings.user_host}", common
+
+
+def _account_where(ctx: UserContext) -> str:
+    """The ``WHERE`` of the account's row in ``mysql.user``."""
+    return (
+        f"WHERE User = {sql.literal(ctx.obj.username)} AND Host = "
+        f"{sql.literal(ctx.settings.user_host)}"
+    )
+
+
+def _schema_where(db: Database) -> str:
+    """The ``FROM ... WHERE`` of the database's row in ``information_schema.SCHEMATA``."""
+    return "FROM information_schema.SCHEMATA s WHERE s.SCHEMA_NAME = " + sql.literal(db.name)
 
 
 def _read_database(db: Database) -> str:

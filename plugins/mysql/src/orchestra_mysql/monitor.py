@@ -15,14 +15,18 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, ClassVar
 
-from orchestra_core.backends.settings import build_settings
-from orchestra_core.backends.steps import Command, Step
-from orchestra_core.billing.metrics import BillingMetric
-from orchestra_core.catalogue import Database
-from orchestra_core.model.servers import Server
-from orchestra_core.model.service import Service
-from orchestra_core.rendering import Templates
-from orchestra_core.resources.definitions import Aggregation, Monitor, ResourceDefinition, Sample
+from orchestra_core.driver import (
+    Aggregation,
+    BillingMetric,
+    Command,
+    Database,
+    Monitor,
+    ResourceDefinition,
+    Sample,
+    Server,
+    Service,
+    Step,
+)
 from orchestra_mysql import sql
 from orchestra_mysql.settings import MySQLSettings
 
@@ -47,14 +51,14 @@ class MySQLDatabaseSize(Monitor):
     settings_class: ClassVar[type[Any]] = MySQLSettings
     tools: ClassVar[tuple[str, ...]] = ("mysql",)
 
-    def render(self, objects: Sequence[Service], server: Server, settings: Any) -> Sequence[Step]:
-        """One read-only step printing ``NAME<TAB>BYTES`` per database found; ``settings`` are
-        :class:`MySQLSettings` or a mapping of them."""
+    def render(
+        self, objects: Sequence[Service], server: Server, settings: MySQLSettings
+    ) -> Sequence[Step]:
+        """One read-only step printing ``NAME<TAB>BYTES`` per database found, with the
+        settings of the ``mysql-database`` backend on that server (or the monitor's own)."""
         names = [obj.name for obj in objects if isinstance(obj, Database)]
         if not names:
             return []
-        if not isinstance(settings, MySQLSettings):
-            settings = build_settings(MySQLSettings, settings, where=f"monitor {self.name}")
         wanted = ", ".join(sql.literal(name) for name in names)
         query = (
             "SELECT s.SCHEMA_NAME, IFNULL(SUM(t.DATA_LENGTH + t.INDEX_LENGTH), 0) "
@@ -66,9 +70,7 @@ class MySQLDatabaseSize(Monitor):
             # MySQL 8 caches these statistics for a day by default (information_schema_stats_
             # expiry): read them fresh, as MariaDB always does.
             query = "SET SESSION information_schema_stats_expiry = 0; " + query
-        script = Templates.for_package("orchestra_mysql").shell(
-            "size.sh.j2", **settings.shell_values(), query=query
-        )
+        script = self.templates.shell("size.sh.j2", **settings.shell_values(), query=query)
         return [Command(description=f"measure {len(names)} database sizes", script=script)]
 
     def parse(self, output: str, objects: Sequence[Service], measured_at: datetime) -> list[Sample]:

@@ -6,10 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from orchestra_core.backends import Backend
-from orchestra_core.billing.metrics import BillingMetric
-from orchestra_core.hookspecs import hookimpl
-from orchestra_core.resources.definitions import Monitor, ResourceDefinition
+from orchestra_core.driver import Backend, BillingMetric, Monitor, ResourceDefinition, hookimpl
 from orchestra_mysql.backends import MySQLDatabase, MySQLUser
 from orchestra_mysql.monitor import DATABASE_SIZE, DATABASE_STORAGE, MySQLDatabaseSize
 

@@ -15,17 +15,17 @@ __all__ = ["AUTH_PLUGINS", "FLAVORS", "OVER_QUOTA_REVOKE", "MySQLSettings"]
 # The core's validators, imported when first used: importing this package (its pytest fixtures
 # in ``orchestra_mysql.testing`` do) must not import orchestra_core.
 def absolute_path(instance: object, attribute: attrs.Attribute[Any], value: str | None) -> None:
-    """See :func:`orchestra_core.backends.settings.absolute_path`."""
-    from orchestra_core.backends import settings
+    """See :func:`orchestra_core.driver.absolute_path`."""
+    from orchestra_core import driver
 
-    settings.absolute_path(instance, attribute, value)
+    driver.absolute_path(instance, attribute, value)
 
 
 def program(instance: object, attribute: attrs.Attribute[Any], value: str) -> None:
-    """See :func:`orchestra_core.backends.settings.program`."""
-    from orchestra_core.backends import settings
+    """See :func:`orchestra_core.driver.program`."""
+    from orchestra_core import driver
 
-    settings.program(instance, attribute, value)
+    driver.program(instance, attribute, value)
 
 
 #: Server families: their SQL differs in a few places (authentication, name lengths).
