@@ -65,7 +65,7 @@ def orchestra_backends() -> Sequence[type[Backend[Any]]]:
 
 
 @hookspec
-def orchestra_monitors() -> Sequence[type[Monitor]]:
+def orchestra_monitors() -> Sequence[type[Monitor[Any, Any]]]:
     """Return the monitor classes this plugin provides (usage collectors).
 
     Called once, when plugins load. Each monitor's ``name`` must be unique.

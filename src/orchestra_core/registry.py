@@ -89,7 +89,7 @@ class Registry:
         self.plugins: dict[str, PluginInfo] = dict(plugins)
         self.service_types: dict[str, type[Service]] = {}
         self.backends: dict[str, BackendInfo] = {}
-        self.monitors: dict[str, type[Monitor]] = {}
+        self.monitors: dict[str, type[Monitor[Any, Any]]] = {}
         self.resources: dict[str, ResourceDefinition] = {}
         self.billing_metrics: dict[str, BillingMetric] = {}
         self._collect()

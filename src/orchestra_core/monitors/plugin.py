@@ -4,6 +4,7 @@ resources and billing metrics."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from orchestra_core.billing.metrics import BillingMetric
 from orchestra_core.hookspecs import hookimpl
@@ -58,7 +59,7 @@ RESOURCES = (HOME_DISK, WEB_DISK, WEB_TRAFFIC)
 
 
 @hookimpl
-def orchestra_monitors() -> Sequence[type[Monitor]]:
+def orchestra_monitors() -> Sequence[type[Monitor[Any, Any]]]:
     """``disk-usage`` (homes), ``web-disk-usage`` (web roots), ``web-traffic`` (logs)."""
     return [DiskUsage, WebDiskUsage, WebTraffic]
 

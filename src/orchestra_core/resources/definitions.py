@@ -15,11 +15,11 @@ import enum
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic
 
 import attrs
 
-from orchestra_core.backends.base import NoSettings
+from orchestra_core.backends.base import NoSettings, ServiceT, SettingsT
 from orchestra_core.backends.steps import Step
 from orchestra_core.errors import FieldError
 from orchestra_core.model.servers import Server
@@ -81,9 +81,11 @@ class Sample:
     idempotency_key: str
 
 
-class Monitor(ABC):
+class Monitor(ABC, Generic[ServiceT, SettingsT]):
     """Measures usage on a server for a set of objects, in one read-only collection script.
 
+    Typed like a backend, ``Monitor[Database, MySQLSettings]``: the objects it measures are of
+    its ``service_type``, and its settings an instance of the settings class it reads.
     ``backend`` names the backend whose routes and settings it follows: objects are measured
     where that backend sends them, with that backend's settings there (the database size
     where the database lives). A monitor without one is routed by routes that name the
@@ -117,14 +119,20 @@ class Monitor(ABC):
         return Templates.for_object(self)
 
     @abstractmethod
-    def render(self, objects: Sequence[Service], server: Server, settings: Any) -> Sequence[Step]:
-        """The read-only steps whose standard output :meth:`parse` turns into samples.
+    def render(
+        self, objects: Sequence[ServiceT], server: Server, settings: SettingsT
+    ) -> Sequence[Step]:
+        """The read-only steps whose standard output :meth:`parse` turns into samples, for
+        ``objects`` (all of its ``service_type``) on ``server``. ``settings`` are always an
+        instance of the settings class (the backend's it follows, or its own).
 
         Pure, as a backend's rendering: no I/O, the same input the same steps.
         """
 
     @abstractmethod
-    def parse(self, output: str, objects: Sequence[Service], measured_at: datetime) -> list[Sample]:
+    def parse(
+        self, output: str, objects: Sequence[ServiceT], measured_at: datetime
+    ) -> list[Sample]:
         """Samples from the collection script's standard output, for ``objects``.
 
         ``measured_at`` is when the run started (UTC); a counter stamps each sample with the

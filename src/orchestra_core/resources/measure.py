@@ -98,7 +98,7 @@ class Measurer:
 
     def __init__(
         self,
-        monitors: Mapping[str, type[Monitor]],
+        monitors: Mapping[str, type[Monitor[Any, Any]]],
         backends: Mapping[str, type[Backend[Any]]],
         servers: Sequence[Server],
         router: Router,

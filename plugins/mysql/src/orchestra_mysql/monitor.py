@@ -33,7 +33,7 @@ from orchestra_mysql.settings import MySQLSettings
 __all__ = ["DATABASE_SIZE", "DATABASE_STORAGE", "MySQLDatabaseSize"]
 
 
-class MySQLDatabaseSize(Monitor):
+class MySQLDatabaseSize(Monitor[Database, MySQLSettings]):
     """Bytes of data and indexes of each database (``information_schema.TABLES``), 0 for a
     database without tables; a database absent from the server gives no sample.
 
@@ -52,11 +52,11 @@ class MySQLDatabaseSize(Monitor):
     tools: ClassVar[tuple[str, ...]] = ("mysql",)
 
     def render(
-        self, objects: Sequence[Service], server: Server, settings: MySQLSettings
+        self, objects: Sequence[Database], server: Server, settings: MySQLSettings
     ) -> Sequence[Step]:
         """One read-only step printing ``NAME<TAB>BYTES`` per database found, with the
         settings of the ``mysql-database`` backend on that server (or the monitor's own)."""
-        names = [obj.name for obj in objects if isinstance(obj, Database)]
+        names = [obj.name for obj in objects]
         if not names:
             return []
         wanted = ", ".join(sql.literal(name) for name in names)
@@ -73,9 +73,11 @@ class MySQLDatabaseSize(Monitor):
         script = self.templates.shell("size.sh.j2", **settings.shell_values(), query=query)
         return [Command(description=f"measure {len(names)} database sizes", script=script)]
 
-    def parse(self, output: str, objects: Sequence[Service], measured_at: datetime) -> list[Sample]:
+    def parse(
+        self, output: str, objects: Sequence[Database], measured_at: datetime
+    ) -> list[Sample]:
         """A sample per ``NAME<TAB>BYTES`` line whose name is one of ``objects``."""
-        keys = {obj.name: obj.key for obj in objects if isinstance(obj, Database)}
+        keys = {obj.name: obj.key for obj in objects}
         samples = []
         for line in output.splitlines():
             name, _, size = line.partition("\t")

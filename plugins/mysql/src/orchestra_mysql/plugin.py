@@ -18,7 +18,7 @@ def orchestra_backends() -> Sequence[type[Backend[Any]]]:
 
 
 @hookimpl
-def orchestra_monitors() -> Sequence[type[Monitor]]:
+def orchestra_monitors() -> Sequence[type[Monitor[Any, Any]]]:
     """``mysql-database-size``: bytes per database, where ``mysql-database`` sends it."""
     return [MySQLDatabaseSize]
 
