@@ -21,6 +21,8 @@ from orchestra_core.testing.daemon import (
     DaemonFactory,
     DaemonProcess,
     free_port,
+    listening_sockets,
+    open_sockets,
     port_open,
     write_config,
 )
@@ -50,6 +52,84 @@ def test_free_port_is_bindable() -> None:
     assert 1024 <= port <= 65535
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", port))
+
+
+def kernel_port_range() -> tuple[int, int]:
+    low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+    return int(low), int(high)
+
+
+def test_free_port_is_outside_the_kernels_ephemeral_range_and_never_twice() -> None:
+    # The kernel hands ephemeral ports out again (bind to port 0, a client's source port):
+    # a stopped daemon's port from that range could be taken at once, even by the client
+    # asking whether it is closed (rndc binds port 0, got the control port and connected to
+    # itself). free_port never gives one of those.
+    low, high = kernel_port_range()
+    ports = [free_port() for _ in range(50)] + [free_port(udp=True) for _ in range(10)]
+    assert not [port for port in ports if low <= port <= high]
+    assert len(set(ports)) == len(ports)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+        udp.bind(("127.0.0.1", ports[-1]))
+
+
+def test_a_port_bound_to_port_zero_can_connect_to_itself_but_not_to_a_free_port() -> None:
+    # The cause of the flaky "rndc status exits 0 with no output after stop": with the
+    # dialled port in the ephemeral range, a client that binds port 0 first may be given
+    # that very port, and a loopback connect to itself succeeds (TCP simultaneous open).
+    # With a free_port() port this cannot happen: bind(0) never returns it.
+    port = free_port()
+    for _ in range(20000):
+        with socket.socket() as client:
+            client.bind(("127.0.0.1", 0))
+            assert client.getsockname()[1] != port
+
+
+def test_ready_port_counts_only_the_daemons_own_listener(tmp_path: Path) -> None:
+    # Another process listening on the port does not make our daemon ready.
+    port = free_port()
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", port))
+        other.listen()
+        daemon = python_daemon(tmp_path, "import time; time.sleep(120)", ready_port=port)
+        with pytest.raises(DaemonError, match="not ready within"):
+            daemon.start(timeout=0.5)
+        assert port_open("127.0.0.1", port)  # the port was open all along: not ours
+
+
+def test_stop_waits_until_no_process_holds_the_daemons_socket(tmp_path: Path) -> None:
+    # A child in a session of its own (out of the group that stop signals) inherits the
+    # listening socket: the port would stay open after stop. stop kills it and waits.
+    port = free_port()
+    daemon = python_daemon(
+        tmp_path,
+        f"""
+        import os, pathlib, socket, subprocess, sys, time
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", {port}))
+        child = subprocess.Popen(
+            [sys.executable, "-c", "import time; time.sleep(120)"],
+            pass_fds=[sock.fileno()], start_new_session=True,
+        )
+        pathlib.Path("child.pid").write_text(str(child.pid))
+        sock.listen()
+        time.sleep(120)
+        """,
+        ready_port=port,
+    )
+    daemon.start()
+    child = int((tmp_path / "child.pid").read_text())
+    try:
+        listeners = daemon.listeners
+        assert set(listeners.values()) == {("tcp", "127.0.0.1", port)}
+        assert listening_sockets([child]) == listeners
+        assert daemon.listening() == {("tcp", "127.0.0.1", port)}
+        daemon.stop(timeout=0.5)
+        assert open_sockets(listeners) == set()
+        assert not port_open("127.0.0.1", port)
+        assert wait_gone(child)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(child, signal.SIGKILL)
 
 
 def test_write_config_creates_folders_and_mode(tmp_path: Path) -> None:

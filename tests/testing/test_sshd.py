@@ -11,7 +11,7 @@ import pytest
 from orchestra_core.execution.local import process_alive
 from orchestra_core.model import Server
 from orchestra_core.testing import sshd
-from orchestra_core.testing.daemon import DaemonError, descendants, port_open
+from orchestra_core.testing.daemon import DaemonError, descendants, open_sockets
 from orchestra_core.testing.sshd import SSHHost, SSHHostFactory, known_hosts_name
 
 pytestmark = pytest.mark.daemon
@@ -100,9 +100,14 @@ def test_stop_refuses_connections_and_start_brings_the_same_host_back(
 ) -> None:
     host = ssh_hosts[2]
     port, first_pid = host.port, host.process.pid
+    # Asked of our sshd's own sockets (by inode), not of the port: another process on the
+    # machine may listen on the same address and port once it is free.
+    listeners = host.process.listeners
+    assert set(listeners.values()) == {("tcp", host.address, port)}
     assert host.stop() == 0
     assert not host.running
-    assert not port_open(host.address, port)
+    assert open_sockets(listeners) == set()
+    assert host.process.listening() == set()
     refused = host.run("echo ok")
     assert refused.returncode == 255
     assert f"connect to host {host.address} port {port}: Connection refused" in refused.stderr

@@ -13,7 +13,7 @@ import pytest
 from orchestra_bind9 import testing
 from orchestra_bind9.testing import ADDRESS, NamedFactory, NamedInstance, start_named
 
-from orchestra_core.testing.daemon import DaemonError
+from orchestra_core.testing.daemon import DaemonError, open_sockets
 
 pytestmark = pytest.mark.daemon
 
@@ -196,7 +196,20 @@ def test_rndc_out_of_reach_cannot_talk_to_the_running_named(
 
 def test_restart_serves_again_what_the_files_say(named_master: NamedInstance) -> None:
     pid = named_master.process.pid
+    listeners = named_master.process.listeners
+    ports = {named_master.port, named_master.control_port}
+    assert {("tcp", named_master.port), ("udp", named_master.port)} <= {
+        (kind, port) for kind, _, port in listeners.values()
+    }
+    assert {port for _, _, port in listeners.values()} == ports
     named_master.stop()
+    # Every socket of OUR named is closed (by inode: whatever else may take the ports now).
+    assert open_sockets(listeners) == set()
+    # Its ports are outside the kernel's ephemeral range: rndc's own source port (it binds
+    # port 0 before connecting) can never be the control port, so rndc cannot connect to
+    # itself there and read its own request back as an answer.
+    low, high = (int(n) for n in Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    assert not any(low <= port <= high for port in ports)
     assert named_master.rndc("status", check=False).returncode != 0
     named_master.restart()
     assert named_master.process.pid != pid

@@ -2,7 +2,8 @@
 
 :mod:`~orchestra_core.testing.pytest_plugin` (loaded by pytest through the ``pytest11`` entry
 point) offers the fixtures; :mod:`~orchestra_core.testing.contract` the backend contract
-suite; :mod:`~orchestra_core.testing.daemon` and :mod:`~orchestra_core.testing.sshd` real
+suite; :mod:`~orchestra_core.testing.factory` the generic factory of test daemons;
+:mod:`~orchestra_core.testing.daemon` and :mod:`~orchestra_core.testing.sshd` real
 daemons and SSH hosts; :mod:`~orchestra_core.testing.hostile`, ``fields``, ``purity``,
 ``execwatch`` and ``golden`` the tools the contract is made of. The names below are imported
 on first use, so that loading the pytest plugin imports nothing else of orchestra.
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
         port_open,
         write_config,
     )
+    from orchestra_core.testing.factory import DaemonKind, InstanceFactory, SharedDaemons
     from orchestra_core.testing.pytest_plugin import OrchestraFactory
     from orchestra_core.testing.sshd import SSHHost, SSHHostFactory, start_ssh_hosts
 
@@ -33,6 +35,9 @@ _MODULES = {
     "free_port": "orchestra_core.testing.daemon",
     "port_open": "orchestra_core.testing.daemon",
     "write_config": "orchestra_core.testing.daemon",
+    "DaemonKind": "orchestra_core.testing.factory",
+    "InstanceFactory": "orchestra_core.testing.factory",
+    "SharedDaemons": "orchestra_core.testing.factory",
     "OrchestraFactory": "orchestra_core.testing.pytest_plugin",
     "SSHHost": "orchestra_core.testing.sshd",
     "SSHHostFactory": "orchestra_core.testing.sshd",
@@ -42,10 +47,13 @@ _MODULES = {
 __all__ = [
     "DaemonError",
     "DaemonFactory",
+    "DaemonKind",
     "DaemonProcess",
+    "InstanceFactory",
     "OrchestraFactory",
     "SSHHost",
     "SSHHostFactory",
+    "SharedDaemons",
     "free_port",
     "port_open",
     "start_ssh_hosts",

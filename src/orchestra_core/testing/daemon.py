@@ -19,23 +19,29 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import signal
 import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 
 from orchestra_core.errors import OrchestraError
+from orchestra_core.testing.factory import InstanceFactory, MakeDir
 
 __all__ = [
     "DaemonError",
     "DaemonFactory",
     "DaemonProcess",
+    "Listener",
+    "ProcessKind",
     "descendants",
     "free_port",
+    "listening_sockets",
+    "open_sockets",
     "port_open",
     "write_config",
 ]
@@ -98,16 +104,75 @@ def descendants(root: int) -> set[int]:
     return found
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port on ``host`` that is free right now (the kernel picks it).
+#: Ports below this are left alone by :func:`free_port` (well-known and registered services).
+PORT_FLOOR = 10000
+#: Ports :func:`free_port` has handed out in this process: it does not hand one out twice
+#: (two fixtures asking in a row would otherwise get the same port before either binds it).
+_HANDED_OUT: set[int] = set()
 
-    Another process may take it before the daemon binds it; on loopback in a test that is rare.
-    """
+
+def _kernel_port_range() -> tuple[int, int]:
+    """The kernel's ephemeral port range (``ip_local_port_range``), where it picks the
+    source port of a ``connect()`` and the port of a ``bind()`` to port 0."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+def _port_candidates() -> range:
+    """Ports outside the kernel's ephemeral range: below it when there is room, else above."""
+    low, high = _kernel_port_range()
+    if low - PORT_FLOOR >= 1000:
+        return range(PORT_FLOOR, low)
+    if 65535 - high >= 1000:
+        return range(high + 1, 65536)
+    return range(0)
+
+
+def _bindable(host: str, port: int, kinds: Sequence[socket.SocketKind]) -> bool:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
+    for kind in kinds:
+        with socket.socket(family, kind) as sock:
+            try:
+                sock.bind((host, port))
+            except OSError:
+                return False
+    return True
+
+
+def free_port(host: str = "127.0.0.1", *, udp: bool = False) -> int:
+    """A TCP port on ``host`` (and UDP too with ``udp``) that is free right now, chosen at
+    random OUTSIDE the kernel's ephemeral port range.
+
+    A port from the ephemeral range (what binding port 0 gives) is one the kernel hands out
+    again as soon as the daemon lets it go: to another process binding port 0, or as the
+    source port of a client on this machine. A client that binds port 0 before it connects
+    (``rndc`` does) may then get the very port it dials and connect to itself on loopback:
+    ``rndc status`` to a stopped named read back its own signed request and exited 0. Ports
+    outside that range are never handed out by the kernel, so a stopped daemon's port stays
+    free until someone binds it by number. Not handed out twice by one process; another
+    process may still take it before the daemon binds it (unlikely: the pick is random).
+    """
+    kinds = [socket.SOCK_STREAM, socket.SOCK_DGRAM] if udp else [socket.SOCK_STREAM]
+    candidates = _port_candidates()
+    if len(candidates) > len(_HANDED_OUT) + 100:
+        pick = random.SystemRandom()
+        for _ in range(200):
+            port = pick.choice(candidates)
+            if port not in _HANDED_OUT and _bindable(host, port, kinds):
+                _HANDED_OUT.add(port)
+                return port
+    # No room outside the ephemeral range (or all of it handed out): let the kernel pick.
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    for _ in range(50):
+        with socket.socket(family, socket.SOCK_STREAM) as sock:
+            sock.bind((host, 0))
+            port = int(sock.getsockname()[1])
+        if _bindable(host, port, kinds):
+            return port
+    raise DaemonError(f"no free port on {host}", argv=["free_port", host])
 
 
 def port_open(host: str, port: int, timeout: float = 0.2) -> bool:
@@ -117,6 +182,91 @@ def port_open(host: str, port: int, timeout: float = 0.2) -> bool:
             return True
     except OSError:
         return False
+
+
+#: What :func:`listening_sockets` reports for one socket: ``("tcp" or "udp", address, port)``.
+Listener = tuple[str, str, int]
+
+#: TCP sockets in state LISTEN and UDP sockets bound and unconnected (``/proc/net`` states).
+_LISTEN_STATES = {"tcp": "0A", "tcp6": "0A", "udp": "07", "udp6": "07"}
+
+
+def _hex_address(text: str) -> str:
+    """``/proc/net`` ``ADDRESS:PORT`` hex address (in host byte order per 32-bit word)."""
+    raw = bytes.fromhex(text)
+    words = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
+    family = socket.AF_INET if len(words) == 4 else socket.AF_INET6
+    return socket.inet_ntop(family, words)
+
+
+def _socket_table() -> dict[int, Listener]:
+    """Every listening socket of this network namespace, by inode (from ``/proc/net``)."""
+    table: dict[int, Listener] = {}
+    for name, state in _LISTEN_STATES.items():
+        try:
+            lines = Path("/proc/net", name).read_text(encoding="ascii").splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if len(fields) < 10 or fields[3] != state:
+                continue
+            if name.startswith("udp") and not fields[2].endswith(":0000"):
+                continue  # a connected UDP socket is a client, not a listener
+            address, _, port = fields[1].partition(":")
+            inode = int(fields[9])
+            if inode:
+                table[inode] = (name.rstrip("6"), _hex_address(address), int(port, 16))
+    return table
+
+
+def _socket_inodes(pid: int) -> set[int]:
+    """Inodes of the sockets process ``pid`` holds open (empty when it is gone)."""
+    found: set[int] = set()
+    try:
+        fds = list(Path(f"/proc/{pid}/fd").iterdir())
+    except OSError:
+        return found
+    for fd in fds:
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            found.add(int(target[8:-1]))
+    return found
+
+
+def listening_sockets(pids: Iterable[int]) -> dict[int, Listener]:
+    """The listening sockets (TCP LISTEN, UDP bound) that the processes ``pids`` hold, by
+    inode: what THESE processes listen on, whatever else on the machine uses the same port."""
+    held: set[int] = set()
+    for pid in pids:
+        held |= _socket_inodes(pid)
+    return {inode: where for inode, where in _socket_table().items() if inode in held}
+
+
+def _addresses(host: str) -> set[str]:
+    """The IP addresses ``host`` stands for (itself when it is one)."""
+    try:
+        return {str(info[4][0]) for info in socket.getaddrinfo(host, None)} | {host}
+    except OSError:
+        return {host}
+
+
+def open_sockets(inodes: Iterable[int]) -> set[int]:
+    """Which of the listening sockets ``inodes`` (from :attr:`DaemonProcess.listeners`) are
+    still open anywhere on the machine: empty once the daemon that had them is stopped."""
+    return set(inodes) & set(_socket_table())
+
+
+def _holders(inodes: set[int]) -> set[int]:
+    """PIDs of every process holding one of the sockets ``inodes`` (a full /proc scan)."""
+    found: set[int] = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and _socket_inodes(int(entry.name)) & inodes:
+            found.add(int(entry.name))
+    return found
 
 
 def write_config(tmp_dir: Path | str, name: str, text: str, *, mode: int = 0o644) -> Path:
@@ -136,8 +286,10 @@ class DaemonProcess:
 
     ``argv`` is run with ``cwd`` as working directory (a new temp dir when None; it is left in
     place so the logs can be read after a failure). ``env`` is added to the current environment.
-    The daemon is ready when a TCP connection to ``host:ready_port`` succeeds, or when
-    ``ready()`` returns True; with neither, it is ready as soon as it is launched. Its stdout and
+    The daemon is ready when one of ITS processes listens on TCP ``host:ready_port`` (read
+    from ``/proc``: another process on that port does not count), or when ``ready()``
+    returns True; with neither, it is ready as soon as it is launched. :meth:`stop` returns
+    once every socket it listened on is closed. Its stdout and
     stderr go to ``NAME.stdout.log`` and ``NAME.stderr.log`` in ``cwd`` (``name`` defaults to
     the basename of ``argv[0]``).
     """
@@ -171,6 +323,8 @@ class DaemonProcess:
         self.stdout_path = self.cwd / f"{self.name}.stdout.log"
         self.stderr_path = self.cwd / f"{self.name}.stderr.log"
         self._proc: subprocess.Popen[bytes] | None = None
+        #: The sockets it listened on when it was ready, by inode: what stop waits for.
+        self._listeners: dict[int, Listener] = {}
 
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
@@ -194,10 +348,37 @@ class DaemonProcess:
         that signal); None while it runs or before :meth:`stop`."""
         return self._proc.returncode if self._proc is not None else None
 
+    def processes(self) -> set[int]:
+        """PIDs of the daemon and every live process below it (empty when it is not running)."""
+        if self._proc is None or not self.running:
+            return set()
+        return {self._proc.pid} | descendants(self._proc.pid)
+
+    @property
+    def listeners(self) -> dict[int, Listener]:
+        """The sockets the daemon listened on when it became ready, by inode (a copy): after
+        :meth:`stop`, :func:`open_sockets` of them is empty."""
+        return dict(self._listeners)
+
+    def listening(self) -> set[Listener]:
+        """Where the daemon's own processes listen now: ``("tcp", "127.0.0.1", 5353)``,
+        ``("udp", ...)``. Empty once it is stopped. Unlike :func:`port_open` this cannot be
+        fooled by another process that took the same port."""
+        return set(listening_sockets(self.processes()).values())
+
+    def listens_on(self, port: int, host: str | None = None) -> bool:
+        """True when the daemon's processes hold a TCP listening socket on ``port`` of
+        ``host`` (default: its ``host``), or of every address."""
+        wanted = {*_addresses(host or self.host), "0.0.0.0", "::"}
+        return any(
+            kind == "tcp" and at == port and address in wanted
+            for kind, address, at in self.listening()
+        )
+
     def is_ready(self) -> bool:
         """Run the readiness check once (True when there is none)."""
         if self.ready_port is not None:
-            return port_open(self.host, self.ready_port)
+            return self.listens_on(self.ready_port)
         if self.ready is not None:
             return bool(self.ready())
         return True
@@ -252,6 +433,7 @@ class DaemonProcess:
                 )
             try:
                 if self.is_ready():
+                    self._listeners = listening_sockets(self.processes())
                     return self
             except BaseException:
                 self.stop()
@@ -269,14 +451,17 @@ class DaemonProcess:
     def stop(self, timeout: float = 5.0) -> int | None:
         """Stop the daemon: SIGTERM to its process group, SIGKILL after ``timeout`` seconds.
 
-        Whatever else is left in its process group is killed too. Returns its exit code
-        (negative: the signal that ended it), or None if it was never started. Safe to call
-        twice, and on a process that has already exited.
+        Whatever else is left in its process group is killed too, and so is any process that
+        still holds one of its listening sockets (a child that inherited it): it returns once
+        no socket the daemon listened on is open. Returns its exit code (negative: the
+        signal that ended it), or None if it was never started. Safe to call twice, and on
+        a process that has already exited.
         """
         proc = self._proc
         if proc is None:
             return None
         if proc.returncode is None:
+            held = {**self._listeners, **listening_sockets(self.processes())}
             # Until the leader is reaped (proc.wait below) its PID, and so the group id, cannot
             # be reused: signalling the group reaches our processes only.
             _signal_group(proc.pid, signal.SIGTERM)
@@ -285,6 +470,7 @@ class DaemonProcess:
                 _wait_exited(proc, None)
             _signal_group(proc.pid, signal.SIGKILL)
             proc.wait()
+            _wait_closed(set(held), timeout, argv=self.argv)
         return proc.returncode
 
     def __enter__(self) -> DaemonProcess:
@@ -324,24 +510,51 @@ def _wait_exited(proc: subprocess.Popen[bytes], timeout: float | None) -> bool:
     return True
 
 
+def _wait_closed(inodes: set[int], timeout: float, *, argv: Sequence[str]) -> None:
+    """Wait until none of the sockets ``inodes`` is open any more; SIGKILL the processes
+    that still hold one after ``timeout`` seconds, and raise DaemonError if that fails."""
+    deadline = time.monotonic() + timeout
+    delay = 0.002
+    killed = False
+    while inodes:
+        inodes = open_sockets(inodes)
+        if not inodes:
+            return
+        if time.monotonic() >= deadline:
+            if killed:
+                raise DaemonError(
+                    f"the daemon stopped but its sockets {sorted(inodes)} are still open",
+                    argv=argv,
+                )
+            for pid in _holders(inodes):
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signal.SIGKILL)
+            killed = True
+            deadline = time.monotonic() + KILL_WAIT
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
+
+
+#: Seconds :func:`_wait_closed` waits after killing what still held a daemon's socket.
+KILL_WAIT = 5.0
+
+
 def _signal_group(pgid: int, sig: signal.Signals) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
 
 
-class DaemonFactory:
-    """Makes :class:`DaemonProcess` objects, each in a fresh folder, and stops them all.
+class ProcessKind:
+    """Plain daemon processes as a :class:`~orchestra_core.testing.factory.DaemonKind`:
+    ``start(make_dir, argv, ...)`` is a started :class:`DaemonProcess` (see
+    :class:`DaemonFactory`), reset starts it again if it stopped, stop stops it."""
 
-    ``make_dir(name)`` returns a new empty folder for a daemon (the pytest fixture passes
-    ``tmp_path_factory.mktemp``). Behind the ``daemon_factory`` fixture.
-    """
+    name = "daemon"
 
-    def __init__(self, make_dir: Callable[[str], Path]) -> None:
-        self._make_dir = make_dir
-        self.daemons: list[DaemonProcess] = []
-
-    def __call__(
+    def start(
         self,
+        make_dir: MakeDir,
+        /,
         argv: Sequence[str],
         *,
         cwd: Path | str | None = None,
@@ -353,32 +566,47 @@ class DaemonFactory:
         start: bool = True,
         timeout: float = 10.0,
     ) -> DaemonProcess:
-        """A daemon running ``argv`` (see :class:`DaemonProcess`), started unless ``start``
-        is False; its folder is ``cwd`` or a new one."""
         if not argv:
             raise ValueError("argv must name a program")
         label = name or Path(str(argv[0])).name
         daemon = DaemonProcess(
             argv,
-            cwd=cwd if cwd is not None else self._make_dir(label),
+            cwd=cwd if cwd is not None else make_dir(label),
             env=env,
             ready_port=ready_port,
             ready=ready,
             host=host,
             name=name,
         )
-        self.daemons.append(daemon)
         if start:
             daemon.start(timeout=timeout)
         return daemon
 
-    def stop_all(self, timeout: float = 5.0) -> None:
-        """Stop every daemon made here, last made first; the first error is raised at the end."""
-        first: BaseException | None = None
-        for daemon in reversed(self.daemons):
-            try:
-                daemon.stop(timeout=timeout)
-            except Exception as exc:
-                first = first or exc
-        if first is not None:
-            raise first
+    def reset(self, daemon: DaemonProcess, /) -> None:
+        """Running again if it stopped (a daemon never started is started)."""
+        if not daemon.running:
+            daemon.stop()
+            daemon.start()
+
+    def stop(self, daemon: DaemonProcess, /) -> None:
+        daemon.stop()
+
+
+class DaemonFactory(InstanceFactory[ProcessKind]):
+    """Makes :class:`DaemonProcess` objects, each in a fresh folder, and stops them all: the
+    generic :class:`~orchestra_core.testing.factory.InstanceFactory` of :class:`ProcessKind`.
+
+    ``make_dir(name)`` returns a new empty folder for a daemon (the pytest fixture passes
+    ``tmp_path_factory.mktemp``). ``factory(argv, ready_port=PORT)`` (or ``ready=``,
+    ``cwd=``, ``env=``, ``host=``, ``name=``, ``start=False``, ``timeout=``) is a daemon
+    running ``argv`` (see :class:`DaemonProcess`), started unless ``start`` is False, in
+    ``cwd`` or a new folder. Behind the ``daemon_factory`` fixture.
+    """
+
+    def __init__(self, make_dir: MakeDir) -> None:
+        super().__init__(ProcessKind(), make_dir)
+
+    @property
+    def daemons(self) -> list[DaemonProcess]:
+        """Every daemon made here and not stopped by :meth:`stop_all`, oldest first."""
+        return self.instances

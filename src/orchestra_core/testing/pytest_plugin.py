@@ -7,9 +7,12 @@ rest of orchestra inside their bodies, so loading it costs nothing and does not 
 coverage. Disable it with ``-p no:orchestra``; override a fixture by defining one of the same
 name in a ``conftest.py``.
 
-What starts a daemon follows one pattern: a session-scoped fixture starts it once
-(``shared_ssh_host``, ``shared_daemon_factory``), a function-scoped one hands it to each test
-reset (``ssh_host``), and a factory starts private ones that stop after the test
+What starts a daemon follows one pattern, built on one generic factory
+(:class:`~orchestra_core.testing.factory.InstanceFactory` of a
+:class:`~orchestra_core.testing.factory.DaemonKind`): a session-scoped fixture starts it once
+(``shared_ssh_host``, on ``shared_daemons``, which keeps one factory per kind for the session
+and stops everything at its end), a function-scoped one hands it to each test reset
+(``ssh_host``), and a factory starts private ones that stop after the test
 (``ssh_host_factory``, ``daemon_factory``).
 """
 
@@ -26,6 +29,7 @@ if TYPE_CHECKING:
     from orchestra_core.execution.recording import RecordingTransport
     from orchestra_core.model import Route, Server
     from orchestra_core.testing.daemon import DaemonFactory
+    from orchestra_core.testing.factory import SharedDaemons
     from orchestra_core.testing.golden import Golden
     from orchestra_core.testing.sshd import SSHHost, SSHHostFactory
 
@@ -40,6 +44,7 @@ __all__ = [
     "postgres_url",
     "recording_transport",
     "shared_daemon_factory",
+    "shared_daemons",
     "shared_ssh_host",
     "ssh_host",
     "ssh_host_factory",
@@ -200,6 +205,27 @@ def recording_transport() -> Iterator[RecordingTransport]:
 # -- daemons ---------------------------------------------------------------------------------------
 
 
+@pytest.fixture(scope="session")
+def shared_daemons(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SharedDaemons]:
+    """One :class:`~orchestra_core.testing.factory.InstanceFactory` per kind of daemon for
+    the whole session (session scope), each starting its instances in fresh temp dirs;
+    everything they started is stopped at the end of the session.
+
+    ``shared_daemons(KIND)`` is the session's factory for a
+    :class:`~orchestra_core.testing.factory.DaemonKind`; ``shared_daemons(KIND).shared(KEY,
+    ...)`` its instance ``KEY``, started on first use; ``shared_daemons(KIND).reset(it)``
+    what a function-scoped fixture returns. Drivers build their daemon fixtures on it
+    (``named_master``, ``mariadb_server``, ``shared_ssh_host``).
+    """
+    from orchestra_core.testing.factory import SharedDaemons
+
+    daemons = SharedDaemons(tmp_path_factory)
+    try:
+        yield daemons
+    finally:
+        daemons.stop_all()
+
+
 @pytest.fixture
 def daemon_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaemonFactory]:
     """A callable that starts real daemons, each in its own temp dir (function scope).
@@ -269,17 +295,15 @@ def ssh_hosts(ssh_host_factory: SSHHostFactory) -> list[SSHHost]:
 
 
 @pytest.fixture(scope="session")
-def shared_ssh_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SSHHost]:
+def shared_ssh_host(shared_daemons: SharedDaemons) -> SSHHost:
     """One real sshd host for the whole session (session scope), on 127.0.0.254 so that it
-    never meets the hosts of ``ssh_host_factory``; started the first time a test asks for it,
-    stopped at the end. Tests should take ``ssh_host``, which resets it."""
-    from orchestra_core.testing.sshd import start_ssh_hosts
+    never meets the hosts of ``ssh_host_factory``; started the first time a test asks for it
+    (by ``shared_daemons``), stopped at the end. Tests should take ``ssh_host``, which resets
+    it."""
+    from orchestra_core.testing.sshd import SSHHostKind
 
-    [host] = start_ssh_hosts(tmp_path_factory.mktemp("shared-ssh"), 1, first=254)
-    try:
-        yield host
-    finally:
-        host.stop()
+    [host] = shared_daemons(SSHHostKind()).shared("shared", 1, first=254)
+    return host
 
 
 @pytest.fixture

@@ -23,7 +23,6 @@ import re
 import signal
 import subprocess
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,11 +30,19 @@ import attrs
 
 from orchestra_core.execution.local import process_alive
 from orchestra_core.testing.daemon import DaemonError, DaemonProcess, descendants, free_port
+from orchestra_core.testing.factory import InstanceFactory, MakeDir
 
 if TYPE_CHECKING:
     from orchestra_core.model import Server
 
-__all__ = ["SSHD", "SSHHost", "SSHHostFactory", "known_hosts_name", "start_ssh_hosts"]
+__all__ = [
+    "SSHD",
+    "SSHHost",
+    "SSHHostFactory",
+    "SSHHostKind",
+    "known_hosts_name",
+    "start_ssh_hosts",
+]
 
 #: The sshd binary; it must be an absolute path (sshd re-executes itself per connection).
 SSHD = "/usr/sbin/sshd"
@@ -283,36 +290,72 @@ def start_ssh_hosts(
     return hosts
 
 
-class SSHHostFactory:
-    """Starts SSH hosts, each call in a new folder from ``make_dir(name)``, and stops them.
+class SSHHostKind:
+    """sshd test hosts as a :class:`~orchestra_core.testing.factory.DaemonKind`: one
+    instance is the list of hosts of one call, sharing a client key.
 
-    Each call takes the next unused 127.0.0.x addresses, from ``first`` on, so the hosts of
-    one factory never share an address. Behind the ``ssh_host_factory`` fixture.
+    ``start(make_dir, count=1, *, first=None, read_bashrc=False)`` starts ``count`` hosts
+    (see :func:`start_ssh_hosts`) on the next 127.0.0.x addresses this kind has not given
+    out yet, from ``first_address`` on, or from ``first`` when it is given. Reset kills every
+    session (or starts a stopped host again); stop stops the hosts and their sessions.
     """
 
-    def __init__(self, make_dir: Callable[[str], Path], *, first: int = 2) -> None:
-        self._make_dir = make_dir
-        self._next = first
-        self.hosts: list[SSHHost] = []
+    name = "ssh"
 
-    def __call__(self, count: int = 1, *, read_bashrc: bool = False) -> list[SSHHost]:
-        """``count`` started :class:`SSHHost` (see :func:`start_ssh_hosts`)."""
-        first = self._next
-        hosts = start_ssh_hosts(self._make_dir("ssh"), count, first=first, read_bashrc=read_bashrc)
-        self._next = first + count
-        self.hosts.extend(hosts)
+    def __init__(self, *, first_address: int = 2) -> None:
+        self.next_address = first_address
+
+    def start(
+        self,
+        make_dir: MakeDir,
+        /,
+        count: int = 1,
+        *,
+        first: int | None = None,
+        read_bashrc: bool = False,
+        timeout: float = 10.0,
+    ) -> list[SSHHost]:
+        octet = self.next_address if first is None else first
+        hosts = start_ssh_hosts(
+            make_dir("ssh"), count, first=octet, read_bashrc=read_bashrc, timeout=timeout
+        )
+        if first is None:
+            self.next_address = octet + count
         return hosts
 
-    def stop_all(self) -> None:
-        """Stop every host started here, last first; the first error is raised at the end."""
+    def reset(self, hosts: list[SSHHost], /) -> None:
+        for host in hosts:
+            host.reset()
+
+    def stop(self, hosts: list[SSHHost], /) -> None:
         first: BaseException | None = None
-        for host in reversed(self.hosts):
+        for host in reversed(hosts):
             try:
                 host.stop()
             except Exception as exc:
                 first = first or exc
         if first is not None:
             raise first
+
+
+class SSHHostFactory(InstanceFactory[SSHHostKind]):
+    """Starts SSH hosts, each call in a new folder from ``make_dir(name)``, and stops them:
+    the generic :class:`~orchestra_core.testing.factory.InstanceFactory` of
+    :class:`SSHHostKind`.
+
+    ``factory(count=1, read_bashrc=False)`` is a list of ``count`` started :class:`SSHHost`
+    (see :func:`start_ssh_hosts`). Each call takes the next unused 127.0.0.x addresses,
+    from ``first`` on, so the hosts of one factory never share an address. Behind the
+    ``ssh_host_factory`` fixture.
+    """
+
+    def __init__(self, make_dir: MakeDir, *, first: int = 2) -> None:
+        super().__init__(SSHHostKind(first_address=first), make_dir)
+
+    @property
+    def hosts(self) -> list[SSHHost]:
+        """Every host started here and not stopped by :meth:`stop_all`, oldest first."""
+        return [host for hosts in self.instances for host in hosts]
 
 
 # -- building a host ---------------------------------------------------------------------------

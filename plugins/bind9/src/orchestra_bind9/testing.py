@@ -6,9 +6,13 @@ orchestra-owned include file that starts empty), checks it with ``named-checkcon
 returns once ``rndc status`` answers. The :class:`NamedInstance` it returns queries the server
 with dnspython and gives the settings the bind9 backends take to drive it.
 
-This module is also the pytest plugin ``orchestra_bind9`` (``pytest11`` entry point): it offers
-the ``named_master``, ``named_slave`` and ``named_factory`` fixtures. It imports orchestra and
-dnspython inside functions only, so that loading the plugin costs nothing.
+:class:`NamedKind` describes named to orchestra's generic test-daemon factory
+(:class:`~orchestra_core.testing.factory.InstanceFactory`): how to start one, what a reset is
+(:meth:`NamedInstance.reset`: running, reloaded with no zone and empty folders) and how to
+stop it. This module is also the pytest plugin ``orchestra_bind9`` (``pytest11`` entry point):
+it offers the ``named_master`` and ``named_slave`` fixtures (the session's two instances,
+reset for each test) and ``named_factory`` (private ones, stopped after the test). It imports
+orchestra and dnspython inside functions only, so that loading the plugin costs nothing.
 """
 
 from __future__ import annotations
@@ -16,12 +20,12 @@ from __future__ import annotations
 import base64
 import re
 import secrets
-import socket
+import shutil
 import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import pytest
@@ -30,10 +34,15 @@ if TYPE_CHECKING:
     import dns.message
 
     from orchestra_core.testing.daemon import DaemonProcess
+    from orchestra_core.testing.factory import InstanceFactory, MakeDir, SharedDaemons
+
+    #: What ``named_factory`` is: orchestra's generic factory, of :class:`NamedKind`.
+    NamedFactory = InstanceFactory["NamedKind"]
 
 __all__ = [
     "NamedFactory",
     "NamedInstance",
+    "NamedKind",
     "named_factory",
     "named_master",
     "named_slave",
@@ -126,6 +135,9 @@ class NamedInstance:
     conf_dir: Path
     log: Path
     process: DaemonProcess
+    #: Mutable bookkeeping of a frozen record: where the log of this test starts, and how
+    #: many zones named serves by itself (built-in ones), as counted right after start.
+    _marks: dict[str, int] = attrs.field(factory=dict, init=False, repr=False)
 
     def __repr__(self) -> str:
         return f"<NamedInstance {self.name} port={self.port} dir={self.dir}>"
@@ -181,7 +193,8 @@ class NamedInstance:
         return ["rndc", "-c", str(conf)]
 
     def stop(self) -> int | None:
-        """Stop named (SIGTERM, SIGKILL after 5 s); its exit code, None if never started."""
+        """Stop named (SIGTERM, SIGKILL after 5 s) and wait until none of its sockets is
+        open; its exit code, None if never started."""
         return self.process.stop()
 
     def restart(self, timeout: float = 10.0) -> None:
@@ -190,10 +203,46 @@ class NamedInstance:
         self.process.stop()
         self.process.start(timeout=timeout)
 
-    def log_text(self) -> str:
-        """named's log so far ("" before it wrote any)."""
+    def zone_count(self) -> int:
+        """How many zones named serves now, its built-in ones included (``rndc status``)."""
+        found = re.search(r"number of zones: (\d+)", self.rndc("status").stdout)
+        if found is None:
+            raise ValueError(f"rndc status of {self.name} gives no number of zones")
+        return int(found[1])
+
+    def reset(self, timeout: float = 10.0) -> NamedInstance:
+        """Make the instance as a test expects to find it, and return it: running (started
+        again if a test stopped it), reloaded with an empty include file so that it serves
+        no zone of an earlier test, ``zone_dir``, ``slave_dir`` and ``conf_dir`` empty, and
+        :meth:`log_text` starting with this reload. The session's ``named_master`` and
+        ``named_slave`` are reset before each test."""
+        if not self.process.running:
+            self.restart(timeout=timeout)
+        # The test's log starts with this reconfig (it ends with "running", as a start does).
+        self._marks["log_start"] = self._log_size()
+        self.include_file.write_text("", encoding="utf-8")
+        self.rndc("reconfig")
+        builtin = self._marks.get("builtin_zones")
+        if builtin is not None and not self.wait_for(lambda: self.zone_count() <= builtin, timeout):
+            raise AssertionError(f"named {self.name} still serves zones after reconfig")
+        # After the reconfig: a zone still served could write its file again.
+        for folder in (self.zone_dir, self.slave_dir, self.conf_dir):
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir(parents=True, exist_ok=True)
+        return self
+
+    def _log_size(self) -> int:
         try:
-            return self.log.read_text(encoding="utf-8", errors="replace")
+            return self.log.stat().st_size
+        except FileNotFoundError:
+            return 0
+
+    def log_text(self) -> str:
+        """named's log since it was started or last :meth:`reset` ("" before it wrote any)."""
+        try:
+            with self.log.open("rb") as log:
+                log.seek(self._marks.get("log_start", 0))
+                return log.read().decode("utf-8", errors="replace")
         except FileNotFoundError:
             return ""
 
@@ -353,6 +402,7 @@ def start_named(
             exit_code=exc.exit_code,
             stderr_tail=tail,
         ) from exc
+    instance._marks["builtin_zones"] = instance.zone_count()
     return instance
 
 
@@ -368,46 +418,42 @@ def _free_dns_port() -> int:
     """A loopback port free for both TCP and UDP right now (DNS listens on both)."""
     from orchestra_core.testing.daemon import free_port
 
-    for _ in range(50):
-        port = free_port(ADDRESS)
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-            try:
-                udp.bind((ADDRESS, port))
-            except OSError:
-                continue
-        return port
-    raise RuntimeError("no loopback port is free for both TCP and UDP")
+    return free_port(ADDRESS, udp=True)
 
 
-class NamedFactory:
-    """Starts named instances, each in a new folder from ``make_dir(name)``, and stops them.
+class NamedKind:
+    """named as a :class:`~orchestra_core.testing.factory.DaemonKind`: what orchestra's
+    generic factory needs to start, reset and stop test instances.
 
-    Behind the ``named_factory`` fixture.
+    ``start(make_dir, name="named", *, options="", timeout=10.0)`` is :func:`start_named` in
+    a new folder ``named-NAME``; reset is :meth:`NamedInstance.reset`; stop
+    :meth:`NamedInstance.stop`.
     """
 
-    def __init__(self, make_dir: Callable[[str], Path]) -> None:
-        self._make_dir = make_dir
-        self.instances: list[NamedInstance] = []
+    name = "named"
 
-    def __call__(
-        self, name: str = "named", *, options: str = "", timeout: float = 10.0
+    def start(
+        self, make_dir: MakeDir, /, name: str = "named", *, options: str = "", timeout: float = 10.0
     ) -> NamedInstance:
-        """A started :class:`NamedInstance` called ``name``, with extra named ``options``
-        (see :func:`start_named`)."""
-        instance = start_named(self._make_dir(name), name=name, options=options, timeout=timeout)
-        self.instances.append(instance)
-        return instance
+        return start_named(make_dir(f"named-{name}"), name=name, options=options, timeout=timeout)
 
-    def stop_all(self) -> None:
-        """Stop every instance started here, last first; the first error is raised at the end."""
-        first: BaseException | None = None
-        for instance in reversed(self.instances):
-            try:
-                instance.stop()
-            except Exception as exc:
-                first = first or exc
-        if first is not None:
-            raise first
+    def reset(self, instance: NamedInstance, /) -> None:
+        instance.reset()
+
+    def stop(self, instance: NamedInstance, /) -> None:
+        instance.stop()
+
+
+if not TYPE_CHECKING:  # mypy reads NamedFactory above, and checks every other name
+
+    def __getattr__(name: str) -> Any:
+        # NamedFactory is orchestra's generic factory: imported on first use, so that
+        # loading this plugin imports nothing of orchestra.
+        if name == "NamedFactory":
+            from orchestra_core.testing.factory import InstanceFactory
+
+            return InstanceFactory
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # -- pytest fixtures -------------------------------------------------------------------------------
@@ -415,38 +461,38 @@ class NamedFactory:
 
 @pytest.fixture
 def named_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NamedFactory]:
-    """A callable that starts real named instances (function scope).
+    """A callable that starts real named instances (function scope): orchestra's
+    :class:`~orchestra_core.testing.factory.InstanceFactory` of :class:`NamedKind`.
 
     ``named_factory("name")`` returns a started :class:`NamedInstance` in a new temp dir, on
     its own free ports (``options="ixfr-from-differences yes;"`` adds to its options block);
     every instance it started is stopped at the end of the test, whether it passed or not.
-    ``named_master`` and ``named_slave`` are made with it. Override it with a
-    ``named_factory`` fixture of your own in ``conftest.py``.
+    Override it with a ``named_factory`` fixture of your own in ``conftest.py``.
     """
-    factory = NamedFactory(lambda name: tmp_path_factory.mktemp(f"named-{name}"))
-    try:
+    from orchestra_core.testing.factory import InstanceFactory
+
+    with InstanceFactory(NamedKind(), tmp_path_factory) as factory:
         yield factory
-    finally:
-        factory.stop_all()
 
 
 @pytest.fixture
-def named_master(named_factory: NamedFactory) -> NamedInstance:
-    """A started named to hold master zones (function scope), serving no zone yet.
+def named_master(shared_daemons: SharedDaemons) -> NamedInstance:
+    """The session's named for master zones (function scope), reset for this test: running,
+    serving no zone, its include file and folders empty, its log starting now (see
+    :meth:`NamedInstance.reset`). Started on first use by orchestra's ``shared_daemons``,
+    stopped at the end of the session.
 
-    Its ``include_file`` is empty: write zone stanzas into it (or let the bind9 backends do so
-    with ``named_master.settings()``) and run ``rndc reconfig``. Stopped after the test by
-    ``named_factory``. Override it with a ``named_master`` fixture in ``conftest.py``.
+    Write zone stanzas into its ``include_file`` (or let the bind9 backends do so with
+    ``named_master.settings()``) and run ``rndc reconfig``. Override it with a
+    ``named_master`` fixture in ``conftest.py``.
     """
-    return named_factory("master")
+    return shared_daemons.instance(NamedKind(), "master", "master")
 
 
 @pytest.fixture
-def named_slave(named_factory: NamedFactory) -> NamedInstance:
-    """A second started named, for slave zones (function scope), on ports of its own.
-
-    Like ``named_master``: empty include file, stopped after the test. Point its zones at
-    ``127.0.0.1 port named_master.port``. Override it with a ``named_slave`` fixture in
-    ``conftest.py``.
+def named_slave(shared_daemons: SharedDaemons) -> NamedInstance:
+    """The session's second named, for slave zones (function scope), on ports of its own;
+    reset for this test like ``named_master``. Point its zones at ``127.0.0.1 port
+    named_master.port``. Override it with a ``named_slave`` fixture in ``conftest.py``.
     """
-    return named_factory("slave")
+    return shared_daemons.instance(NamedKind(), "slave", "slave")

@@ -8,8 +8,11 @@ option file ``admin.cnf`` logs in as root over the socket, whatever OS user runs
 :class:`MariaDBInstance` it returns runs SQL as root, logs in as other users with PyMySQL, and
 gives the settings the mysql backends take to drive it.
 
-This module is also the pytest plugin ``orchestra_mysql`` (``pytest11`` entry point): it offers
-the ``mariadb_server``, ``mariadb`` and ``mariadb_factory`` fixtures. It imports orchestra and
+:class:`MariaDBKind` describes the server to orchestra's generic test-daemon factory
+(:class:`~orchestra_core.testing.factory.InstanceFactory`): how to start one, what a reset is
+(:meth:`MariaDBInstance.reset`) and how to stop it. This module is also the pytest plugin
+``orchestra_mysql`` (``pytest11`` entry point): it offers the ``mariadb_server``, ``mariadb``
+and ``mariadb_factory`` fixtures. It imports orchestra and
 PyMySQL inside functions only, so that loading the plugin costs nothing.
 """
 
@@ -20,7 +23,7 @@ import re
 import shutil
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,11 +34,16 @@ if TYPE_CHECKING:
     from pymysql.connections import Connection  # type: ignore[import-untyped, unused-ignore]
 
     from orchestra_core.testing.daemon import DaemonProcess
+    from orchestra_core.testing.factory import InstanceFactory, MakeDir, SharedDaemons
+
+    #: What ``mariadb_factory`` is: orchestra's generic factory, of :class:`MariaDBKind`.
+    MariaDBFactory = InstanceFactory["MariaDBKind"]
 
 __all__ = [
     "MariaDBError",
     "MariaDBFactory",
     "MariaDBInstance",
+    "MariaDBKind",
     "mariadb",
     "mariadb_factory",
     "mariadb_server",
@@ -162,13 +170,17 @@ class MariaDBInstance:
         return _accounts(self.admin_file) - self.initial_users
 
     def reset(self) -> None:
-        """Bring the server back to its state after start: drop every database and every
-        account (user or role) created since, after killing other sessions, which could hold
-        locks on those databases.
+        """Bring the server back to its state after start: running (started again, on the
+        same data, if a test stopped it), every database and every account (user or role)
+        created since dropped, after killing other sessions, which could hold locks on those
+        databases.
 
         The session-scoped ``mariadb_server`` is reset before each test that uses ``mariadb``.
         Server variables set with ``SET GLOBAL`` and changes to root stay.
         """
+        if not self.process.running:
+            self.process.stop()
+            self.process.start(timeout=30.0)
         sessions = self.query(
             "SELECT id FROM information_schema.processlist"
             " WHERE id <> CONNECTION_ID() AND command <> 'Daemon' AND user <> 'system user'"
@@ -374,35 +386,45 @@ def start_mariadb(
     return attrs.evolve(instance, initial_users=initial_users)
 
 
-class MariaDBFactory:
-    """Starts MariaDB servers, each in a new folder from ``make_dir(name)``, and stops them.
+class MariaDBKind:
+    """MariaDB as a :class:`~orchestra_core.testing.factory.DaemonKind`: what orchestra's
+    generic factory needs to start, reset and stop test servers.
 
-    Behind the ``mariadb_factory`` fixture.
+    ``start(make_dir, name="mariadb", *, port=None, timeout=30.0)`` is :func:`start_mariadb`
+    in a new folder ``mariadb-NAME``; reset is :meth:`MariaDBInstance.reset`; stop
+    :meth:`MariaDBInstance.stop`.
     """
 
-    def __init__(self, make_dir: Callable[[str], Path]) -> None:
-        self._make_dir = make_dir
-        self.instances: list[MariaDBInstance] = []
+    name = "mariadb"
 
-    def __call__(
-        self, name: str = "mariadb", *, port: int | None = None, timeout: float = 30.0
+    def start(
+        self,
+        make_dir: MakeDir,
+        /,
+        name: str = "mariadb",
+        *,
+        port: int | None = None,
+        timeout: float = 30.0,
     ) -> MariaDBInstance:
-        """A started :class:`MariaDBInstance` in a new folder named after ``name`` (see
-        :func:`start_mariadb`)."""
-        instance = start_mariadb(self._make_dir(name), port=port, timeout=timeout)
-        self.instances.append(instance)
-        return instance
+        return start_mariadb(make_dir(f"mariadb-{name}"), port=port, timeout=timeout)
 
-    def stop_all(self) -> None:
-        """Stop every instance started here, last first; the first error is raised at the end."""
-        first: BaseException | None = None
-        for instance in reversed(self.instances):
-            try:
-                instance.stop()
-            except Exception as exc:
-                first = first or exc
-        if first is not None:
-            raise first
+    def reset(self, instance: MariaDBInstance, /) -> None:
+        instance.reset()
+
+    def stop(self, instance: MariaDBInstance, /) -> None:
+        instance.stop()
+
+
+if not TYPE_CHECKING:  # mypy reads MariaDBFactory above, and checks every other name
+
+    def __getattr__(name: str) -> Any:
+        # MariaDBFactory is orchestra's generic factory: imported on first use, so that
+        # loading this plugin imports nothing of orchestra.
+        if name == "MariaDBFactory":
+            from orchestra_core.testing.factory import InstanceFactory
+
+            return InstanceFactory
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # -- helpers ---------------------------------------------------------------------------------------
@@ -499,28 +521,25 @@ def _require_mariadb() -> None:
 
 
 @pytest.fixture(scope="session")
-def mariadb_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MariaDBInstance]:
+def mariadb_server(shared_daemons: SharedDaemons) -> MariaDBInstance:
     """One real MariaDB server for the whole test session (session scope), as a started
     :class:`MariaDBInstance`.
 
-    Started by :func:`start_mariadb` in a temp dir the first time a test asks for it, stopped
-    at the end of the session. Tests share it and see each other's databases and users: use
-    ``mariadb`` for a server reset before the test. The test is skipped when MariaDB is not
-    installed, unless the environment has CI=true: there it fails. Override it with a
-    ``mariadb_server`` fixture of your own in ``conftest.py``.
+    Started by :func:`start_mariadb` in a temp dir the first time a test asks for it (by
+    orchestra's ``shared_daemons``), stopped at the end of the session. Tests share it and
+    see each other's databases and users: use ``mariadb`` for a server reset before the
+    test. The test is skipped when MariaDB is not installed, unless the environment has
+    CI=true: there it fails. Override it with a ``mariadb_server`` fixture of your own in
+    ``conftest.py``.
     """
     _require_mariadb()
-    instance = start_mariadb(tmp_path_factory.mktemp("mariadb-server"))
-    try:
-        yield instance
-    finally:
-        instance.stop()
+    return shared_daemons(MariaDBKind()).shared("server", "server")
 
 
 @pytest.fixture
 def mariadb(mariadb_server: MariaDBInstance) -> MariaDBInstance:
     """The session's ``mariadb_server`` (function scope) as a :class:`MariaDBInstance`, reset
-    before the test: no database and no account but the server's own (see
+    before the test: running, no database and no account but the server's own (see
     :meth:`MariaDBInstance.reset`).
 
     It starts nothing itself: the server starts once per session, and what a test leaves
@@ -533,8 +552,8 @@ def mariadb(mariadb_server: MariaDBInstance) -> MariaDBInstance:
 
 @pytest.fixture
 def mariadb_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MariaDBFactory]:
-    """A callable that starts more real MariaDB servers (function scope): a
-    :class:`MariaDBFactory`.
+    """A callable that starts more real MariaDB servers (function scope): orchestra's
+    :class:`~orchestra_core.testing.factory.InstanceFactory` of :class:`MariaDBKind`.
 
     ``mariadb_factory("name")`` returns a started :class:`MariaDBInstance` in a new temp dir,
     on its own free port and socket, for tests that need a server of their own (a second one,
@@ -543,8 +562,7 @@ def mariadb_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MariaD
     ``mariadb_factory`` fixture of your own in ``conftest.py``.
     """
     _require_mariadb()
-    factory = MariaDBFactory(lambda name: tmp_path_factory.mktemp(f"mariadb-{name}"))
-    try:
+    from orchestra_core.testing.factory import InstanceFactory
+
+    with InstanceFactory(MariaDBKind(), tmp_path_factory) as factory:
         yield factory
-    finally:
-        factory.stop_all()
