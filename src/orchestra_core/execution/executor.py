@@ -139,6 +139,11 @@ class Executor:
         final: dict[str, list[OperationLog]] = {}
 
         def started(job: ServerJob) -> None:
+            # The job's logs are this call's own (or, shipped, copies of them): marked here,
+            # never by the pure unit.
+            for entry in job.logs:
+                entry.state = State.STARTED
+                entry.started_at = job.started_at
             self._save(job.logs)
 
         def done(job: ServerJob, logs: list[OperationLog]) -> None:

@@ -4,7 +4,8 @@ An executor receives the run's :class:`~orchestra_core.execution.runner.ServerJo
 wave, runs :func:`~orchestra_core.execution.runner.run_server` for each and hands every job's
 final logs back; it never reaches into a store and fires no hook. Its caller
 (:class:`~orchestra_core.execution.executor.Executor`) stores the logs and fires the hooks
-from the two callbacks: ``on_started(job)`` just before a job's batch is sent (the logs are
+from the two callbacks: ``on_started(job)`` with the job :meth:`~orchestra_core.execution.
+runner.ServerJob.start` ed, just before its batch is sent (the caller stores its logs
 ``started`` then), ``on_done(job, logs)`` once its logs are final.
 
 Contract, for every executor: waves run one after the other (a wave starts once every job of
@@ -44,7 +45,7 @@ __all__ = [
 
 EXECUTOR_GROUP = "orchestra.executors"
 
-#: Called with a job (its logs ``started``) before its batch is sent.
+#: Called with a started job (``started_at`` set) before its batch is sent.
 JobStarted = Callable[[ServerJob], None]
 #: Called with a job and its final logs.
 JobDone = Callable[[ServerJob, list[OperationLog]], None]
@@ -102,6 +103,11 @@ class ThreadsExecutor:
                     future.result()
 
 
+def _installed() -> str:
+    # Only for the error: scanning every distribution's entry points takes milliseconds.
+    return ", ".join(available_executors()) or "none"
+
+
 def available_executors() -> list[str]:
     """Names of the installed executors, sorted."""
     return sorted({ep.name for ep in entry_points(group=EXECUTOR_GROUP)})
@@ -117,7 +123,6 @@ def load_executor(name: str, **kwargs: Any) -> BatchExecutor:
     def failed(_manager: Any, entry_point: Any, exc: BaseException) -> None:
         raise PluginLoadError(f"executor {entry_point.name}", repr(exc)) from exc
 
-    installed = ", ".join(available_executors()) or "none"
     try:
         manager = DriverManager(
             namespace=EXECUTOR_GROUP,
@@ -128,11 +133,11 @@ def load_executor(name: str, **kwargs: Any) -> BatchExecutor:
         )
     except NoMatches as exc:
         raise ConfigurationError(
-            f"unknown executor {name!r}; installed executors: {installed}"
+            f"unknown executor {name!r}; installed executors: {_installed()}"
         ) from exc
     except MultipleMatches as exc:
         raise ConfigurationError(
-            f"several executors are named {name!r}; installed executors: {installed}"
+            f"several executors are named {name!r}; installed executors: {_installed()}"
         ) from exc
     executor = manager.driver
     if not isinstance(executor, BatchExecutor):

@@ -16,6 +16,11 @@ __all__ = ["TRANSPORT_GROUP", "available_transports", "load_transport"]
 TRANSPORT_GROUP = "orchestra.transports"
 
 
+def _installed() -> str:
+    # Only for the error: scanning every distribution's entry points takes milliseconds.
+    return ", ".join(available_transports()) or "none"
+
+
 def available_transports() -> list[str]:
     """Names of the installed transports, sorted."""
     return sorted({ep.name for ep in entry_points(group=TRANSPORT_GROUP)})
@@ -31,7 +36,6 @@ def load_transport(name: str, **kwargs: Any) -> Transport:
     def failed(_manager: Any, entry_point: Any, exc: BaseException) -> None:
         raise PluginLoadError(f"transport {entry_point.name}", repr(exc)) from exc
 
-    installed = ", ".join(available_transports()) or "none"
     try:
         manager = DriverManager(
             namespace=TRANSPORT_GROUP,
@@ -42,11 +46,11 @@ def load_transport(name: str, **kwargs: Any) -> Transport:
         )
     except NoMatches as exc:
         raise ConfigurationError(
-            f"unknown transport {name!r}; installed transports: {installed}"
+            f"unknown transport {name!r}; installed transports: {_installed()}"
         ) from exc
     except MultipleMatches as exc:
         raise ConfigurationError(
-            f"several transports are named {name!r}; installed transports: {installed}"
+            f"several transports are named {name!r}; installed transports: {_installed()}"
         ) from exc
     transport = manager.driver
     if not isinstance(transport, Transport):

@@ -87,6 +87,8 @@ class ServerJob:
     logs: tuple[OperationLog, ...]
     timeout: float | None = None
     batch_timeout: float | None = DEFAULT_BATCH_TIMEOUT
+    #: When its batch was sent (:meth:`start`); None before.
+    started_at: datetime | None = None
 
     def __attrs_post_init__(self) -> None:
         if len(self.logs) != len(self.plan.operations):
@@ -101,15 +103,9 @@ class ServerJob:
         return self.plan.server.name
 
     def start(self, at: datetime | None = None) -> ServerJob:
-        """This job with its logs ``started`` at ``at`` (now): what the caller stores before
-        the batch runs, so that an apply that dies leaves them unfinished for the next one to
-        find."""
-        when = at or utcnow()
-        logs = tuple(
-            attrs.evolve(entry, state=State.STARTED, started_at=when, steps=[])
-            for entry in self.logs
-        )
-        return attrs.evolve(self, logs=logs)
+        """This job started at ``at`` (now): what an executor hands to ``on_started`` just
+        before the batch is sent, and then to :func:`run_server`, whose logs start then."""
+        return attrs.evolve(self, started_at=at or utcnow())
 
 
 def new_log(server: Server, op: PlannedOperation, retry_of: str | None = None) -> OperationLog:
@@ -127,11 +123,10 @@ def new_log(server: Server, op: PlannedOperation, retry_of: str | None = None) -
 def run_server(job: ServerJob, transports: TransportSource) -> list[OperationLog]:
     """Run ``job``'s batch on its server and return its operations' final logs, in order.
 
-    The job's logs are not changed: the returned ones are new (a log the job holds as
-    ``started`` keeps its ``started_at``). Pure but for the transport: no store, no hook.
+    The job's logs are not changed: the returned ones are new, started at the job's
+    ``started_at`` (now, for a job not started). Pure but for the transport: no store, no hook.
     """
-    started = next((entry.started_at for entry in job.logs if entry.started_at), None)
-    started = started or utcnow()
+    started = job.started_at or utcnow()
     server_plan = job.plan
     try:
         timeouts = server_timeouts(server_plan.server)
@@ -160,7 +155,7 @@ def run_server(job: ServerJob, transports: TransportSource) -> list[OperationLog
             entry,
             steps=own,
             script="\n".join(scripts),
-            started_at=entry.started_at or started,
+            started_at=started,
             finished_at=finished,
         )
         settle(final)
