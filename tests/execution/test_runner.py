@@ -195,3 +195,17 @@ def test_orchestra_runs_applies_monitors_and_checks_through_its_executor(tmp_pat
     finally:
         engine.close()
     assert used[0].startswith("save") and used[1] == "monitor" and used[2] == "check"
+
+
+def test_a_job_travels_as_plain_data() -> None:
+    """What a Celery executor would send: the job pickled, run on the far side, logs back."""
+    import pickle
+
+    sent = job(USER, FAIL).start()
+    arrived = pickle.loads(pickle.dumps(sent))
+    assert arrived.plan == sent.plan and arrived.started_at == sent.started_at
+    transport = RecordingTransport()
+    transport.respond(description_contains="fails", exit_code=1)
+    logs = pickle.loads(pickle.dumps(run_server(arrived, {"recording": transport})))
+    assert [entry.id for entry in logs] == [entry.id for entry in sent.logs]
+    assert [entry.state for entry in logs] == [State.SUCCESS, State.FAILURE]
