@@ -40,8 +40,10 @@ from orchestra_core.backends.base import (
 from orchestra_core.backends.settings import absolute_path, any_absolute_path, command, program
 from orchestra_core.backends.steps import (
     CANDIDATE,
+    AssembleFile,
     Command,
     DeleteFile,
+    Derived,
     EnsureDirectory,
     Inspect,
     Reload,
@@ -78,6 +80,7 @@ __all__ = [
     "CANDIDATE",
     "Account",
     "Aggregation",
+    "AssembleFile",
     "Backend",
     "BackendError",
     "BillingMetric",
@@ -85,6 +88,7 @@ __all__ = [
     "Database",
     "DatabaseUser",
     "DeleteFile",
+    "Derived",
     "Domain",
     "EnsureDirectory",
     "FieldError",

@@ -489,7 +489,7 @@ class Orchestra:
                 operations=tuple(
                     op
                     for op in sp.operations
-                    if op.backend == original.backend or op.action == "reload"
+                    if op.backend == original.backend or op.action in ("reload", "assemble")
                 ),
             )
             for sp in plan.servers

@@ -8,8 +8,16 @@ import pytest
 
 from orchestra_core.backends import Backend
 from orchestra_core.backends.settings import build_settings
-from orchestra_core.backends.steps import Reload, WriteFile
+from orchestra_core.backends.steps import (
+    CANDIDATE,
+    AssembleFile,
+    DeleteFile,
+    Derived,
+    Reload,
+    WriteFile,
+)
 from orchestra_core.errors import (
+    BackendError,
     ConfigurationError,
     DependencyCycleError,
     SandboxViolation,
@@ -17,8 +25,7 @@ from orchestra_core.errors import (
 )
 from orchestra_core.model import Account, Route, Server, ServiceIndex
 from orchestra_core.planning import ChangeSet, Planner, dependency_order
-
-from .conftest import BACKENDS, Thing, ThingFiles, ThingUsers
+from tests.planning.helpers import BACKENDS, Thing, ThingFiles, ThingUsers
 
 SERVERS = [Server(name="s1", root="/sandbox/s1"), Server(name="s2")]
 ROUTES = [
@@ -270,3 +277,231 @@ def test_settings_errors_keep_the_validators_words() -> None:
     with pytest.raises(ConfigurationError) as info:
         build_settings(Picky, {"count": "many"}, where="backend x on server s")
     assert str(info.value).endswith("setting 'count' must be an integer, got 'many'")
+
+
+# -- files assembled from many objects' fragments ------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class MapSettings:
+    directory: str = "/etc/thingd"
+    checker: str = "thingd-check"
+    reload_command: str = "thingd reload"
+
+
+class ThingMap(Backend[Any]):
+    """Each thing writes its line of one map; the map is assembled and checked whole."""
+
+    name = "thing-map"
+    service_type = Thing
+    daemon = "thingd"
+    settings_class = MapSettings
+    actions = frozenset({"save", "delete"})
+    map_name = "things"
+
+    def assembly(self, ctx: Any) -> AssembleFile:
+        folder = ctx.path(ctx.settings.directory)
+        return AssembleFile(
+            description=f"map of {self.map_name}",
+            path=f"{folder}/{self.map_name}",
+            fragments=f"{folder}/{self.map_name}.d",
+            suffix=".map",
+            validate=(ctx.settings.checker, CANDIDATE),
+            derived=(Derived(argv=("thingd-map", "hash:" + CANDIDATE), outputs=(".db",)),),
+            notify=self.daemon,
+        )
+
+    def render(self, ctx: Any) -> Any:
+        target = self.assembly(ctx)
+        path = f"{target.fragments}/{ctx.obj.name}.map"
+        if ctx.action == "delete":
+            return [DeleteFile(description="line", path=path, fragment_of=target)]
+        return [
+            WriteFile(
+                description="line", path=path, content=f"{ctx.obj.name} x\n", fragment_of=target
+            )
+        ]
+
+    def reload(self, server: Server, settings: Any, daemon: str) -> str | None:
+        return str(settings.reload_command)
+
+
+class ThingAlias(ThingMap):
+    """A second backend writing fragments of the same map."""
+
+    name = "thing-alias"
+    after = ("thing-map",)
+
+    def render(self, ctx: Any) -> Any:
+        target = self.assembly(ctx)
+        path = f"{target.fragments}/{ctx.obj.name}-alias.map"
+        return [WriteFile(description="alias", path=path, content="a b\n", fragment_of=target)]
+
+
+class ThingOther(ThingMap):
+    """Fragments of another map."""
+
+    name = "thing-other"
+    after = ("thing-alias", "thing-map")
+    map_name = "others"
+
+
+class ThingLater(ThingUsers):
+    """Runs after the map backends and touches no map."""
+
+    name = "thing-later"
+    after = ("thing-other",)
+
+
+MAP_BACKENDS: dict[str, type[Backend[Any]]] = {
+    b.name: b for b in (ThingMap, ThingAlias, ThingOther, ThingLater)
+}
+
+
+def map_plan(names: list[str], backends: list[str], **kw: Any) -> Any:
+    things = [Thing(account="acme", name=n) for n in names]
+    routes = kw.get("routes") or [Route(backend=b, servers=("s1",)) for b in backends]
+    p = Planner({b: MAP_BACKENDS[b] for b in kw.get("installed", backends)}, SERVERS, routes)
+    changes = kw.get("changes") or ChangeSet()
+    if "changes" not in kw:
+        for t in things:
+            changes.save(t)
+    return p.plan(changes, ServiceIndex([], things))
+
+
+def test_one_assembly_per_file_and_batch_after_its_last_fragment_before_the_reload() -> None:
+    plan = map_plan(["a", "b", "c"], ["thing-map", "thing-alias", "thing-later"])
+    [s1] = plan.servers
+    assert [(op.action, op.backend) for op in s1.operations] == [
+        ("save", "thing-map"),
+        ("save", "thing-map"),
+        ("save", "thing-map"),
+        ("save", "thing-alias"),
+        ("save", "thing-alias"),
+        ("save", "thing-alias"),
+        ("assemble", "thing-alias"),
+        ("reload", "thing-alias"),
+        ("save", "thing-later"),
+        ("save", "thing-later"),
+        ("save", "thing-later"),
+    ]
+    assemble = s1.operations[6]
+    assert assemble.object_keys == ("thing:a", "thing:b", "thing:c")
+    assert assemble.id == "s1:thing-alias:assemble:/sandbox/s1/etc/thingd/things"
+    [step] = assemble.steps
+    assert isinstance(step, AssembleFile) and step.path == "/sandbox/s1/etc/thingd/things"
+    # The fragments notify nothing: the assembly does, so the reload follows only it.
+    assert all(s.notify is None for op in s1.operations[:6] for s in op.steps)
+    assert step.notify == "thingd"
+    assert s1.operations[7].object_keys == ("thing:a", "thing:b", "thing:c")
+
+
+def test_two_files_two_assemblies_and_one_reload() -> None:
+    plan = map_plan(["a"], ["thing-map", "thing-other"])
+    [s1] = plan.servers
+    actions = [op.action for op in s1.operations]
+    assert actions == ["save", "assemble", "save", "assemble", "reload"]
+    paths = [op.steps[0].path for op in s1.operations if op.action == "assemble"]  # type: ignore[attr-defined]
+    assert paths == ["/sandbox/s1/etc/thingd/things", "/sandbox/s1/etc/thingd/others"]
+
+
+def test_an_assembly_follows_its_own_last_fragment() -> None:
+    """A file whose fragments are all in early operations is assembled there, not at the end."""
+    plan = map_plan(["a"], ["thing-map", "thing-other", "thing-later"])
+    [s1] = plan.servers
+    assert [(op.action, op.backend) for op in s1.operations] == [
+        ("save", "thing-map"),
+        ("assemble", "thing-map"),
+        ("save", "thing-other"),
+        ("assemble", "thing-other"),
+        ("reload", "thing-other"),
+        ("save", "thing-later"),
+    ]
+
+
+def test_no_fragment_no_assembly() -> None:
+    plan = map_plan(["a"], ["thing-later"])
+    assert [op.action for op in plan.servers[0].operations] == ["save"]
+
+
+def test_deletes_are_assembled_too() -> None:
+    gone = Thing(account="acme", name="gone")
+    plan = map_plan(["a"], ["thing-map"], changes=ChangeSet().delete(gone))
+    [s1] = plan.servers
+    assert [(op.action, op.object_keys) for op in s1.operations] == [
+        ("delete", ("thing:gone",)),
+        ("assemble", ("thing:gone",)),
+        ("reload", ("thing:gone",)),
+    ]
+
+
+def test_one_file_built_two_ways_by_two_saves_is_an_error() -> None:
+    routes = [
+        Route(backend="thing-map", servers=("s1",)),
+        Route(backend="thing-alias", servers=("s1",), settings={"checker": "other-check"}),
+    ]
+    with pytest.raises(BackendError, match="validate differ") as info:
+        map_plan(["a"], ["thing-map", "thing-alias"], routes=routes)
+    assert "backend thing-alias" in str(info.value)
+
+
+def test_a_delete_rendered_with_other_settings_builds_the_file_as_the_saves_say() -> None:
+    """A delete is rendered with the settings it was applied with: the saves' settings are
+    today's, and they decide how the file is built."""
+    gone, kept = Thing(account="acme", name="gone"), Thing(account="acme", name="kept")
+    routes = [
+        Route(
+            backend="thing-map",
+            servers=("s1",),
+            match="thing.name == 'gone'",
+            settings={"checker": "old-check"},
+        ),
+        Route(backend="thing-alias", servers=("s1",)),
+    ]
+    p = Planner({b: MAP_BACKENDS[b] for b in ("thing-map", "thing-alias")}, SERVERS, routes)
+    plan = p.plan(ChangeSet().delete(gone).save(kept), ServiceIndex([], [kept]))
+    [assemble] = [op for op in plan.servers[0].operations if op.action == "assemble"]
+    assert assemble.steps[0].validate == ("thingd-check", CANDIDATE)  # type: ignore[attr-defined]
+
+
+def test_an_assembled_file_outside_the_sandbox_is_refused() -> None:
+    class Escaping(ThingMap):
+        name = "escaping"
+
+        def render(self, ctx: Any) -> Any:
+            target = AssembleFile(
+                description="x",
+                path="/etc/passwd",
+                fragments="/sandbox/s1/frags",
+                suffix=".map",
+            )
+            return [
+                WriteFile(
+                    description="x", path="/sandbox/s1/frags/a.map", content="", fragment_of=target
+                )
+            ]
+
+    thing = Thing(account="acme", name="a")
+    p = Planner({"escaping": Escaping}, SERVERS, [Route(backend="escaping", servers=("s1",))])
+    with pytest.raises(SandboxViolation, match="outside the sandbox root"):
+        p.plan(ChangeSet().save(thing), ServiceIndex([], [thing]))
+
+
+def test_plan_json_and_text_show_the_assembly() -> None:
+    plan = map_plan(["a"], ["thing-map"])
+    data = json.loads(json.dumps(plan.to_dict()))
+    ops = data["servers"][0]["operations"]
+    fragment = ops[0]["steps"][0]
+    assert fragment["fragment_of"] == "/sandbox/s1/etc/thingd/things"
+    [assemble] = ops[1]["steps"]
+    assert assemble["kind"] == "assemble"
+    assert assemble["fragments"] == "/sandbox/s1/etc/thingd/things.d"
+    assert assemble["derived"] == [{"argv": ["thingd-map", "hash:{candidate}"], "outputs": [".db"]}]
+    assert assemble["header"].startswith("# Managed by orchestra: assembled from ")
+    text = plan.render_text()
+    assert "  fragment of: /sandbox/s1/etc/thingd/things\n" in text
+    assert (
+        "assemble /sandbox/s1/etc/thingd/things (mode 0644) from "
+        "/sandbox/s1/etc/thingd/things.d/*.map" in text
+    )
+    assert "validated by: thingd-check '{candidate}'" in text

@@ -11,14 +11,17 @@ show it redacted, and the secret travels only inside the batch, never on a comma
 
 from __future__ import annotations
 
-from typing import ClassVar
+import posixpath
+from typing import Any, ClassVar
 
 import attrs
 
 __all__ = [
     "CANDIDATE",
+    "AssembleFile",
     "Command",
     "DeleteFile",
+    "Derived",
     "EnsureDirectory",
     "Inspect",
     "Reload",
@@ -27,7 +30,9 @@ __all__ = [
 ]
 
 #: In a :class:`WriteFile`'s ``validate`` argv, the element equal to this is replaced by the
-#: path of the candidate file (the new content, not yet in place).
+#: path of the candidate file (the new content, not yet in place); in an
+#: :class:`AssembleFile`'s ``validate`` and a :class:`Derived` argv, wherever it appears in an
+#: element (``"hash:" + CANDIDATE``).
 CANDIDATE = "{candidate}"
 
 
@@ -47,6 +52,125 @@ class Step:
     timeout: float | None = None
 
 
+def _one_line(_: object, attribute: attrs.Attribute[Any], value: str) -> None:
+    if any(c in value for c in "\n\r\x00"):
+        raise ValueError(f"{attribute.name} must be one line without NUL, not {value!r}")
+
+
+def _absolute(instance: object, attribute: attrs.Attribute[Any], value: str) -> None:
+    _one_line(instance, attribute, value)
+    if not value.startswith("/") or value.rstrip("/") == "" or ".." in value.split("/"):
+        raise ValueError(f"{attribute.name} must be an absolute path without '..', not {value!r}")
+
+
+def _suffix(instance: object, attribute: attrs.Attribute[Any], value: str) -> None:
+    _one_line(instance, attribute, value)
+    if not value or "/" in value:
+        raise ValueError(f"{attribute.name} must be a non-empty name ending, not {value!r}")
+
+
+@attrs.frozen(kw_only=True)
+class Derived:
+    """A file (or files) built from an assembled file by a command: ``postmap hash:FILE``
+    makes ``FILE.db``, which is what Postfix reads.
+
+    ``argv`` runs on the candidate before anything goes live; :data:`CANDIDATE` stands for
+    the candidate's path wherever it appears in an element (``"hash:" + CANDIDATE``).
+    ``outputs`` are the endings of the files it makes beside its input (``".db"``): each
+    ``CANDIDATE + ending`` must exist afterwards and goes live as ``FILE + ending`` just
+    before the assembled file itself, so the two always match.
+    """
+
+    argv: tuple[str, ...] = attrs.field(converter=tuple)
+    outputs: tuple[str, ...] = attrs.field(
+        converter=tuple, validator=attrs.validators.deep_iterable(_suffix)
+    )
+
+    @argv.validator
+    def _check_argv(self, _: attrs.Attribute[Any], value: tuple[str, ...]) -> None:
+        if not value or any("\x00" in arg for arg in value):
+            raise ValueError("a derived file's argv is a non-empty list of words without NUL")
+
+
+@attrs.frozen(kw_only=True)
+class AssembleFile(Step):
+    """Build one file from the fragments many objects keep in one folder: a Postfix map, a
+    passwd-file, Mailman's aliases, bind9's include of zone stanzas.
+
+    Each object's operation writes (or removes) its own fragment, ``FRAGMENTS/NAME+SUFFIX``,
+    with a :class:`WriteFile` (or :class:`DeleteFile`) whose ``fragment_of`` is this step; the
+    planner adds this step once per server, assembled file and batch, after the last
+    operation with one of its fragments (and before the reload it notifies). Plans are
+    incremental, so the file is built on the server from every fragment found there, not
+    from the plan's objects.
+
+    It builds a candidate beside ``path``: a header line (``COMMENT Managed by MANAGED_BY:
+    assembled from FRAGMENTS/*SUFFIX. Do not edit.``) and then each fragment in byte order of
+    its name, each ending with a newline; with no fragment left, an empty file. A fragment
+    that is a symlink or not a regular file is refused, and the fragment folder and every
+    path written go through ``__o_safe``. When the candidate equals the live file (content,
+    mode, owner, and each derived output present and not older) the step reports "nothing"
+    and runs no checker. Otherwise ``validate`` checks the whole candidate, each
+    :class:`Derived` command builds its outputs from it, and they go live atomically, the
+    outputs first. A refused candidate leaves the live files as they were and takes back the
+    fragments this batch changed for it (so one bad fragment does not block every later
+    assembly), failing with the checker's words. A failed reload of ``notify``'s daemon puts
+    back the assembled file, its outputs and its fragments.
+    """
+
+    kind: ClassVar[str] = "assemble"
+
+    path: str = attrs.field(validator=_absolute)
+    fragments: str = attrs.field(validator=_absolute)
+    suffix: str = attrs.field(validator=_suffix)
+    validate: tuple[str, ...] | None = None
+    derived: tuple[Derived, ...] = attrs.field(default=(), converter=tuple)
+    mode: int = 0o644
+    owner: str | None = None
+    group: str | None = None
+    #: What starts a comment line in the file's format (``#``, ``//``).
+    comment: str = attrs.field(default="#", validator=_one_line)
+    #: Who manages it, for the header line.
+    managed_by: str = attrs.field(default="orchestra", validator=_one_line)
+
+    def __attrs_post_init__(self) -> None:
+        folder = posixpath.normpath(self.fragments)
+        name = posixpath.basename(self.path)
+        if posixpath.dirname(posixpath.normpath(self.path)) == folder and name.endswith(
+            self.suffix
+        ):
+            raise ValueError(
+                f"{self.path} would be one of its own fragments ({folder}/*{self.suffix})"
+            )
+
+    @property
+    def header(self) -> str:
+        """The first line of the assembled file (with its newline)."""
+        return (
+            f"{self.comment} Managed by {self.managed_by}: assembled from "
+            f"{posixpath.normpath(self.fragments)}/*{self.suffix}. Do not edit.\n"
+        )
+
+
+def _fragment(step: Any, _: attrs.Attribute[Any], value: AssembleFile | None) -> None:
+    """A fragment must be where its assembly looks for it: ``FRAGMENTS/NAME+SUFFIX``."""
+    if value is None:
+        return
+    folder, name = posixpath.split(posixpath.normpath(step.path))
+    if (
+        folder != posixpath.normpath(value.fragments)
+        or not name.endswith(value.suffix)
+        or name.startswith(".")
+    ):
+        raise ValueError(
+            f"{step.path} is not a fragment of {value.path}: fragments are "
+            f"{posixpath.normpath(value.fragments)}/NAME{value.suffix} (NAME not starting "
+            "with a dot)"
+        )
+    if "\x00" in getattr(step, "content", ""):
+        raise ValueError(f"refusing a NUL character in the fragment {step.path}")
+
+
 @attrs.frozen(kw_only=True)
 class WriteFile(Step):
     """Make a file hold exactly ``content``.
@@ -55,6 +179,12 @@ class WriteFile(Step):
     the target, checked by ``validate`` (an argv where :data:`CANDIDATE` stands for the new
     file) and only then moved into place atomically; a failed check leaves the live file as it
     was and fails the step with the checker's output.
+
+    ``fragment_of`` makes the file a fragment of an :class:`AssembleFile` (its ``path`` must
+    be ``FRAGMENTS/NAME+SUFFIX`` of that step, its content without NUL): the planner adds the
+    assembly after it, and a failed reload of the assembly's daemon (or its refused
+    candidate) puts the fragment back as it was. A fragment usually notifies nothing itself:
+    the assembly notifies, and only when the assembled file changed.
     """
 
     kind: ClassVar[str] = "write"
@@ -65,15 +195,21 @@ class WriteFile(Step):
     owner: str | None = None
     group: str | None = None
     validate: tuple[str, ...] | None = None
+    fragment_of: AssembleFile | None = attrs.field(default=None, validator=_fragment)
 
 
 @attrs.frozen(kw_only=True)
 class DeleteFile(Step):
-    """Remove a file; removing one that is absent succeeds with "nothing"."""
+    """Remove a file; removing one that is absent succeeds with "nothing".
+
+    ``fragment_of``: the file is a fragment of that :class:`AssembleFile`, as for
+    :class:`WriteFile`; the assembly that follows rebuilds the file without it.
+    """
 
     kind: ClassVar[str] = "delete"
 
     path: str
+    fragment_of: AssembleFile | None = attrs.field(default=None, validator=_fragment)
 
 
 @attrs.frozen(kw_only=True)
@@ -142,6 +278,11 @@ class Reload(Step):
     ``marker`` is a file on the server that a notifying step creates when it changes
     something and a successful reload removes: a reload that did not happen (its batch failed
     earlier, or was killed) still happens in the next batch, even if nothing changes then.
+
+    The script finds in ``$ORCHESTRA_CHANGED_FILES`` a file listing, each path ended by a NUL,
+    the files this batch replaced or removed for the daemon (those of notifying steps, the
+    assembled files notifying it, their derived outputs and fragments), for a reload that
+    acts on what changed (bind9 refreshes the slave zones whose stanza is new).
     """
 
     kind: ClassVar[str] = "reload"

@@ -16,7 +16,7 @@ import subprocess
 import time
 from collections.abc import Sequence
 
-from orchestra_core.backends.steps import DeleteFile, EnsureDirectory, WriteFile
+from orchestra_core.backends.steps import AssembleFile, DeleteFile, EnsureDirectory, WriteFile
 from orchestra_core.errors import SandboxViolation
 from orchestra_core.execution.script import BOOTSTRAP, parse_output
 from orchestra_core.execution.transport import Batch, BatchResult, Probe
@@ -45,7 +45,7 @@ def check_sandbox(server: Server, batch: Batch) -> None:
     root = os.path.abspath(server.root)
     real_root = os.path.realpath(root)
     for step in batch.steps:
-        if not isinstance(step, WriteFile | DeleteFile | EnsureDirectory):
+        if not isinstance(step, WriteFile | DeleteFile | EnsureDirectory | AssembleFile):
             continue
         raw = step.path
         full = os.path.normpath(os.path.join(root, raw))

@@ -90,7 +90,8 @@ def record_outcome(store: OutcomeStore, plan: Plan, result: ApplyResult) -> None
     failed_reloads = {
         (log.server, key)
         for log in result.logs
-        if log.action == "reload" and not log.state.is_ok
+        # A failed reload, or a refused assembled file, fails the operations that asked for it.
+        if log.action in ("reload", "assemble") and not log.state.is_ok
         for key in log.object_keys
     }
     failed_backends = {(log.server, log.backend) for log in result.logs if not log.state.is_ok}

@@ -43,6 +43,7 @@ import secrets
 
 from orchestra_core.backends.steps import (
     CANDIDATE,
+    AssembleFile,
     Command,
     DeleteFile,
     EnsureDirectory,
@@ -332,13 +333,48 @@ def _inspect_snippet(step: Inspect, i: int, *, inline: bool = False) -> str:
     return _SNIPPET_HEAD + f': >"$T/{i}.unchanged"\nset +u\n{run}\n'
 
 
+def _restore_block(changed: str, path: str, saved: str) -> str:
+    """Put ``path`` back as the batch found it when ``$T/CHANGED.changed`` says a step
+    replaced or removed it: from ``$T/SAVED.backup``, or removed again when
+    ``$T/SAVED.absent`` says it was not there. Through a spare beside it, never a link."""
+    parent = posixpath.dirname(path) or "."
+    spare = posixpath.join(parent, companion(".", posixpath.basename(path), _RESTORE))
+    warn = "printf 'orchestra: could not restore %s\\n' \"$p\" >&2"
+    return (
+        f'if [ -e "$T/{changed}.changed" ]; then\n'
+        f"  p={quote(path)}\n"
+        f'  if ! __o_safe -l "$p" {quote(spare)}; then\n'
+        f"    {warn}\n"
+        f'  elif [ -e "$T/{saved}.backup" ] || [ -L "$T/{saved}.backup" ]; then\n'
+        f"    n={quote(spare)}\n"
+        f'    rm -f -- "$n"\n'
+        f'    {{ cp -a -- "$T/{saved}.backup" "$n" && mv -f -- "$n" "$p"; }} \\\n'
+        f"      || {warn}\n"
+        f'  elif [ -e "$T/{saved}.absent" ]; then\n'
+        f'    rm -f -- "$p"\n'
+        f"  fi\nfi\n"
+    )
+
+
+def _restorable(daemon: str, earlier: list[tuple[int, Step]]) -> list[tuple[int, str, str]]:
+    """(index, path, saved) of every file the batch replaced or removed so far for
+    ``daemon``: files of steps notifying it, fragments of assemblies notifying it, and
+    assembled files with their derived outputs."""
+    out: list[tuple[int, str, str]] = []
+    for j, s in earlier:
+        if isinstance(s, WriteFile | DeleteFile):
+            owner = s.fragment_of
+            if s.notify == daemon or (owner is not None and owner.notify == daemon):
+                out.append((j, s.path, str(j)))
+        elif isinstance(s, AssembleFile) and s.notify == daemon:
+            out += [(j, s.path + o, f"{j}.o{k}") for k, o in enumerate(_outputs(s))]
+            out.append((j, s.path, str(j)))
+    return out
+
+
 def _reload_snippet(step: Reload, i: int, earlier: list[tuple[int, Step]]) -> str:
     watched = [j for j, s in earlier if s.notify == step.daemon]
-    restorable = [
-        (j, s)
-        for j, s in earlier
-        if s.notify == step.daemon and isinstance(s, WriteFile | DeleteFile)
-    ]
+    restorable = _restorable(step.daemon, earlier)
     out = _SNIPPET_HEAD
     owed = [f'[ -e "$T/{j}.changed" ]' for j in watched]
     if step.marker is not None:
@@ -349,34 +385,136 @@ def _reload_snippet(step: Reload, i: int, earlier: list[tuple[int, Step]]) -> st
         "\n", "\n  ", 1
     )
     out += "fi\n"
-    run = f'bash "$T/{i}.cmd" </dev/null'
+    # What the batch changed for the daemon, for its script: NUL-terminated paths.
+    listed = f'"$T/{i}.files"'
+    out += "{\n"
+    out += "".join(
+        f"  [ -e \"$T/{j}.changed\" ] && printf '%s\\0' {quote(path)}\n"
+        for j, path, _ in restorable
+    )
+    out += f"  :\n}} >{listed}\n"
+    run = f'ORCHESTRA_CHANGED_FILES={listed} bash "$T/{i}.cmd" </dev/null'
     if step.timeout is not None:
-        run = f"timeout --kill-after={KILL_AFTER} {_seconds(step.timeout)} {run}"
+        run = (
+            f"ORCHESTRA_CHANGED_FILES={listed} timeout --kill-after={KILL_AFTER} "
+            f'{_seconds(step.timeout)} bash "$T/{i}.cmd" </dev/null'
+        )
     done = (
         f"__o_safe -l {quote(step.marker)} && rm -f -- {quote(step.marker)}; "
         if step.marker is not None
         else ""
     )
     out += f'{run}\nrc=$?\n[ "$rc" -eq 0 ] && {{ {done}exit 0; }}\n'
-    for j, s in restorable:
-        path = s.path
-        parent = posixpath.dirname(path) or "."
-        spare = posixpath.join(parent, companion(".", posixpath.basename(path), _RESTORE))
-        out += (
-            f'if [ -e "$T/{j}.changed" ]; then\n'
-            f"  p={quote(path)}\n"
-            f'  if ! __o_safe -l "$p" {quote(spare)}; then\n'
-            f"    printf 'orchestra: could not restore %s\\n' \"$p\" >&2\n"
-            f'  elif [ -e "$T/{j}.backup" ] || [ -L "$T/{j}.backup" ]; then\n'
-            f"    n={quote(spare)}\n"
-            f'    rm -f -- "$n"\n'
-            f'    {{ cp -a -- "$T/{j}.backup" "$n" && mv -f -- "$n" "$p"; }} \\\n'
-            f"      || printf 'orchestra: could not restore %s\\n' \"$p\" >&2\n"
-            f'  elif [ -e "$T/{j}.absent" ]; then\n'
-            f'    rm -f -- "$p"\n'
-            f"  fi\nfi\n"
-        )
+    for j, path, saved in restorable:
+        out += _restore_block(str(j), path, saved)
     return out + f'{run} >/dev/null 2>&1\nexit "$rc"\n'
+
+
+def _outputs(step: AssembleFile) -> list[str]:
+    """The endings of every derived output, each once, in order."""
+    return list(dict.fromkeys(o for d in step.derived for o in d.outputs))
+
+
+def _argv(argv: tuple[str, ...]) -> str:
+    """An assembly's checker or derived command as shell words, :data:`CANDIDATE` anywhere
+    in an element as the candidate's path (``"$n"``)."""
+    words = []
+    for arg in argv:
+        parts = arg.split(CANDIDATE)
+        words.append('"$n"'.join(quote(part) if part else "" for part in parts) or "''")
+    return " ".join(words)
+
+
+def _assemble_snippet(step: AssembleFile, i: int, earlier: list[tuple[int, Step]]) -> str:
+    """Builds the candidate from the fragments found on the server, swaps it in (derived
+    outputs first) when it differs; a refusal takes back this batch's fragments of it."""
+    parent = posixpath.dirname(step.path) or "."
+    base = posixpath.basename(step.path)
+    mode = _mode(step.mode)
+    outputs = _outputs(step)
+    # Room beside the candidate for the longest output's ending (postmap's .db).
+    room = max((len(o.encode("utf-8")) for o in outputs), default=0)
+    template = companion(".", base, _CANDIDATE + "x" * room)
+    template = template[: len(template) - room]
+    fragments = [
+        (j, s.path)
+        for j, s in earlier
+        if isinstance(s, WriteFile | DeleteFile)
+        and s.fragment_of is not None
+        and s.fragment_of.path == step.path
+    ]
+    takeback = "__o_takeback() {\n  local p n\n"
+    for j, path in fragments:
+        takeback += "  " + _restore_block(str(j), path, str(j)).replace("\n", "\n  ").rstrip(" ")
+        takeback += f'  rm -f -- "$T/{j}.changed"\n'
+    takeback += "  :\n}\n"
+    fresh = "".join(
+        f' && [ -f "$p"{quote(o)} ] && [ ! -L "$p"{quote(o)} ] && [ ! "$p"{quote(o)} -ot "$p" ]'
+        for o in outputs
+    )
+    lines = [
+        _SNIPPET_HEAD,
+        "export LC_ALL=C\n",
+        f"p={quote(step.path)}\n",
+        f"d={quote(posixpath.normpath(step.fragments))}\n",
+        takeback,
+        "__o_refuse() {\n"
+        "  printf 'orchestra: %s is refused: the live file and its fragments stay as they "
+        'were\\n\' "$p" >&2\n'
+        '  __o_takeback\n  exit "$1"\n}\n',
+        'if [ -d "$p" ] && [ ! -L "$p" ]; then\n'
+        "  printf 'orchestra: %s is a directory\\n' \"$p\" >&2\n  exit 1\nfi\n",
+        '__o_safe -l "$p"' + "".join(f' "$p"{quote(o)}' for o in outputs) + " || exit 1\n",
+        '__o_safe "$d" || __o_refuse 1\n',
+        f"(umask 022 && mkdir -p -- {quote(parent)}) || exit 1\n",
+        f"n=$(mktemp -- {quote(posixpath.join(parent, template))}) || exit 1\n",
+        'trap \'rm -f -- "$n" "$n"*\' EXIT\n',
+        "shopt -s nullglob\n",
+        f'set -- "$d"/*{quote(step.suffix)}\n',
+        "for f; do\n"
+        "  if [[ -L $f || ! -f $f ]]; then\n"
+        "    printf 'orchestra: refusing the fragment %s: not a regular file\\n' \"$f\" >&2\n"
+        "    __o_refuse 1\n"
+        "  fi\ndone\n",
+        # Each fragment ends with a newline (sed adds one where it is missing).
+        "if (( $# )); then\n"
+        f"  {{ cat -- \"$T/{i}.data\" && printf '%s\\0' \"$@\" | xargs -0 sed -s -e '$a\\' --; }}"
+        ' >"$n" || exit 1\n'
+        "fi\n",
+        f'chmod {mode} -- "$n"' + _chown(_NEW, step.owner, step.group) + " || exit 1\n",
+        'if [ -f "$p" ] && [ ! -L "$p" ] && cmp -s -- "$n" "$p"'
+        f' && [ "$(stat -c %a -- "$p")" = {mode} ]'
+        f"{_owner_checks('p', step.owner, step.group, follow=False)}{fresh}; then\n",
+        "  " + _UNCHANGED.format(i=i).replace("\n", "\n  ", 1),
+        "fi\n",
+    ]
+    if step.validate:
+        lines.append(f'{_argv(step.validate)}\nrc=$?\n[ "$rc" -eq 0 ] || __o_refuse "$rc"\n')
+    for derived in step.derived:
+        lines.append(f'{_argv(derived.argv)}\nrc=$?\n[ "$rc" -eq 0 ] || __o_refuse "$rc"\n')
+        for o in derived.outputs:
+            lines.append(
+                f'if [ ! -f "$n"{quote(o)} ] || [ -L "$n"{quote(o)} ]; then\n'
+                f"  printf 'orchestra: %s did not make its %s file\\n' {quote(derived.argv[0])}"
+                f" {quote(o)} >&2\n  __o_refuse 1\nfi\n"
+            )
+    for k, o in enumerate(outputs):
+        lines.append(
+            f'chmod {mode} -- "$n"{quote(o)}'
+            + _chown(f'"$n"{quote(o)}', step.owner, step.group)
+            + " || exit 1\n"
+            + f'if [ -e "$p"{quote(o)} ] || [ -L "$p"{quote(o)} ]; then\n'
+            f'  cp -a -- "$p"{quote(o)} "$T/{i}.o{k}.backup" || exit 1\n'
+            f'else\n  : >"$T/{i}.o{k}.absent"\nfi\n'
+        )
+    lines.append(
+        'if [ -e "$p" ] || [ -L "$p" ]; then\n'
+        f'  cp -a -- "$p" "$T/{i}.backup" || exit 1\n'
+        f'else\n  : >"$T/{i}.absent"\nfi\n'
+    )
+    lines += [f'mv -f -- "$n"{quote(o)} "$p"{quote(o)} || exit 1\n' for o in outputs]
+    lines.append('mv -f -- "$n" "$p" || exit 1\n')
+    return "".join(lines)
 
 
 def _seconds(timeout: float) -> str:
@@ -392,6 +530,8 @@ def _snippet(step: Step, i: int, earlier: list[tuple[int, Step]]) -> str:
         return _mkdir_snippet(step, i)
     if isinstance(step, Reload):
         return _reload_snippet(step, i, earlier)
+    if isinstance(step, AssembleFile):
+        return _assemble_snippet(step, i, earlier)
     if isinstance(step, Inspect):
         return _inspect_snippet(step, i)
     if isinstance(step, Command):
@@ -403,6 +543,8 @@ def _payloads(step: Step, i: int) -> list[tuple[str, str, bool]]:
     """The data files of a step: (file name, text, secret?)."""
     if isinstance(step, WriteFile):
         return [(f"{i}.data", step.content, step.sensitive)]
+    if isinstance(step, AssembleFile):
+        return [(f"{i}.data", step.header, False)]
     if isinstance(step, Reload | Inspect):
         return [(f"{i}.cmd", step.script, False)]
     if isinstance(step, Command):
@@ -465,7 +607,7 @@ def _step_block(step: Step, i: int, earlier: list[tuple[int, Step]], *, redact: 
     payloads = _payloads(step, i)
     label = " ".join(f"{step.kind}: {step.description}".split())
     head = f"# step {i} - {label}\n"
-    notify = "1" if step.notify is not None else "0"
+    notify = "1" if _tracked(step) else "0"
     if step.timeout is None:
         # In a subshell of the batch: one fork, no new bash to start. A Command's script
         # (never secret) goes into a variable rather than a file.
@@ -494,6 +636,14 @@ def _step_block(step: Step, i: int, earlier: list[tuple[int, Step]], *, redact: 
         + _unpack(payloads, i, redact=redact)
         + f"__o_run {i} '{_seconds(step.timeout)}' {wrap} {notify} || exit 1\n"
     )
+
+
+def _tracked(step: Step) -> bool:
+    """True for a step whose change a later step looks at (``INDEX.changed``): one that
+    notifies a daemon, and a fragment of an assembled file."""
+    if step.notify is not None:
+        return True
+    return isinstance(step, WriteFile | DeleteFile) and step.fragment_of is not None
 
 
 def _unpack(payloads: list[tuple[str, str, bool]], i: int, *, redact: bool) -> str:

@@ -10,6 +10,7 @@ from typing import Any
 import attrs
 
 from orchestra_core.backends.steps import (
+    AssembleFile,
     Command,
     DeleteFile,
     EnsureDirectory,
@@ -214,6 +215,11 @@ def step_to_dict(step: Step) -> dict[str, Any]:
     operators write it."""
     data = attrs.asdict(step)
     data["kind"] = step.kind
+    if isinstance(step, WriteFile | DeleteFile) and step.fragment_of is not None:
+        # The assembly is a step of its own in the plan: a fragment names its file only.
+        data["fragment_of"] = step.fragment_of.path
+    if isinstance(step, AssembleFile):
+        data["header"] = step.header
     if isinstance(data.get("mode"), int):
         data["mode"] = format(data["mode"], "04o")
     if step.sensitive:
@@ -241,9 +247,21 @@ def describe_step(step: Step, previous: str | None = None) -> list[str]:
             body = ["  " + line for line in diff]
         if step.validate:
             body.append("  validated by: " + _argv_text(step.validate))
+        if step.fragment_of is not None:
+            body.append(f"  fragment of: {step.fragment_of.path}")
         return head + body
     if isinstance(step, DeleteFile):
-        return [f"delete {step.path} - {step.description}"]
+        part = f" (fragment of {step.fragment_of.path})" if step.fragment_of else ""
+        return [f"delete {step.path}{part} - {step.description}"]
+    if isinstance(step, AssembleFile):
+        out = [
+            f"assemble {step.path} (mode {step.mode:04o}) from {step.fragments}/*{step.suffix}"
+            f" if its fragments changed it - {step.description}"
+        ]
+        if step.validate:
+            out.append("  validated by: " + _argv_text(step.validate))
+        out += ["  then: " + _argv_text(d.argv) for d in step.derived]
+        return out
     if isinstance(step, EnsureDirectory):
         return [f"mkdir {step.path} (mode {step.mode:04o}) - {step.description}"]
     if isinstance(step, Reload):

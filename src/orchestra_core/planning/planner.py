@@ -20,7 +20,14 @@ import attrs
 
 from orchestra_core.backends.base import Backend, Observation, RenderContext, server_path
 from orchestra_core.backends.settings import build_settings
-from orchestra_core.backends.steps import DeleteFile, EnsureDirectory, Reload, Step, WriteFile
+from orchestra_core.backends.steps import (
+    AssembleFile,
+    DeleteFile,
+    EnsureDirectory,
+    Reload,
+    Step,
+    WriteFile,
+)
 from orchestra_core.errors import (
     BackendError,
     ConfigurationError,
@@ -693,7 +700,8 @@ class Planner:
         server_plans = []
         for wave, name in sorted(per_server):
             ordered = [p for _, _, p in sorted(per_server[wave, name], key=lambda t: (t[0], t[1]))]
-            with_reloads = self._add_reloads(servers[name], ordered, settings_of)
+            assembled = self._add_assemblies(servers[name], ordered, settings_of)
+            with_reloads = self._add_reloads(servers[name], assembled, settings_of)
             server_plans.append(
                 ServerPlan(server=servers[name], operations=tuple(with_reloads), wave=wave)
             )
@@ -730,6 +738,55 @@ class Planner:
         position = self.order[backend]
         return (0, -position) if action == "delete" else (1, position)
 
+    def _add_assemblies(
+        self,
+        server: Server,
+        operations: list[PlannedOperation],
+        settings_of: dict[str, Any],
+    ) -> list[PlannedOperation]:
+        """Insert one assembly per assembled file that a fragment step names
+        (``fragment_of``), after the last operation with a fragment of it. The assembly
+        notifies its daemon, so the reload :meth:`_add_reloads` adds comes after it.
+
+        The file is built as the saves of the batch say (their settings are today's); a
+        delete, rendered with the settings it was applied with, says how only when no save
+        does. Two saves that would build it differently (a checker set for one backend of
+        the file and not the other) are an error: one file, one way to build it."""
+        found: dict[str, tuple[AssembleFile, bool]] = {}
+
+        def assembly_of(op: PlannedOperation, step: Step) -> str | None:
+            if not isinstance(step, WriteFile | DeleteFile) or step.fragment_of is None:
+                return None
+            spec, saved = step.fragment_of, op.action != "delete"
+            known, known_saved = found.get(spec.path, (None, False))
+            if known is None or not known_saved:
+                found[spec.path] = (spec, saved)
+            elif saved and attrs.evolve(spec, description=known.description) != known:
+                raise BackendError(
+                    op.backend,
+                    f"builds {spec.path} on server {server.name} unlike another operation of "
+                    f"the batch ({_difference(known, spec)}): one file, one way to build it; "
+                    "give the backends that write its fragments the same settings",
+                    object_key=op.object_keys[0],
+                )
+            return spec.path
+
+        after: dict[int, list[PlannedOperation]] = {}
+        for path, (position, keys, source) in _coalesce(operations, assembly_of).items():
+            assemble_op = PlannedOperation(
+                id=f"{server.name}:{source.backend}:assemble:{path}",
+                server=server.name,
+                backend=source.backend,
+                action="assemble",
+                object_keys=keys,
+                steps=with_timeouts((found[path][0],), self._server_timeouts(server)),
+                batch_timeout=source.batch_timeout,
+            )
+            _check_sandbox(server, assemble_op.steps)
+            settings_of[assemble_op.id] = settings_of[source.id]
+            after.setdefault(position, []).append(assemble_op)
+        return _insert_after(operations, after)
+
     def _add_reloads(
         self,
         server: Server,
@@ -737,20 +794,12 @@ class Planner:
         settings_of: Mapping[str, Any],
     ) -> list[PlannedOperation]:
         """Insert one reload per notified daemon, after the last operation notifying it."""
-        last: dict[str, int] = {}
-        keys: dict[str, list[str]] = {}
-        source: dict[str, PlannedOperation] = {}
-        for i, op in enumerate(operations):
-            for step in op.steps:
-                if step.notify:
-                    last[step.notify] = i
-                    keys.setdefault(step.notify, []).extend(op.object_keys)
-                    source[step.notify] = op
         after: dict[int, list[PlannedOperation]] = {}
-        for daemon, position in last.items():
-            backend_name = source[daemon].backend
+        notified = _coalesce(operations, lambda _, step: step.notify)
+        for daemon, (position, keys, source) in notified.items():
+            backend_name = source.backend
             backend = self.backend(backend_name)
-            script = backend.reload(server, settings_of[source[daemon].id], daemon)
+            script = backend.reload(server, settings_of[source.id], daemon)
             if script is None:
                 continue
             reload_op = PlannedOperation(
@@ -758,7 +807,7 @@ class Planner:
                 server=server.name,
                 backend=backend_name,
                 action="reload",
-                object_keys=tuple(dict.fromkeys(keys[daemon])),
+                object_keys=keys,
                 steps=with_timeouts(
                     (
                         Reload(
@@ -770,14 +819,52 @@ class Planner:
                     ),
                     self._server_timeouts(server),
                 ),
-                batch_timeout=source[daemon].batch_timeout,
+                batch_timeout=source.batch_timeout,
             )
             after.setdefault(position, []).append(reload_op)
-        out: list[PlannedOperation] = []
-        for i, op in enumerate(operations):
-            out.append(op)
-            out.extend(sorted(after.get(i, ()), key=lambda o: o.id))
-        return out
+        return _insert_after(operations, after)
+
+
+def _difference(one: AssembleFile, other: AssembleFile) -> str:
+    """The fields two definitions of one assembled file differ in."""
+    fields = [
+        f.name
+        for f in attrs.fields(AssembleFile)
+        if f.name != "description" and getattr(one, f.name) != getattr(other, f.name)
+    ]
+    return ", ".join(fields) + " differ"
+
+
+def _coalesce(
+    operations: Sequence[PlannedOperation],
+    key_of: Callable[[PlannedOperation, Step], str | None],
+) -> dict[str, tuple[int, tuple[str, ...], PlannedOperation]]:
+    """For each key a step names (a daemon it notifies, a file it is a fragment of): the
+    position of the last operation naming it, the objects of every operation naming it, and
+    that last operation (whose backend and settings the coalesced step is made with)."""
+    last: dict[str, int] = {}
+    keys: dict[str, list[str]] = {}
+    for i, op in enumerate(operations):
+        for step in op.steps:
+            key = key_of(op, step)
+            if key:
+                last[key] = i
+                keys.setdefault(key, []).extend(op.object_keys)
+    return {
+        key: (position, tuple(dict.fromkeys(keys[key])), operations[position])
+        for key, position in last.items()
+    }
+
+
+def _insert_after(
+    operations: Sequence[PlannedOperation], after: Mapping[int, Sequence[PlannedOperation]]
+) -> list[PlannedOperation]:
+    """``operations`` with ``after[i]`` (in order of their ids) after the i-th."""
+    out: list[PlannedOperation] = []
+    for i, op in enumerate(operations):
+        out.append(op)
+        out.extend(sorted(after.get(i, ()), key=lambda o: o.id))
+    return out
 
 
 def _basis(applied: Mapping[PlacementKey, Placement], servers: Collection[str]) -> str:
@@ -835,6 +922,9 @@ def _transitive_after(backends: Mapping[str, type[Backend[Any]]]) -> dict[str, f
 def _step_paths(step: Step) -> Iterable[str]:
     if isinstance(step, WriteFile | DeleteFile | EnsureDirectory):
         yield step.path
+    if isinstance(step, AssembleFile):
+        yield step.path
+        yield step.fragments
 
 
 def _inside(server: Server, path: str) -> bool:
