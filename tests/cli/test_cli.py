@@ -5,42 +5,17 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-EXAMPLE = ROOT / "examples" / "hosting.yaml"
-ORCHESTRA = str(Path(sys.executable).with_name("orchestra"))
-
-
-def orchestra(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [ORCHESTRA, *args], cwd=cwd, capture_output=True, text=True, stdin=subprocess.DEVNULL
-    )
+from tests.cli.helpers import EXAMPLE, ORCHESTRA, ROOT, orchestra
 
 
 @pytest.fixture
 def workdir(tmp_path: Path) -> Path:
     shutil.copy(EXAMPLE, tmp_path / "hosting.yaml")
     return tmp_path
-
-
-def applied_example(tmp_path: Path) -> Path:
-    """``tmp_path`` with the example inventory as ``hosting.yaml``, applied."""
-    shutil.copy(EXAMPLE, tmp_path / "hosting.yaml")
-    done = orchestra("apply", "hosting.yaml", "--yes", cwd=tmp_path)
-    assert done.returncode == 0, done.stderr
-    return tmp_path
-
-
-def edit(workdir: Path, old: str, new: str) -> None:
-    """Replace the first ``old`` of ``workdir``'s ``hosting.yaml`` with ``new``."""
-    path = workdir / "hosting.yaml"
-    text = path.read_text()
-    assert old in text, old
-    path.write_text(text.replace(old, new, 1))
 
 
 def test_drivers_lists_dummy_with_its_distribution() -> None:

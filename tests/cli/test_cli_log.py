@@ -14,8 +14,7 @@ from click.testing import CliRunner
 from orchestra_core.cli.app import cli
 from orchestra_core.resources import Sample
 from orchestra_core.storage import open_store
-
-from .test_cli import applied_example, orchestra
+from tests.cli.helpers import applied_example, orchestra
 
 
 @pytest.fixture

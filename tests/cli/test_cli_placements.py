@@ -10,7 +10,7 @@ from pathlib import Path
 import attrs
 import pytest
 
-from .test_cli import applied_example, edit, orchestra
+from tests.cli.helpers import applied_example, edit, orchestra
 
 DUMMY = "var/lib/orchestra-dummy"
 ZONE = f"{DUMMY}/domain/acme.example.conf"
@@ -197,8 +197,7 @@ def test_a_plan_that_changed_while_waiting_for_the_lock_is_refused_under_yes(
     import time
 
     from orchestra_core.storage import open_store
-
-    from .test_cli import ORCHESTRA
+    from tests.cli.helpers import ORCHESTRA
 
     store = open_store(str(workdir / "orchestra.sqlite"))
     try:

@@ -6,8 +6,7 @@ import json
 from pathlib import Path
 
 from orchestra_core.storage import head_revision
-
-from .test_cli import EXAMPLE, orchestra
+from tests.cli.helpers import EXAMPLE, orchestra
 
 
 def test_db_status_json(tmp_path: Path) -> None:

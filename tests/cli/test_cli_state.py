@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from .test_cli import applied_example, edit, orchestra
+from tests.cli.helpers import applied_example, edit, orchestra
 
 
 @pytest.fixture

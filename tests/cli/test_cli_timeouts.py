@@ -12,8 +12,7 @@ import pytest
 
 from orchestra_core import Account, Orchestra, Route, Server
 from orchestra_core.catalogue import Domain
-
-from .test_cli import ORCHESTRA, orchestra
+from tests.cli.helpers import ORCHESTRA, orchestra
 
 #: A dummy domain whose checker never ends: the apply would wait for the default 600 s.
 HUNG = """\

@@ -14,8 +14,7 @@ import pytest
 
 from orchestra_core.resources import Allocation, Sample
 from orchestra_core.storage import open_store
-
-from .test_cli import EXAMPLE, orchestra
+from tests.cli.helpers import EXAMPLE, orchestra
 
 HOME = "sandbox/web1/home/acme"
 

@@ -23,10 +23,6 @@ from orchestra_core.dummy.plugin import BACKENDS
 from orchestra_core.scaffold.examples import CHANGES, EXAMPLES
 from orchestra_core.testing.contract import BackendContract, Rejection, Unreachable
 
-#: One valid object of each catalogue kind, and the objects they name (the examples a generated
-#: driver's tests start from).
-OBJECTS: list[Service] = list({obj.key: obj for objs in EXAMPLES.values() for obj in objs}.values())
-
 DIRECTORY = DummySettings().directory
 REFUSE = ("bash", "-c", 'echo "checker: $1 is not acceptable" >&2; exit 1', "checker")
 

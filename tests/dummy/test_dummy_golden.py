@@ -5,8 +5,7 @@ from __future__ import annotations
 from orchestra_core import Account, ChangeSet, Orchestra, Route, Secret, Server, ServiceIndex
 from orchestra_core.dummy.plugin import BACKENDS
 from orchestra_core.testing.golden import Golden, rendered_files
-
-from .test_dummy_contract import OBJECTS
+from tests.dummy.examples import OBJECTS
 
 
 def engine(settings: dict[str, object] | None = None) -> Orchestra:

@@ -18,7 +18,7 @@ from orchestra_core.execution.script import (
 from orchestra_core.execution.transport import Batch, RawStepResult
 from orchestra_core.model.secret import REDACTED
 from orchestra_core.model.servers import Server
-from tests.execution.conftest import server_plan
+from tests.execution.helpers import server_plan
 
 SECRET = "correct horse battery staple"
 

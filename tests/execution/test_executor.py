@@ -18,7 +18,7 @@ from orchestra_core.model.secret import REDACTED
 from orchestra_core.model.servers import Server
 from orchestra_core.planning.plan import Plan
 from orchestra_core.storage.memory import MemoryStore
-from tests.execution.conftest import server_plan
+from tests.execution.helpers import server_plan
 
 WEB = Server(name="web", transport="recording")
 MAIL = Server(name="mail", transport="recording")

@@ -20,7 +20,7 @@ from orchestra_core.backends.steps import (
 from orchestra_core.execution.local import LocalTransport
 from orchestra_core.execution.script import compile_batch
 from orchestra_core.model.servers import Server
-from tests.execution.conftest import RunSteps, server_plan, statuses, wait_gone
+from tests.execution.helpers import RunSteps, server_plan, statuses, wait_gone
 
 
 def write(path: Path, content: str, **kw: object) -> WriteFile:

@@ -12,7 +12,7 @@ from orchestra_core.execution.recording import RecordingTransport
 from orchestra_core.execution.script import compile_batch
 from orchestra_core.execution.transport import Transport
 from orchestra_core.model.servers import Server
-from tests.execution.conftest import server_plan, statuses
+from tests.execution.helpers import server_plan, statuses
 
 WEB = Server(name="web", transport="recording")
 DB = Server(name="db", transport="recording")

@@ -27,7 +27,7 @@ from orchestra_core.execution.results import OperationLog, State
 from orchestra_core.execution.runner import ServerJob, TransportSource, new_log, run_server
 from orchestra_core.planning.plan import Plan
 from orchestra_core.storage.memory import MemoryStore
-from tests.execution.conftest import server_plan
+from tests.execution.helpers import server_plan
 
 WEB = Server(name="web", transport="recording")
 USER = (Command(description="useradd b", script="useradd b"),)

@@ -179,7 +179,7 @@ def test_a_timed_out_batch_on_a_live_host_reports_the_steps_that_ran_after_the_l
         Command(description="hangs", script="sleep 60"),
         Command(description="never", script="true"),
     )
-    from tests.execution.conftest import server_plan
+    from tests.execution.helpers import server_plan
 
     try:
         result, elapsed = in_thread(
@@ -287,7 +287,7 @@ def test_a_host_frozen_before_the_batch_is_reconnected_within_connect_timeout(
     )
     transport = SSHTransport()
     from orchestra_core.execution.script import compile_batch
-    from tests.execution.conftest import server_plan
+    from tests.execution.helpers import server_plan
 
     sp = server_plan(server, (Command(description="x", script="true"),))
     try:

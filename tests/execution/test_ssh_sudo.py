@@ -16,7 +16,7 @@ from orchestra_core.execution.results import State
 from orchestra_core.execution.ssh import SSHTransport
 from orchestra_core.planning.plan import Plan
 from orchestra_core.storage.memory import MemoryStore
-from tests.execution.conftest import server_plan
+from tests.execution.helpers import server_plan
 
 USER = "orchestra-sudo-test"
 SUDOERS = Path("/etc/sudoers.d/orchestra-sudo-test")

@@ -22,7 +22,7 @@ from orchestra_core.planning.plan import Plan
 from orchestra_core.storage import open_store
 from orchestra_core.storage.memory import MemoryStore
 from orchestra_core.testing.sshd import SSHHost
-from tests.execution.conftest import server_plan
+from tests.execution.helpers import server_plan
 
 pytestmark = pytest.mark.daemon
 

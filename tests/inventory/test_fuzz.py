@@ -27,8 +27,7 @@ from orchestra_core.inventory import located
 from orchestra_core.model.servers import Route, Server
 from orchestra_core.model.service import Account
 from orchestra_core.registry import Registry
-
-from .cli_run import EXAMPLES, Run, validate
+from tests.inventory.cli_run import EXAMPLES, Run, validate
 
 BUDGET = settings(
     derandomize=True,

@@ -19,8 +19,7 @@ from orchestra_core.planning.changeset import ChangeSet
 from orchestra_core.registry import Registry
 from orchestra_core.storage.memory import MemoryStore
 from orchestra_core.testing.hostile import corpus
-
-from .cli_run import EXAMPLES, validate
+from tests.inventory.cli_run import EXAMPLES, validate
 
 HOSTING = (EXAMPLES / "hosting.yaml").read_text()
 WEBAPP_MATCH = "    match: 'webapp.type == \"php\"'"

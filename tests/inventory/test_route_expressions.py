@@ -17,8 +17,7 @@ from pathlib import Path
 import pytest
 
 from orchestra_core.testing.hostile import hostile_matches
-
-from .cli_run import example, line_of, validate
+from tests.inventory.cli_run import example, line_of, validate
 
 ORCHESTRA = str(Path(sys.executable).with_name("orchestra"))
 WEBAPP_MATCH = "    match: 'webapp.type == \"php\"'"

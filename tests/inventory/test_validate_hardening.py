@@ -18,8 +18,7 @@ from orchestra_core.model import checks
 from orchestra_core.model.convert import structure_account
 from orchestra_core.model.service import Account
 from orchestra_core.registry import Registry
-
-from .cli_run import example, line_of, orchestra, validate
+from tests.inventory.cli_run import example, line_of, orchestra, validate
 
 HOSTING = "hosting.yaml"
 DB1 = "    root: sandbox/db1"

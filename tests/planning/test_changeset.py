@@ -5,8 +5,7 @@ import pytest
 from orchestra_core.errors import PlanningError
 from orchestra_core.model import Secret, ServiceIndex
 from orchestra_core.planning import ChangeSet
-
-from .conftest import Thing
+from tests.planning.helpers import Thing
 
 
 def actions(changes: ChangeSet, index: ServiceIndex | None = None) -> list[tuple[str, str]]:

@@ -13,8 +13,7 @@ from orchestra_core.model import Route, Server, ServiceIndex
 from orchestra_core.planning.budget import MAX_UNITS, Budget, ExpressionRefused, measure
 from orchestra_core.planning.expressions import evaluate
 from orchestra_core.planning.routing import Router, compile_match
-
-from .conftest import BACKENDS, Thing
+from tests.planning.helpers import BACKENDS, Thing
 
 
 def run(expression: str, **variables: Any) -> bool:

@@ -5,8 +5,7 @@ import pytest
 from orchestra_core.errors import RouteError
 from orchestra_core.model import Account, Route, Server, ServiceIndex
 from orchestra_core.planning.routing import Router
-
-from .conftest import BACKENDS, Thing
+from tests.planning.helpers import BACKENDS, Thing
 
 SERVERS = [Server(name="s1"), Server(name="s2")]
 

@@ -197,3 +197,43 @@ def test_shared_daemons_fixture_keeps_an_instance_for_the_session_and_stops_it(
     assert len(pids) == 3
     assert pids[0] != pids[1] == pids[2]  # one instance, started again after test_one
     assert not any(process_alive(pid) for pid in pids)
+
+
+@pytest.mark.daemon
+def test_the_docs_example_of_a_new_daemon_kind_runs(pytester: pytest.Pytester) -> None:
+    # docs/testing.md shows a driver author a whole conftest.py: it must work as written.
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "testing.md").read_text()
+    section = doc[doc.index("## Adding your daemon") :]
+    conftest = section[section.index("```python\n") + 10 : section.index("```\n", 20)]
+    assert "class WebKind:" in conftest and "def web_factory" in conftest
+    pytester.makeconftest(conftest)
+    record = pytester.path / "pids.json"
+    pytester.makepyfile(
+        f"""
+        import json, urllib.request
+
+        def get(web, name):
+            url = f"http://127.0.0.1:{{web.port}}/{{name}}"
+            with urllib.request.urlopen(url, timeout=5) as response:
+                return response.read()
+
+        def test_one(web, web_factory):
+            (web.root / "a.txt").write_text("one")
+            assert get(web, "a.txt") == b"one"
+            other = web_factory("second")
+            assert other.port != web.port and other.root != web.root
+            json.dump([web.process.pid, other.process.pid], open({str(record)!r}, "w"))
+            web.process.stop()
+
+        def test_two(web):
+            assert web.process.running  # started again by the reset
+            assert list(web.root.iterdir()) == []  # nothing left of test_one
+            pids = json.load(open({str(record)!r}))
+            json.dump(pids + [web.process.pid], open({str(record)!r}, "w"))
+        """
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2)
+    first, second, restarted = json.loads(record.read_text())
+    assert restarted != first
+    assert not any(process_alive(pid) for pid in (first, second, restarted))

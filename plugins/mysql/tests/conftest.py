@@ -9,8 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from mysql_helpers import Driver, make_driver
-from orchestra_mysql.testing import MariaDBInstance
+from orchestra_mysql.testing import Driver, MariaDBInstance, make_driver
 
 
 def pytest_configure(config: pytest.Config) -> None:

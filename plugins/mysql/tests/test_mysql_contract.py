@@ -23,8 +23,7 @@ from typing import Any
 
 import attrs
 import pytest
-from mysql_helpers import restricted_admin
-from orchestra_mysql.testing import SYSTEM_DATABASES, MariaDBInstance
+from orchestra_mysql.testing import SYSTEM_DATABASES, MariaDBInstance, restricted_admin
 
 from orchestra_core import Server, Service
 from orchestra_core.catalogue import Database, DatabaseUser

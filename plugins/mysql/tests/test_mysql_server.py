@@ -10,9 +10,16 @@ import time
 from pathlib import Path
 
 import pytest
-from mysql_helpers import Driver, make_driver, restricted_admin, states
 from orchestra_mysql.monitor import MySQLDatabaseSize
-from orchestra_mysql.testing import MariaDBError, MariaDBFactory, MariaDBInstance
+from orchestra_mysql.testing import (
+    Driver,
+    MariaDBError,
+    MariaDBFactory,
+    MariaDBInstance,
+    make_driver,
+    restricted_admin,
+    states,
+)
 
 from orchestra_core import ChangeSet, Secret
 from orchestra_core.catalogue import Database, DatabaseUser

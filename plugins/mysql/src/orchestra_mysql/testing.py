@@ -12,18 +12,21 @@ gives the settings the mysql backends take to drive it.
 (:class:`~orchestra_core.testing.factory.InstanceFactory`): how to start one, what a reset is
 (:meth:`MariaDBInstance.reset`) and how to stop it. This module is also the pytest plugin
 ``orchestra_mysql`` (``pytest11`` entry point): it offers the ``mariadb_server``, ``mariadb``
-and ``mariadb_factory`` fixtures. It imports orchestra and
-PyMySQL inside functions only, so that loading the plugin costs nothing.
+and ``mariadb_factory`` fixtures. :func:`make_driver` gives a :class:`Driver`: an Orchestra
+whose one server is routed to the mysql backends, for tests of the backends against a server.
+It imports orchestra and PyMySQL inside functions only, so that loading the plugin costs
+nothing.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import secrets
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +36,10 @@ import pytest
 if TYPE_CHECKING:
     from pymysql.connections import Connection  # type: ignore[import-untyped, unused-ignore]
 
+    from orchestra_core import Account, ChangeSet, Orchestra, Server
+    from orchestra_core.execution.executor import ApplyResult
+    from orchestra_core.model.index import ServiceIndex
+    from orchestra_core.model.service import Service
     from orchestra_core.testing.daemon import DaemonProcess
     from orchestra_core.testing.factory import InstanceFactory, MakeDir, SharedDaemons
 
@@ -40,14 +47,19 @@ if TYPE_CHECKING:
     MariaDBFactory = InstanceFactory["MariaDBKind"]
 
 __all__ = [
+    "BACKENDS",
+    "Driver",
     "MariaDBError",
     "MariaDBFactory",
     "MariaDBInstance",
     "MariaDBKind",
+    "make_driver",
     "mariadb",
     "mariadb_factory",
     "mariadb_server",
+    "restricted_admin",
     "start_mariadb",
+    "states",
 ]
 
 #: Loopback address every test server listens on (servers differ by port and socket).
@@ -425,6 +437,87 @@ if not TYPE_CHECKING:  # mypy reads MariaDBFactory above, and checks every other
 
             return InstanceFactory
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+# -- the mysql backends, driven -------------------------------------------------------------------
+
+#: The backends of this driver, as :func:`make_driver` routes them.
+BACKENDS = ("mysql-database", "mysql-user")
+
+
+def _acme() -> list[Account]:
+    from orchestra_core import Account
+
+    return [Account(name="acme")]
+
+
+@attrs.define
+class Driver:
+    """An Orchestra with one server routed to the mysql backends, and the objects it knows
+    (made by :func:`make_driver`): what a test of the backends against a real server uses.
+    Close ``driver.orchestra`` after use."""
+
+    orchestra: Orchestra
+    accounts: list[Account] = attrs.field(factory=_acme)
+    objects: list[Service] = attrs.field(factory=list)
+
+    def apply(
+        self, changes: ChangeSet, *, known: Sequence[Service] = (), force: bool = False
+    ) -> ApplyResult:
+        """Plan ``changes`` against every object known so far (and ``known``), and apply
+        (``force``: over what was changed by hand)."""
+        plan = self.orchestra.plan(changes, index=self.index(known), force=force)
+        return self.orchestra.apply(plan)
+
+    def index(self, known: Sequence[Service] = ()) -> ServiceIndex:
+        """The accounts and every object known so far (and ``known``)."""
+        from orchestra_core.model.index import ServiceIndex
+
+        return ServiceIndex(self.accounts, [*self.objects, *known])
+
+    def suspend(self, suspended: bool) -> None:
+        """Suspend (or reactivate) the account ``acme`` that owns the objects."""
+        from orchestra_core import Account
+
+        self.accounts = [Account(name="acme", is_active=not suspended)]
+
+
+def make_driver(settings: dict[str, Any], server: Server | None = None) -> Driver:
+    """A :class:`Driver` whose one server (local by default) takes ``settings`` for both
+    backends (``mariadb.settings()`` points them at a test server)."""
+    from orchestra_core import Orchestra, Route, Server
+
+    base = server or Server(name="db1", transport="local")
+    server = attrs.evolve(
+        base, settings={**base.settings, **{backend: settings for backend in BACKENDS}}
+    )
+    routes = [Route(backend=backend, servers=(server.name,)) for backend in BACKENDS]
+    return Driver(Orchestra(servers=[server], routes=routes))
+
+
+def states(result: ApplyResult) -> list[str]:
+    """The state of every operation log of ``result``, in order (``["success", "nothing"]``)."""
+    return [log.state.value for log in result.logs]
+
+
+def restricted_admin(mariadb: MariaDBInstance, folder: Path) -> Path:
+    """A restricted admin, as a hosting panel may use instead of root: it reads the grant
+    tables, creates users, and grants what it holds on ``shop\\_%`` only. Returns the
+    client option file (in ``folder``) that logs in as it; pass it as ``defaults_file``."""
+    password = secrets.token_hex(16)
+    mariadb.query(
+        f"CREATE USER `panel`@`localhost` IDENTIFIED BY '{password}';\n"
+        "GRANT SELECT ON mysql.* TO `panel`@`localhost`;\n"
+        "GRANT CREATE USER, PROCESS, CONNECTION ADMIN ON *.* TO `panel`@`localhost`;\n"
+        "GRANT ALL PRIVILEGES ON `shop\\_%`.* TO `panel`@`localhost` WITH GRANT OPTION;"
+    )
+    path = folder / "panel.cnf"
+    path.write_text(
+        f"[client]\nuser = panel\npassword = {password}\nsocket = {mariadb.socket}\n"
+        "default-character-set = utf8mb4\n"
+    )
+    path.chmod(0o600)
+    return path
 
 
 # -- helpers ---------------------------------------------------------------------------------------
