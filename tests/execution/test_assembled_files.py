@@ -278,7 +278,11 @@ def test_a_failed_reload_puts_back_the_file_its_outputs_and_fragments(
     live, db = Path(target.path), Path(target.path + ".db")
     before = (live.read_text(), db.read_text())
     seen = root / "changed-files"
-    script = f'tr "\\0" "\\n" <"$ORCHESTRA_CHANGED_FILES" >>{seen}; [ ! -e {root}/fail ]'
+    added = root / "added-files"
+    script = (
+        f'tr "\\0" "\\n" <"$ORCHESTRA_CHANGED_FILES" >>{seen}; '
+        f'tr "\\0" "\\n" <"$ORCHESTRA_ADDED_FILES" >>{added}; [ ! -e {root}/fail ]'
+    )
     reload = Reload(description="reload postfix", daemon="postfix", script=script)
     assert ok(run(fragment(target, "a", "a 1\n"), target, reload))  # nothing changed: no reload
     assert not seen.exists()
@@ -304,6 +308,7 @@ def test_a_failed_reload_puts_back_the_file_its_outputs_and_fragments(
         target.path,
     ]
     assert told == expected * 2
+    assert added.read_text().splitlines() == [f"{target.fragments}/b.map"] * 2
 
     (root / "fail").unlink()
     assert ok(run(fragment(target, "a", "a 2\n"), target, reload))

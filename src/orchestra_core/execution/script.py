@@ -385,18 +385,24 @@ def _reload_snippet(step: Reload, i: int, earlier: list[tuple[int, Step]]) -> st
         "\n", "\n  ", 1
     )
     out += "fi\n"
-    # What the batch changed for the daemon, for its script: NUL-terminated paths.
-    listed = f'"$T/{i}.files"'
-    out += "{\n"
-    out += "".join(
-        f"  [ -e \"$T/{j}.changed\" ] && printf '%s\\0' {quote(path)}\n"
-        for j, path, _ in restorable
-    )
+    # What the batch changed for the daemon, for its script: NUL-terminated paths, of every
+    # file replaced or removed, and of those among them that were not there before.
+    listed, added = f'"$T/{i}.files"', f'"$T/{i}.added"'
+    out += f": >{added}\n{{\n"
+    for j, path, saved in restorable:
+        out += (
+            f'  if [ -e "$T/{j}.changed" ]; then\n'
+            f"    printf '%s\\0' {quote(path)}\n"
+            f'    if [ -e "$T/{saved}.absent" ]; then\n'
+            f"      printf '%s\\0' {quote(path)} >>{added}\n    fi\n"
+            "  fi\n"
+        )
     out += f"  :\n}} >{listed}\n"
-    run = f'ORCHESTRA_CHANGED_FILES={listed} bash "$T/{i}.cmd" </dev/null'
+    env = f"ORCHESTRA_CHANGED_FILES={listed} ORCHESTRA_ADDED_FILES={added}"
+    run = f'{env} bash "$T/{i}.cmd" </dev/null'
     if step.timeout is not None:
         run = (
-            f"ORCHESTRA_CHANGED_FILES={listed} timeout --kill-after={KILL_AFTER} "
+            f"{env} timeout --kill-after={KILL_AFTER} "
             f'{_seconds(step.timeout)} bash "$T/{i}.cmd" </dev/null'
         )
     done = (

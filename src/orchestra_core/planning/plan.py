@@ -256,7 +256,7 @@ def describe_step(step: Step, previous: str | None = None) -> list[str]:
     if isinstance(step, AssembleFile):
         out = [
             f"assemble {step.path} (mode {step.mode:04o}) from {step.fragments}/*{step.suffix}"
-            f" if its fragments changed it - {step.description}"
+            f", swapped in when that changes it - {step.description}"
         ]
         if step.validate:
             out.append("  validated by: " + _argv_text(step.validate))
