@@ -185,6 +185,7 @@ def test_the_example_inventory_plans_a_master_then_its_slave(tmp_path: Path) -> 
             [
                 ("save", "domain:acme.example"),
                 ("save", "domain:globex.example"),
+                ("assemble", "domain:acme.example", "domain:globex.example"),
                 ("reload", "domain:acme.example", "domain:globex.example"),
             ],
         ),
@@ -194,6 +195,7 @@ def test_the_example_inventory_plans_a_master_then_its_slave(tmp_path: Path) -> 
             [
                 ("save", "domain:acme.example"),
                 ("save", "domain:globex.example"),
+                ("assemble", "domain:acme.example", "domain:globex.example"),
                 ("reload", "domain:acme.example", "domain:globex.example"),
             ],
         ),

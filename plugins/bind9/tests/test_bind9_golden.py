@@ -11,7 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 from orchestra_core import Account, ChangeSet, Orchestra, Route, Server, ServiceIndex
+from orchestra_core.backends.steps import AssembleFile
 from orchestra_core.catalogue import Domain, Record
+from orchestra_core.planning.plan import describe_step
 from orchestra_core.testing.golden import Golden, rendered_files
 
 ACME = Account(name="acme")
@@ -65,9 +67,17 @@ def engine(master: dict[str, Any], slave: dict[str, Any]) -> Orchestra:
 
 
 def plan_files(orchestra: Orchestra, changes: ChangeSet, *domains: Domain) -> dict[str, str]:
+    """The rendered files and commands, and how each server's include is assembled
+    (``assembled/SERVER.txt``: the step as plans show it, and its header line)."""
     try:
         plan = orchestra.plan(changes, index=ServiceIndex([ACME], domains))
-        return rendered_files(plan, reloads=True)
+        files = rendered_files(plan, reloads=True)
+        for sp in plan.servers:
+            for step in sp.steps:
+                if isinstance(step, AssembleFile):
+                    text = "\n".join(describe_step(step)) + "\nheader: " + step.header
+                    files[f"{sp.server.name}/assembled/{sp.server.name}.txt"] = text
+        return files
     finally:
         orchestra.close()
 

@@ -77,7 +77,7 @@ class Fleet:
         return sorted(
             (log.server, log.action, log.object_keys[0])
             for log in result.logs
-            if log.action != "reload"
+            if log.action not in ("reload", "assemble")
         )
 
 

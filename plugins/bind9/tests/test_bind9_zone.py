@@ -187,6 +187,7 @@ def test_master_and_slave_find_each_other_through_routes() -> None:
         "Command",
         "EnsureDirectory",
         "WriteFile",
+        "AssembleFile",
         "Reload",
     ]
 

@@ -2,10 +2,13 @@
 
 Every file goes through a checker before it replaces a live one: the zone through
 ``named-checkzone`` (as a source with serial 0, then again with its serial), each zone's stanza
-and the include file gathering them through ``named-checkconf``. A record change reloads only
-its zone (``rndc reload ZONE``); a change to the set of zones rebuilds the include file and runs
-``rndc reconfig`` once per server and batch. If that reload fails, the stanzas and zone files of
-the batch get their previous content back.
+and the include file gathering them through ``named-checkconf``. The include file is an
+assembled file (:class:`AssembleFile`): each zone keeps its stanza as a fragment in
+``conf_dir/zones``, and the core rebuilds the include from all of them once per server and
+batch, checked whole. A record change reloads only its zone (``rndc reload ZONE``); a change
+to the set of zones changes the include, which runs ``rndc reconfig`` once per server and
+batch. If that reload fails, the include, the stanzas and zone files of the batch get their
+previous content back.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from orchestra_bind9.settings import Bind9Settings
 from orchestra_bind9.zone import RenderedZone, render_zone, zone_members
 from orchestra_core.driver import (
     CANDIDATE,
+    AssembleFile,
     Backend,
     BackendError,
     Command,
@@ -170,8 +174,25 @@ class _Bind9(Backend[Domain, Bind9Settings]):
             self.stanza_dir(ctx.server, ctx.settings), file_name(ctx.obj.name, ".conf")
         )
 
+    def include(self, server: Server, settings: Bind9Settings) -> AssembleFile:
+        """The include file named reads, assembled from every zone's stanza on ``server``
+        (master and slave zones alike: both backends name the same one), checked whole by
+        ``named-checkconf``; with no zone left it is empty, as before orchestra's first."""
+        return AssembleFile(
+            description="include file of the zone stanzas",
+            path=server_path(server, settings.include_file),
+            fragments=self.stanza_dir(server, settings),
+            suffix=".conf",
+            validate=(settings.named_checkconf, CANDIDATE),
+            notify=NAMED,
+            comment="//",
+            managed_by="orchestra-bind9",
+            timeout=CHECK_TIMEOUT,
+        )
+
     def stanza_steps(self, ctx: Context, content: str) -> list[Step]:
-        """Make sure the stanza directory exists and holds this zone's stanza."""
+        """Make sure the stanza directory exists and holds this zone's stanza, a fragment of
+        the include file."""
         settings = ctx.settings
         return [
             EnsureDirectory(
@@ -182,10 +203,18 @@ class _Bind9(Backend[Domain, Bind9Settings]):
                 path=self.stanza_path(ctx),
                 content=content,
                 validate=(settings.named_checkconf, CANDIDATE),
-                notify=NAMED,
+                fragment_of=self.include(ctx.server, settings),
                 timeout=CHECK_TIMEOUT,
             ),
         ]
+
+    def stanza_removal(self, ctx: Context, description: str) -> DeleteFile:
+        """Remove this zone's stanza: the include is assembled again without it."""
+        return DeleteFile(
+            description=description,
+            path=self.stanza_path(ctx),
+            fragment_of=self.include(ctx.server, ctx.settings),
+        )
 
     def is_subdomain(self, ctx: Context) -> bool:
         """True when the domain's records are rendered into a parent zone (no zone of its own)."""
@@ -198,22 +227,18 @@ class _Bind9(Backend[Domain, Bind9Settings]):
         return [] if self.is_subdomain(ctx) else super().render(ctx)
 
     def render_delete(self, ctx: Context) -> Sequence[Step]:
-        """The stanza and the zone's files go."""
-        stanza = (f"stanza of zone {ctx.obj.name}", self.stanza_path(ctx))
+        """The stanza and the zone's files go (the files come back if the reconfig fails)."""
         return [
-            DeleteFile(description=description, path=path, notify=NAMED)
-            for description, path in (stanza, *self.zone_files(ctx))
+            self.stanza_removal(ctx, f"stanza of zone {ctx.obj.name}"),
+            *(
+                DeleteFile(description=description, path=path, notify=NAMED)
+                for description, path in self.zone_files(ctx)
+            ),
         ]
 
     def render_suspended(self, ctx: Context) -> Sequence[Step]:
         """The stanza goes (named stops serving the zone); its files stay for the resume."""
-        return [
-            DeleteFile(
-                description=f"stop serving suspended zone {ctx.obj.name}",
-                path=self.stanza_path(ctx),
-                notify=NAMED,
-            )
-        ]
+        return [self.stanza_removal(ctx, f"stop serving suspended zone {ctx.obj.name}")]
 
     def zone_files(self, ctx: Context) -> list[tuple[str, str]]:
         """(description, path) of the zone's files on the server, removed on delete."""
@@ -227,14 +252,10 @@ class _Bind9(Backend[Domain, Bind9Settings]):
         return list(dict.fromkeys([*found, *(parse_peer(text) for text in extra)]))
 
     def reload(self, server: Server, settings: Bind9Settings, daemon: str) -> str | None:
-        """Gather the stanzas into the include file (checked), then ``rndc reconfig``."""
-        s = settings
+        """``rndc reconfig`` (the core has assembled the include), then a refresh of the
+        slave zones whose stanza is new."""
         return self.templates.shell(
-            "reload.sh.j2",
-            include=server_path(server, s.include_file),
-            stanzas=self.stanza_dir(server, s),
-            checkconf=s.named_checkconf,
-            rndc=s.rndc,
+            "reload.sh.j2", stanzas=self.stanza_dir(server, settings), rndc=settings.rndc
         )
 
 
