@@ -12,6 +12,7 @@ show it redacted, and the secret travels only inside the batch, never on a comma
 from __future__ import annotations
 
 import posixpath
+from collections.abc import Iterable
 from typing import Any, ClassVar
 
 import attrs
@@ -69,6 +70,14 @@ def _suffix(instance: object, attribute: attrs.Attribute[Any], value: str) -> No
         raise ValueError(f"{attribute.name} must be a non-empty name ending, not {value!r}")
 
 
+def _words(value: Iterable[str]) -> tuple[str, ...]:
+    return tuple(value)
+
+
+def _derived(value: Iterable[Derived]) -> tuple[Derived, ...]:
+    return tuple(value)
+
+
 @attrs.frozen(kw_only=True)
 class Derived:
     """A file (or files) built from an assembled file by a command: ``postmap hash:FILE``
@@ -81,9 +90,9 @@ class Derived:
     before the assembled file itself, so the two always match.
     """
 
-    argv: tuple[str, ...] = attrs.field(converter=tuple)
+    argv: tuple[str, ...] = attrs.field(converter=_words)
     outputs: tuple[str, ...] = attrs.field(
-        converter=tuple, validator=attrs.validators.deep_iterable(_suffix)
+        converter=_words, validator=attrs.validators.deep_iterable(_suffix)
     )
 
     @argv.validator
@@ -124,7 +133,7 @@ class AssembleFile(Step):
     fragments: str = attrs.field(validator=_absolute)
     suffix: str = attrs.field(validator=_suffix)
     validate: tuple[str, ...] | None = None
-    derived: tuple[Derived, ...] = attrs.field(default=(), converter=tuple)
+    derived: tuple[Derived, ...] = attrs.field(default=(), converter=_derived)
     mode: int = 0o644
     owner: str | None = None
     group: str | None = None
