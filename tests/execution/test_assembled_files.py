@@ -537,3 +537,13 @@ def test_an_assembly_without_a_daemon_and_a_command_after_it(run: RunSteps, root
     result = run(fragment(target, "a", "a\n"), target, after)
     assert ok(result), explain(result)
     assert result.steps[2].stdout == header(target) + "a\n"
+
+
+def test_a_long_file_name_keeps_room_for_its_derived_outputs(run: RunSteps, root: Path) -> None:
+    name = "m" * 252  # with ".db": 255 bytes, the most a name holds
+    target = assembly(root, path=str(root / "etc/postfix" / name), derived=(derive_counting(root),))
+    result = run(fragment(target, "a", "a 1\n"), target)
+    assert ok(result), explain(result)
+    assert Path(target.path + ".db").read_text() == "a 1\n"
+    with pytest.raises(ValueError, match="longer than a file name"):
+        assembly(root, path=str(root / "etc" / ("m" * 253)), derived=(derive_counting(root),))

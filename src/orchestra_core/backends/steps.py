@@ -17,6 +17,8 @@ from typing import Any, ClassVar
 
 import attrs
 
+from orchestra_core.rendering.names import NAME_MAX
+
 __all__ = [
     "CANDIDATE",
     "AssembleFile",
@@ -151,6 +153,9 @@ class AssembleFile(Step):
             raise ValueError(
                 f"{self.path} would be one of its own fragments ({folder}/*{self.suffix})"
             )
+        for output in (o for d in self.derived for o in d.outputs):
+            if len((name + output).encode("utf-8")) > NAME_MAX:
+                raise ValueError(f"{name}{output} is longer than a file name may be")
 
     @property
     def header(self) -> str:
