@@ -6,7 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
-from .test_cli import EXAMPLE, applied_example, orchestra
+from tests.cli.helpers import EXAMPLE, applied_example, orchestra
 
 
 def test_apply_runs_through_the_executor_it_names(tmp_path: Path) -> None:
