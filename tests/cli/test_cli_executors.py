@@ -36,3 +36,11 @@ def test_a_monitor_run_leaves_logs_beside_the_applies(tmp_path: Path) -> None:
     assert "monitor" in table
     shown = orchestra("log", "show", new[0]["id"][:12], cwd=workdir)
     assert shown.returncode == 0 and "state nothing" in shown.stdout
+
+
+def test_a_log_row_names_the_first_objects_and_counts_the_rest() -> None:
+    from orchestra_core.cli.log_commands import _objects
+
+    assert _objects(("a:1", "a:2")) == "a:1, a:2"
+    keys = tuple(f"systemuser:u{n}" for n in range(12))
+    assert _objects(keys) == ", ".join(keys[:5]) + " and 7 more"
