@@ -1,4 +1,4 @@
-"""``apply --executor NAME`` and the logs that ``orchestra monitor`` leaves."""
+"""``apply --executor NAME`` (and ``monitor``'s) and the logs that ``orchestra monitor`` leaves."""
 
 from __future__ import annotations
 
@@ -24,7 +24,9 @@ def test_a_monitor_run_leaves_logs_beside_the_applies(tmp_path: Path) -> None:
     workdir = applied_example(tmp_path)
     (workdir / "sandbox/web1/home/acme").mkdir(parents=True, exist_ok=True)
     applied = json.loads(orchestra("log", "--json", "--limit", "1000", cwd=workdir).stdout)
-    done = orchestra("monitor", "--json", cwd=workdir)
+    refused = orchestra("monitor", "--executor", "nope", cwd=workdir)
+    assert refused.returncode == 2 and "unknown executor 'nope'" in refused.stderr
+    done = orchestra("monitor", "--json", "--executor", "threads", cwd=workdir)
     assert done.returncode == 0, done.stdout + done.stderr
 
     logs = json.loads(orchestra("log", "--json", "--limit", "1000", cwd=workdir).stdout)

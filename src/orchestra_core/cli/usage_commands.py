@@ -36,13 +36,15 @@ __all__ = ["allocate", "allocations", "monitor", "usage"]
 _JSON = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 
 
-def _engine(session: Session) -> Orchestra:
-    """An engine on the stored servers and routes (those of the latest apply)."""
+def _engine(session: Session, executor: str = "threads") -> Orchestra:
+    """An engine on the stored servers and routes (those of the latest apply), whose batches
+    run through the executor called ``executor``."""
     return Orchestra(
         servers=session.store.servers(),
         routes=session.store.routes(),
         registry=session.registry,
         store=session.store,
+        executor=executor,
     )
 
 
@@ -81,6 +83,13 @@ def _number(value: float | None) -> str:
     "('0' keeps everything).",
 )
 @click.option("--no-react", is_flag=True, help="Record crossings, apply nothing.")
+@click.option(
+    "--executor",
+    default="threads",
+    show_default=True,
+    metavar="NAME",
+    help="What runs the servers' batches (an orchestra.executors entry point).",
+)
 @_JSON
 @pass_session
 def monitor(
@@ -89,6 +98,7 @@ def monitor(
     at_text: str | None,
     keep_samples: timedelta,
     no_react: bool,
+    executor: str,
     as_json: bool,
 ) -> None:
     """Run the monitors once: measure every applied object where its routes say, keep the
@@ -101,7 +111,7 @@ def monitor(
             horizon = at - keep_samples
         except OverflowError:
             fail(f"--keep-samples: {keep_samples.days} days before --at is before the year 1")
-    engine = _engine(session)
+    engine = _engine(session, executor)
     try:
         engine.reconcile_lifetimes(at)
         measured = engine.measure(monitors=names or None, at=at)
