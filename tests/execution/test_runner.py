@@ -209,3 +209,16 @@ def test_a_job_travels_as_plain_data() -> None:
     logs = pickle.loads(pickle.dumps(run_server(arrived, {"recording": transport})))
     assert [entry.id for entry in logs] == [entry.id for entry in sent.logs]
     assert [entry.state for entry in logs] == [State.SUCCESS, State.FAILURE]
+
+
+def test_an_executor_that_loses_a_job_is_named() -> None:
+    class Lossy(Shipping):
+        name = "lossy"
+
+        def run(self, waves, transports, *, max_parallel, on_started, on_done):  # type: ignore[no-untyped-def]
+            on_started(waves[0][0].start())
+
+    with pytest.raises(RuntimeError, match=r"executor lossy gave back no logs for server.*web"):
+        Executor({}, MemoryStore(), executor=Lossy()).execute(
+            Plan(servers=(server_plan(WEB, USER),))
+        )

@@ -166,6 +166,12 @@ class Executor:
             on_started=started,
             on_done=done,
         )
+        missing = [job.server for job in jobs if job.logs[0].id not in final]
+        if missing:
+            raise RuntimeError(
+                f"executor {self.executor.name} gave back no logs for server(s) "
+                f"{', '.join(missing)}: it must call on_done once per job"
+            )
         return ApplyResult(logs=[entry for job in jobs for entry in final[job.logs[0].id]])
 
     def jobs(self, plan: Plan, *, retry_of: Mapping[str, str] | None = None) -> list[ServerJob]:
