@@ -27,7 +27,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Generic, ParamSpec, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, Protocol, TypeVar
+
+if TYPE_CHECKING:
+    import pytest
 
 __all__ = ["DaemonKind", "InstanceFactory", "MakeDir", "SharedDaemons"]
 
@@ -76,7 +79,7 @@ class InstanceFactory(Generic[K]):
     such as its ``mktemp``). ``instances`` lists what it started, oldest first.
     """
 
-    def __init__(self, kind: K, make_dir: MakeDir | Any) -> None:
+    def __init__(self, kind: K, make_dir: MakeDir | pytest.TempPathFactory) -> None:
         mktemp = getattr(make_dir, "mktemp", make_dir)
         if not callable(mktemp):
             raise TypeError(f"make_dir must be callable or a TempPathFactory, not {make_dir!r}")
@@ -174,7 +177,7 @@ class SharedDaemons:
     every later call: what a driver's function-scoped fixture returns.
     """
 
-    def __init__(self, make_dir: MakeDir | Any) -> None:
+    def __init__(self, make_dir: MakeDir | pytest.TempPathFactory) -> None:
         self._make_dir = make_dir
         self._factories: dict[tuple[type, str], InstanceFactory[Any]] = {}
 

@@ -248,9 +248,9 @@ def daemon_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaemonF
 @pytest.fixture(scope="session")
 def shared_daemon_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaemonFactory]:
     """Like ``daemon_factory``, but for the whole session (session scope): what it starts
-    runs until the last test is done. Build a driver's session-scoped daemon fixture on it
-    and hand the daemon to each test through a function-scoped fixture that resets it (the
-    pattern of ``shared_ssh_host`` and ``ssh_host``)."""
+    runs until the last test is done. A driver's daemon fixtures are better built on
+    ``shared_daemons`` with a kind of their own, which says what a reset is (the pattern of
+    ``shared_ssh_host`` and ``ssh_host``)."""
     from orchestra_core.testing.daemon import DaemonFactory
 
     factory = DaemonFactory(lambda name: tmp_path_factory.mktemp(f"shared-{name}"))

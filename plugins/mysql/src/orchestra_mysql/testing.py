@@ -26,7 +26,7 @@ import secrets
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,11 +36,9 @@ import pytest
 if TYPE_CHECKING:
     from pymysql.connections import Connection  # type: ignore[import-untyped, unused-ignore]
 
-    from orchestra_core import Account, ChangeSet, Orchestra, Server
-    from orchestra_core.execution.executor import ApplyResult
-    from orchestra_core.model.index import ServiceIndex
-    from orchestra_core.model.service import Service
+    from orchestra_core.driver import Server
     from orchestra_core.testing.daemon import DaemonProcess
+    from orchestra_core.testing.driving import Driver, states
     from orchestra_core.testing.factory import InstanceFactory, MakeDir, SharedDaemons
 
     #: What ``mariadb_factory`` is: orchestra's generic factory, of :class:`MariaDBKind`.
@@ -427,15 +425,23 @@ class MariaDBKind:
         instance.stop()
 
 
-if not TYPE_CHECKING:  # mypy reads MariaDBFactory above, and checks every other name
+#: Names of orchestra imported on first use, so that loading this plugin imports nothing of
+#: orchestra: MariaDBFactory is orchestra's generic factory, Driver and states its driven
+#: engine (``orchestra_core.testing.driving``).
+_LAZY = {
+    "MariaDBFactory": ("orchestra_core.testing.factory", "InstanceFactory"),
+    "Driver": ("orchestra_core.testing.driving", "Driver"),
+    "states": ("orchestra_core.testing.driving", "states"),
+}
+
+if not TYPE_CHECKING:  # mypy reads these names above, and checks every other one
 
     def __getattr__(name: str) -> Any:
-        # MariaDBFactory is orchestra's generic factory: imported on first use, so that
-        # loading this plugin imports nothing of orchestra.
-        if name == "MariaDBFactory":
-            from orchestra_core.testing.factory import InstanceFactory
+        if name in _LAZY:
+            import importlib
 
-            return InstanceFactory
+            module, attribute = _LAZY[name]
+            return getattr(importlib.import_module(module), attribute)
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -445,59 +451,14 @@ if not TYPE_CHECKING:  # mypy reads MariaDBFactory above, and checks every other
 BACKENDS = ("mysql-database", "mysql-user")
 
 
-def _acme() -> list[Account]:
-    from orchestra_core import Account
-
-    return [Account(name="acme")]
-
-
-@attrs.define
-class Driver:
-    """An Orchestra with one server routed to the mysql backends, and the objects it knows
-    (made by :func:`make_driver`): what a test of the backends against a real server uses.
-    Close ``driver.orchestra`` after use."""
-
-    orchestra: Orchestra
-    accounts: list[Account] = attrs.field(factory=_acme)
-    objects: list[Service] = attrs.field(factory=list)
-
-    def apply(
-        self, changes: ChangeSet, *, known: Sequence[Service] = (), force: bool = False
-    ) -> ApplyResult:
-        """Plan ``changes`` against every object known so far (and ``known``), and apply
-        (``force``: over what was changed by hand)."""
-        plan = self.orchestra.plan(changes, index=self.index(known), force=force)
-        return self.orchestra.apply(plan)
-
-    def index(self, known: Sequence[Service] = ()) -> ServiceIndex:
-        """The accounts and every object known so far (and ``known``)."""
-        from orchestra_core.model.index import ServiceIndex
-
-        return ServiceIndex(self.accounts, [*self.objects, *known])
-
-    def suspend(self, suspended: bool) -> None:
-        """Suspend (or reactivate) the account ``acme`` that owns the objects."""
-        from orchestra_core import Account
-
-        self.accounts = [Account(name="acme", is_active=not suspended)]
-
-
 def make_driver(settings: dict[str, Any], server: Server | None = None) -> Driver:
-    """A :class:`Driver` whose one server (local by default) takes ``settings`` for both
-    backends (``mariadb.settings()`` points them at a test server)."""
-    from orchestra_core import Orchestra, Route, Server
+    """A :class:`~orchestra_core.testing.driving.Driver` (an Orchestra and the objects it
+    knows) whose one server (local by default) takes ``settings`` for both backends
+    (``mariadb.settings()`` points them at a test server). ``states(result)`` lists the
+    states of an apply's logs."""
+    from orchestra_core.testing.driving import make_driver as driving
 
-    base = server or Server(name="db1", transport="local")
-    server = attrs.evolve(
-        base, settings={**base.settings, **{backend: settings for backend in BACKENDS}}
-    )
-    routes = [Route(backend=backend, servers=(server.name,)) for backend in BACKENDS]
-    return Driver(Orchestra(servers=[server], routes=routes))
-
-
-def states(result: ApplyResult) -> list[str]:
-    """The state of every operation log of ``result``, in order (``["success", "nothing"]``)."""
-    return [log.state.value for log in result.logs]
+    return driving(BACKENDS, settings, server)
 
 
 def restricted_admin(mariadb: MariaDBInstance, folder: Path) -> Path:

@@ -1,0 +1,76 @@
+"""An Orchestra routed to one driver's backends on one server, for that driver's tests.
+
+:func:`make_driver` builds a :class:`Driver`: an engine whose one server (local by default)
+takes the same settings for each of the given backends, with a route from each backend to it,
+and the objects the test has saved so far. ``driver.apply(changes)`` plans against every
+object known so far and applies through the server's real transport; :func:`states` reads the
+result back as the list of operation states. A driver's own ``testing`` module wraps it with
+its backend names (``orchestra_mysql.testing.make_driver(mariadb.settings())``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import attrs
+
+from orchestra_core.engine import Orchestra
+from orchestra_core.execution.executor import ApplyResult
+from orchestra_core.model.index import ServiceIndex
+from orchestra_core.model.servers import Route, Server
+from orchestra_core.model.service import Account, Service
+from orchestra_core.planning.changeset import ChangeSet
+
+__all__ = ["Driver", "make_driver", "states"]
+
+#: The account that owns the objects of a :class:`Driver`'s tests.
+ACCOUNT = "acme"
+
+
+def _accounts() -> list[Account]:
+    return [Account(name=ACCOUNT)]
+
+
+@attrs.define
+class Driver:
+    """An Orchestra with one server routed to a driver's backends, and the objects it knows
+    (made by :func:`make_driver`). Close ``driver.orchestra`` after use."""
+
+    orchestra: Orchestra
+    accounts: list[Account] = attrs.field(factory=_accounts)
+    objects: list[Service] = attrs.field(factory=list)
+
+    def apply(
+        self, changes: ChangeSet, *, known: Sequence[Service] = (), force: bool = False
+    ) -> ApplyResult:
+        """Plan ``changes`` against every object known so far (and ``known``), and apply
+        (``force``: over what was changed by hand)."""
+        plan = self.orchestra.plan(changes, index=self.index(known), force=force)
+        return self.orchestra.apply(plan)
+
+    def index(self, known: Sequence[Service] = ()) -> ServiceIndex:
+        """The accounts and every object known so far (and ``known``)."""
+        return ServiceIndex(self.accounts, [*self.objects, *known])
+
+    def suspend(self, suspended: bool) -> None:
+        """Suspend (or reactivate) the account that owns the objects."""
+        self.accounts = [Account(name=ACCOUNT, is_active=not suspended)]
+
+
+def make_driver(
+    backends: Sequence[str], settings: Mapping[str, Any], server: Server | None = None
+) -> Driver:
+    """A :class:`Driver` whose one server (``server``, by default a local one named ``db1``)
+    takes ``settings`` for each of ``backends``, with a route from each backend to it."""
+    base = server or Server(name="db1", transport="local")
+    server = attrs.evolve(
+        base, settings={**base.settings, **{backend: dict(settings) for backend in backends}}
+    )
+    routes = [Route(backend=backend, servers=(server.name,)) for backend in backends]
+    return Driver(Orchestra(servers=[server], routes=routes))
+
+
+def states(result: ApplyResult) -> list[str]:
+    """The state of every operation log of ``result``, in order (``["success", "nothing"]``)."""
+    return [log.state.value for log in result.logs]
