@@ -115,12 +115,39 @@ class DriverNames:
             "backend": self.backend,
             "slug": re.sub(r"[^a-z0-9]+", "-", self.name),
             "example_imports": imports,
+            "face_imports": _import_lines((*FACE_NAMES, self.service_class)),
             "example_objects": listed,
             "example_changed": source(changed, 0, len("CHANGED: Service = ")),
             "example_key_json": json.dumps(subject.key),
             "example_file": _file_name(subject.identity),
             "example_set_lines": set_lines(subject),
         }
+
+
+#: What the template's backend imports from the driver face, besides its service type.
+FACE_NAMES = (
+    "CANDIDATE",
+    "Backend",
+    "DeleteFile",
+    "EnsureDirectory",
+    "FieldError",
+    "RenderContext",
+    "Server",
+    "Step",
+    "WriteFile",
+    "file_name",
+)
+
+
+def _import_lines(names: tuple[str, ...]) -> str:
+    """The names of a parenthesised import, one a line, in the order ruff's isort keeps
+    them (constants, then classes, then functions), so that the generated code is lint-clean
+    whatever the service type's name."""
+
+    def kind(name: str) -> int:
+        return 0 if name.isupper() else 1 if name[0].isupper() else 2
+
+    return "".join(f"    {name},\n" for name in sorted(set(names), key=lambda n: (kind(n), n)))
 
 
 def driver_names(name: str, kind: str = DEFAULT_KIND) -> DriverNames:
