@@ -23,13 +23,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from importlib.metadata import entry_points
 from typing import Any, Protocol, runtime_checkable
 
-from stevedore import DriverManager
-from stevedore.exception import MultipleMatches, NoMatches
-
-from orchestra_core.errors import ConfigurationError, PluginLoadError
+from orchestra_core.execution.loading import installed, load_named
 from orchestra_core.execution.results import OperationLog
 from orchestra_core.execution.runner import ServerJob, TransportSource, run_server
 
@@ -103,14 +99,9 @@ class ThreadsExecutor:
                     future.result()
 
 
-def _installed() -> str:
-    # Only for the error: scanning every distribution's entry points takes milliseconds.
-    return ", ".join(available_executors()) or "none"
-
-
 def available_executors() -> list[str]:
     """Names of the installed executors, sorted."""
-    return sorted({ep.name for ep in entry_points(group=EXECUTOR_GROUP)})
+    return installed(EXECUTOR_GROUP)
 
 
 def load_executor(name: str, **kwargs: Any) -> BatchExecutor:
@@ -119,27 +110,6 @@ def load_executor(name: str, **kwargs: Any) -> BatchExecutor:
     An unknown or ambiguous name is a :class:`ConfigurationError` listing the installed ones;
     an executor whose module fails to import is a :class:`PluginLoadError` naming it.
     """
-
-    def failed(_manager: Any, entry_point: Any, exc: BaseException) -> None:
-        raise PluginLoadError(f"executor {entry_point.name}", repr(exc)) from exc
-
-    try:
-        manager = DriverManager(
-            namespace=EXECUTOR_GROUP,
-            name=name,
-            invoke_on_load=True,
-            invoke_kwds=kwargs,
-            on_load_failure_callback=failed,
-        )
-    except NoMatches as exc:
-        raise ConfigurationError(
-            f"unknown executor {name!r}; installed executors: {_installed()}"
-        ) from exc
-    except MultipleMatches as exc:
-        raise ConfigurationError(
-            f"several executors are named {name!r}; installed executors: {_installed()}"
-        ) from exc
-    executor = manager.driver
-    if not isinstance(executor, BatchExecutor):
-        raise PluginLoadError(f"executor {name}", "does not implement the BatchExecutor protocol")
+    executor = load_named(EXECUTOR_GROUP, "executor", name, BatchExecutor, **kwargs)
+    assert isinstance(executor, BatchExecutor)
     return executor
