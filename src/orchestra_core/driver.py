@@ -8,8 +8,10 @@ point) imports only from here, and its tests from :mod:`orchestra_core.testing` 
 What is here is the contract the core keeps for drivers; any other module of the core may
 change without notice. In groups:
 
-- backends: :class:`Backend` (typed ``Backend[ServiceT, SettingsT]``), :class:`RenderContext`,
-  :class:`Observation`, :class:`NoSettings`, :func:`server_path`, :data:`ACTIONS`;
+- backends: :class:`Backend` (typed ``Backend[ServiceT, SettingsT]``, or
+  ``Backend[ServiceT, SettingsT, ObservedT]`` for one that probes), :class:`RenderContext`,
+  :class:`Observation`, :class:`Probe`, :class:`NoSettings`, :func:`server_path`,
+  :data:`ACTIONS`;
 - steps: :class:`Step`, :class:`WriteFile`, :class:`DeleteFile`, :class:`EnsureDirectory`,
   :class:`Command`, :class:`Inspect`, :class:`Reload`, :data:`CANDIDATE`;
 - checks: :class:`FieldError`, :class:`BackendError`, the field checks (``checks.name_field``,
@@ -32,6 +34,8 @@ from orchestra_core.backends.base import (
     Backend,
     NoSettings,
     Observation,
+    ObservedT,
+    Probe,
     RenderContext,
     ServiceT,
     SettingsT,
@@ -99,6 +103,8 @@ __all__ = [
     "Monitor",
     "NoSettings",
     "Observation",
+    "ObservedT",
+    "Probe",
     "Record",
     "Reload",
     "RenderContext",

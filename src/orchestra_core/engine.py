@@ -23,6 +23,7 @@ from orchestra_core.execution.executor import ApplyResult, Executor
 from orchestra_core.execution.executors import BatchExecutor, load_executor
 from orchestra_core.execution.loading import load_transport
 from orchestra_core.execution.outcome import record_outcome
+from orchestra_core.execution.reconcile import decide_plan
 from orchestra_core.execution.results import OperationLog, utcnow
 from orchestra_core.execution.transport import Transport
 from orchestra_core.model.index import ServiceIndex
@@ -380,6 +381,9 @@ class Orchestra:
         whose operations (and its server's reload) succeeded, and forgets each one deleted.
         ``timeout``, when given, bounds every server's batch (``apply --timeout``), whatever
         the server's ``settings.timeouts.batch`` and the engine's ``batch_timeout`` say.
+        Operations whose backend probes first get their steps decided from one read-only
+        round trip per server just before the batches (a failed probe fails its operation
+        with the probe's words; see :mod:`orchestra_core.execution.reconcile`).
         """
 
         def finished(log: OperationLog) -> None:
@@ -415,6 +419,15 @@ class Orchestra:
                     batch_timeout=self.batch_timeout,
                     timeout=timeout,
                     on_finished=finished,
+                    executor=self.executor,
+                )
+                # Probes first: one read-only round trip per server that has any, then the
+                # steps their backends decide from what they read (see execution.reconcile).
+                plan = decide_plan(
+                    plan,
+                    self.transport,
+                    max_parallel=self.max_parallel,
+                    batch_timeout=self.batch_timeout if timeout is None else timeout,
                     executor=self.executor,
                 )
                 result = executor.execute(plan, retry_of=retry_of)

@@ -10,6 +10,14 @@ class, and mypy refuses a driver that reads a setting it does not have. It rende
 per action (:meth:`Backend.render_save`, :meth:`~Backend.render_suspended`,
 :meth:`~Backend.render_delete`, :meth:`~Backend.render_set_password`), which
 :meth:`Backend.render` dispatches to; a backend may override :meth:`~Backend.render` instead.
+
+A backend whose work depends on what the server holds (a database account's grants) may
+*probe, then reconcile* in Python instead of comparing in shell: :meth:`Backend.probe` gives a
+read-only :class:`Probe` whose output its ``parse`` turns into a typed value (the backend's
+third type parameter, ``Backend[DatabaseUser, MySQLSettings, AccountState]``), and
+:meth:`Backend.reconcile` returns the steps that value calls for (none when the server
+already matches). The plan shows the probe; the apply runs every probe of a server in one
+read-only round trip first, then the steps decided from their outputs.
 """
 
 from __future__ import annotations
@@ -36,6 +44,8 @@ __all__ = [
     "Backend",
     "NoSettings",
     "Observation",
+    "ObservedT",
+    "Probe",
     "RenderContext",
     "ServiceT",
     "SettingsT",
@@ -46,6 +56,8 @@ __all__ = [
 ServiceT = TypeVar("ServiceT", bound=Service, default=Service)
 #: The settings class of a backend (``Backend[..., Bind9Settings]``).
 SettingsT = TypeVar("SettingsT", default=Any)
+#: What a backend's probe reads from the server, parsed (``Backend[..., ..., AccountState]``).
+ObservedT = TypeVar("ObservedT", default=Any)
 #: The settings class of a peer backend (:meth:`RenderContext.peers`).
 PeerSettingsT = TypeVar("PeerSettingsT")
 
@@ -83,6 +95,22 @@ class Observation:
     name: str
     script: str
     expected: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Probe(Generic[ObservedT]):
+    """A read-only look at the live state that an operation's steps are decided from.
+
+    ``script`` is shell that prints the state and changes nothing (it exits non-zero when it
+    cannot read it; the operation then fails with its words and nothing else of it runs).
+    ``parse`` turns what it printed into the value :meth:`Backend.reconcile` takes; a
+    ``ValueError`` (or :class:`~orchestra_core.errors.BackendError`) it raises fails the
+    operation with its message. ``description`` is how plans and logs name the probe.
+    """
+
+    description: str
+    script: str
+    parse: Callable[[str], ObservedT] = attrs.field(repr=False, eq=False)
 
 
 @attrs.frozen(kw_only=True)
@@ -138,8 +166,9 @@ class RenderContext(Generic[ServiceT, SettingsT]):
         return server_path(self.server, path)
 
 
-class Backend(Generic[ServiceT, SettingsT]):
-    """Base class of every backend, typed by its service type and settings class.
+class Backend(Generic[ServiceT, SettingsT, ObservedT]):
+    """Base class of every backend, typed by its service type and settings class (and, for
+    one that probes, the type of what its probe reads).
 
     Class attributes declare what the backend is: ``name`` (unique, used by routes),
     ``service_type``, the ``actions`` it supports, the backends it must run ``after`` (by name;
@@ -238,6 +267,30 @@ class Backend(Generic[ServiceT, SettingsT]):
         itself): a database, an account, a file a command produced. Pure, like
         :meth:`render`. The default observes nothing more."""
         return ()
+
+    def probe(self, ctx: RenderContext[ServiceT, SettingsT]) -> Probe[ObservedT] | None:
+        """The read-only probe whose output decides ``ctx.action``'s remaining steps
+        (:meth:`reconcile`), or None to have :meth:`render` decide them all (the default).
+
+        Pure, like :meth:`render`. When it gives one, the operation's steps are those of
+        :meth:`render` (often none) followed by those :meth:`reconcile` returns at apply time.
+        """
+        return None
+
+    def reconcile(
+        self, ctx: RenderContext[ServiceT, SettingsT], observed: ObservedT
+    ) -> Sequence[Step]:
+        """The steps that bring the server from ``observed`` (what :meth:`probe` read, parsed)
+        to what ``ctx`` asks for: none when it already matches (the operation then reports
+        "nothing"). Pure: it must not touch a server. Raise
+        :class:`~orchestra_core.errors.BackendError` (or ``ValueError``) to fail the operation
+        with a message (a privilege the server does not have)."""
+        raise self.unsupported(ctx)
+
+    @classmethod
+    def probes(cls) -> bool:
+        """True when the backend probes, then reconciles (it overrides :meth:`probe`)."""
+        return cls.probe is not Backend.probe
 
     @classmethod
     def observes(cls) -> bool:

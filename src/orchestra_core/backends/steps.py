@@ -12,7 +12,7 @@ show it redacted, and the secret travels only inside the batch, never on a comma
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, ClassVar
 
 import attrs
@@ -27,6 +27,7 @@ __all__ = [
     "Derived",
     "EnsureDirectory",
     "Inspect",
+    "Reconcile",
     "Reload",
     "Step",
     "WriteFile",
@@ -304,3 +305,22 @@ class Reload(Step):
     daemon: str
     script: str
     marker: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class Reconcile(Step):
+    """Where an operation's steps are decided from what the server has: the planner puts it
+    in place of the steps a backend that probes (:meth:`Backend.probe`) decides at apply time.
+
+    ``probe`` is the read-only script (shown in plans, run in the server's probe round trip
+    before its batch); ``decide`` turns what it printed into the steps that replace this one
+    (the backend's ``parse`` and ``reconcile``, with the operation's timeouts and sandbox
+    checks): none when the server already matches. It never reaches a batch: an apply
+    (:func:`orchestra_core.execution.reconcile.decide_plan`) replaces it first, with the
+    decided steps or, when the probe fails, with a step that fails with the probe's words.
+    """
+
+    kind: ClassVar[str] = "reconcile"
+
+    probe: str
+    decide: Callable[[str], tuple[Step, ...]] = attrs.field(repr=False, eq=False)

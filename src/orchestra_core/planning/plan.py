@@ -1,4 +1,10 @@
-"""The plan: per server, ordered operations made of steps. Pure data; nothing has run."""
+"""The plan: per server, ordered operations made of steps. Pure data; nothing has run.
+
+An operation of a backend that probes holds a :class:`~orchestra_core.backends.steps.
+Reconcile` where its decided steps will be: the plan shows its probe and says the steps are
+decided from what the server has; in ``--json`` it is a step of kind ``reconcile`` with its
+``probe`` script and ``"steps": null``.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +21,7 @@ from orchestra_core.backends.steps import (
     DeleteFile,
     EnsureDirectory,
     Inspect,
+    Reconcile,
     Reload,
     Step,
     WriteFile,
@@ -213,8 +220,11 @@ class Plan:
 def step_to_dict(step: Step) -> dict[str, Any]:
     """Plain data for one step, with secrets redacted; a mode as octal text (``"0644"``), as
     operators write it."""
-    data = attrs.asdict(step)
+    data = attrs.asdict(step, filter=lambda field, _: field.name != "decide")
     data["kind"] = step.kind
+    if isinstance(step, Reconcile):
+        # Its steps are not known yet: the apply decides them from the probe's output.
+        data["steps"] = None
     if isinstance(step, WriteFile | DeleteFile) and step.fragment_of is not None:
         # The assembly is a step of its own in the plan: a fragment names its file only.
         data["fragment_of"] = step.fragment_of.path
@@ -268,6 +278,13 @@ def describe_step(step: Step, previous: str | None = None) -> list[str]:
         return [f"reload {step.daemon} if a step changed it:", *_script_lines(step.script)]
     if isinstance(step, Inspect):
         return [f"check - {step.description}"]
+    if isinstance(step, Reconcile):
+        return [
+            f"probe - {step.description}",
+            *_script_lines(step.probe),
+            "  then: the steps reconcile decides from what the probe reads (none when the "
+            "server already matches)",
+        ]
     if isinstance(step, Command):
         out = [f"run - {step.description}", *_script_lines(step.script)]
         if step.unless:

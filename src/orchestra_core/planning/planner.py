@@ -18,12 +18,13 @@ from typing import Any
 
 import attrs
 
-from orchestra_core.backends.base import Backend, Observation, RenderContext, server_path
+from orchestra_core.backends.base import Backend, Observation, Probe, RenderContext, server_path
 from orchestra_core.backends.settings import build_settings
 from orchestra_core.backends.steps import (
     AssembleFile,
     DeleteFile,
     EnsureDirectory,
+    Reconcile,
     Reload,
     Step,
     WriteFile,
@@ -569,6 +570,13 @@ class Planner:
         steps: list[Step] = list(
             self._call(backend, f"rendering {item.action}", key, lambda: backend.render(ctx))
         )
+        route_timeouts = self._route_timeouts(item.route)
+        if type(backend).probes():
+            probe = self._call(backend, "probing", key, lambda: _one(backend.probe(ctx)))
+            if probe:
+                steps.append(
+                    self._reconcile_step(backend, ctx, probe[0], route_timeouts, item.server)
+                )
         label = f"{key} [{item.backend}]"
         record: Placement | None = None
         probes: tuple[Observation, ...] = ()
@@ -602,7 +610,6 @@ class Planner:
             if check is not None:
                 steps.insert(0, check)
         _check_sandbox(item.server, steps)
-        route_timeouts = self._route_timeouts(item.route)
         timed = with_timeouts(tuple(steps), route_timeouts, self._server_timeouts(item.server))
         planned = PlannedOperation(
             id=f"{item.server.name}:{item.backend}:{item.action}:{key}",
@@ -616,6 +623,38 @@ class Planner:
             batch_timeout=route_timeouts.batch,
         )
         return planned, record
+
+    def _reconcile_step(
+        self,
+        backend: Backend[Any],
+        ctx: RenderContext[Any],
+        probe: Probe[Any],
+        route_timeouts: Timeouts,
+        server: Server,
+    ) -> Reconcile:
+        """The placeholder of the steps ``backend`` decides from ``probe``'s output at apply
+        time: its ``decide`` parses the output, reconciles, and gives the steps the
+        operation's timeouts and sandbox check, as rendered steps get them here."""
+        server_timeouts = self._server_timeouts(server)
+
+        def decide(output: str) -> tuple[Step, ...]:
+            observed = probe.parse(output)
+            decided = tuple(backend.reconcile(ctx, observed))
+            for step in decided:
+                if not isinstance(step, Step) or isinstance(step, Reconcile):
+                    raise BackendError(
+                        backend.name,
+                        f"reconcile gave {step!r}: it returns steps (never a Reconcile)",
+                        object_key=ctx.obj.key,
+                    )
+            _check_sandbox(server, decided)
+            return with_timeouts(decided, route_timeouts, server_timeouts)
+
+        return Reconcile(
+            description=probe.description,
+            probe=probe.script,
+            decide=decide,
+        )
 
     def _orphans(
         self,
@@ -823,6 +862,11 @@ class Planner:
             )
             after.setdefault(position, []).append(reload_op)
         return _insert_after(operations, after)
+
+
+def _one(probe: Probe[Any] | None) -> tuple[Probe[Any], ...]:
+    """A backend's probe as a tuple (:meth:`Planner._call` takes iterables)."""
+    return () if probe is None else (probe,)
 
 
 def _difference(one: AssembleFile, other: AssembleFile) -> str:

@@ -1,14 +1,17 @@
 """The mysql backends: databases and database users on MySQL and MariaDB servers.
 
-Each operation is one :class:`~orchestra_core.driver.Command` that runs the server's
-``mysql`` client through the transport (so SSH works like the local sandbox). Its ``unless``
-half reads the live state (``information_schema``, ``mysql.user`` or ``mysql.global_priv``,
-``mysql.db``, in one client run per step) and exits 0 when it already matches, so an
-unchanged object reports "unchanged"; the other half works out the same difference again and
-runs only the statements it needs. Privileges are compared as the set of ``mysql.db`` columns
-set to ``Y``: ``ALL`` expanded by the server is the same set as ``ALL``, and is never seen as
-a change. A database over its size allocation is granted without the privileges that make it
-grow: the same comparison takes them away, and gives them back, exactly once.
+Each operation runs the server's ``mysql`` client through the transport (so SSH works like
+the local sandbox). A database's steps are one :class:`~orchestra_core.driver.Command` whose
+``unless`` half reads the live state (``information_schema``) and exits 0 when it already
+matches, so an unchanged object reports "nothing". A user's save probes, then reconciles: its
+:class:`~orchestra_core.driver.Probe` is one client run reading the account (whether it
+exists, its lock state, its rows of ``mysql.db``), which :func:`parse_account` makes an
+:class:`AccountState`, and :meth:`MySQLUser.reconcile` compares it with the object in Python
+and returns one step with only the statements needed, or none (the operation reports
+"nothing"). Privileges are compared as the set of ``mysql.db`` columns set to ``Y``: ``ALL``
+expanded by the server is the same set as ``ALL``, and is never seen as a change. A database
+over its size allocation is granted without the privileges that make it grow: the same
+comparison takes them away, and gives them back, exactly once.
 
 Every name and value reaches SQL through :mod:`orchestra_mysql.sql` and the shell through
 the quoting templates. A password is hashed here for ``mysql_native_password`` (only the hash
@@ -18,8 +21,10 @@ in a sensitive step: never in argv, the plan, the logs or the store.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
+
+import attrs
 
 from orchestra_core.driver import (
     Backend,
@@ -28,6 +33,7 @@ from orchestra_core.driver import (
     DatabaseUser,
     FieldError,
     Observation,
+    Probe,
     RenderContext,
     Step,
     Templates,
@@ -36,7 +42,14 @@ from orchestra_mysql import sql
 from orchestra_mysql.monitor import DATABASE_SIZE
 from orchestra_mysql.settings import MySQLSettings
 
-__all__ = ["MySQLDatabase", "MySQLUser", "over_quota", "password_statement"]
+__all__ = [
+    "AccountState",
+    "MySQLDatabase",
+    "MySQLUser",
+    "over_quota",
+    "parse_account",
+    "password_statement",
+]
 
 #: What the database backend renders with.
 DatabaseContext = RenderContext[Database, MySQLSettings]
@@ -136,7 +149,61 @@ class MySQLDatabase(Backend[Database, MySQLSettings]):
         ]
 
 
-class MySQLUser(Backend[DatabaseUser, MySQLSettings]):
+@attrs.frozen(kw_only=True)
+class AccountState:
+    """What the user probe read of one account: the columns of ``mysql.db`` in the server's
+    order, whether the account exists and is locked, and by ``mysql.db.Db`` (a database as
+    GRANT escapes it) the privilege columns set to ``Y`` there."""
+
+    columns: tuple[str, ...]
+    exists: bool = False
+    locked: bool = False
+    privileges: Mapping[str, frozenset[str]] = attrs.field(factory=dict)
+
+    @property
+    def privilege_columns(self) -> tuple[str, ...]:
+        """The server's privilege columns (``*_priv``), in its order."""
+        return tuple(c for c in self.columns if c.endswith("_priv"))
+
+
+def parse_account(output: str) -> AccountState:
+    """The :class:`AccountState` of the probe's output (``cols``, ``user`` and ``row``
+    lines, tab-separated); a ``ValueError`` when it is not what the probe prints."""
+    columns: tuple[str, ...] | None = None
+    exists = locked = False
+    rows: list[str] = []
+    for line in output.split("\n"):
+        tag, _, rest = line.partition("\t")
+        if tag == "cols":
+            columns = tuple(rest.split(" ")) if rest else ()
+        elif tag == "user":
+            if rest not in ("0", "1"):
+                raise ValueError(f"the account's lock state reads {rest!r}, not 0 or 1")
+            exists, locked = True, rest == "1"
+        elif tag == "row":
+            rows.append(rest)
+    if not columns or "Db" not in columns:
+        raise ValueError("the probe printed no columns of mysql.db (is this a MySQL server?)")
+    have: dict[str, frozenset[str]] = {}
+    for row in rows:
+        values = dict(zip(columns, row.split("\t"), strict=False))
+        db = values.get("Db", "")
+        if db:
+            have[db] = frozenset(c for c, v in values.items() if c.endswith("_priv") and v == "Y")
+    return AccountState(columns=columns, exists=exists, locked=locked, privileges=have)
+
+
+def _privilege_name(column: str) -> str:
+    """The privilege a ``mysql.db`` column records, as GRANT names it."""
+    if column == "Grant_priv":
+        return "GRANT OPTION"
+    for name, col in sql.PRIVILEGE_COLUMNS.items():
+        if col == column:
+            return name
+    return column.removesuffix("_priv").replace("_", " ").upper()
+
+
+class MySQLUser(Backend[DatabaseUser, MySQLSettings, AccountState]):
     """Creates an account with its privileges on its databases, locks it while suspended, sets
     its password, and drops it on delete.
 
@@ -230,47 +297,103 @@ class MySQLUser(Backend[DatabaseUser, MySQLSettings]):
         ]
 
     def render_save(self, ctx: UserContext) -> Sequence[Step]:
-        """One step: create the account or bring it to its privileges and lock state (a
-        suspended one is locked, its sessions ended; :meth:`render_suspended` is this)."""
+        """Nothing up front: a save probes the account (:meth:`probe`) and its steps are
+        decided from what the server has (:meth:`reconcile`)."""
+        return ()
+
+    def probe(self, ctx: UserContext) -> Probe[AccountState] | None:
+        """For a save (active or suspended): one client run reading ``mysql.db``'s columns,
+        the account with its lock state (MariaDB keeps it in ``mysql.global_priv``, MySQL in
+        ``mysql.user``) and its rows of ``mysql.db``."""
+        if ctx.action != "save":
+            return None
         user, settings = ctx.obj, ctx.settings
-        account, label, common = _account_values(ctx)
-        wanted = sql.canonical_privileges(user.privileges)
-        columns = (
-            "ALL" if wanted == (sql.ALL,) else " ".join(sql.PRIVILEGE_COLUMNS[p] for p in wanted)
+        _, _, common = _account_values(ctx)
+        return Probe(
+            description=_save_description(ctx),
+            script=self.templates.shell(
+                "user-probe.sh.j2", **common, query=_read_account(user.username, settings)
+            ),
+            parse=parse_account,
         )
-        patterns = [(sql.grant_pattern(db), db) for db in user.databases]
+
+    def reconcile(self, ctx: UserContext, observed: AccountState) -> Sequence[Step]:
+        """The account created or brought to its lock state and to exactly its privileges on
+        its databases (without those withheld over quota), compared column by column with
+        what the probe read: one step with only the statements needed, or none."""
+        user, settings = ctx.obj, ctx.settings
+        account, _, common = _account_values(ctx)
+        statements: list[tuple[str, str]] = []
+        if observed.exists and observed.locked == ctx.active:
+            lock, relock = ("UNLOCK", "LOCK") if ctx.active else ("LOCK", "UNLOCK")
+            statements.append(
+                (f"ALTER USER {account} ACCOUNT {lock}", f"ALTER USER {account} ACCOUNT {relock}")
+            )
+        columns = observed.privilege_columns
+        every = [c for c in columns if c != "Grant_priv"]
+        wanted = sql.canonical_privileges(user.privileges)
         full = over_quota(user, ctx)
-        revoked = " ".join(sql.PRIVILEGE_COLUMNS[p] for p in settings.over_quota_revoke)
-        withheld = [(pattern, revoked) for pattern, db in patterns if db in full and revoked]
-        return [
-            _command(
-                self.templates,
-                "user-save.sh.j2",
-                f"database user {label} ({', '.join(wanted)} on "
-                f"{', '.join(user.databases) or 'no database'})"
-                + (
-                    f", without {', '.join(settings.over_quota_revoke)} on "
-                    f"{', '.join(db for db in user.databases if db in full)} (over quota)"
-                    if withheld
-                    else ""
+        revoked = {sql.PRIVILEGE_COLUMNS[p] for p in settings.over_quota_revoke}
+        want: dict[str, list[str] | None] = {}
+        withheld: dict[str, set[str]] = {}
+        for db in user.databases:
+            pattern = sql.grant_pattern(db)
+            want[pattern] = (
+                None if wanted == (sql.ALL,) else [sql.PRIVILEGE_COLUMNS[p] for p in wanted]
+            )
+            if db in full and revoked:
+                withheld[pattern] = revoked
+        regranted = False
+        for db in sorted({*want, *observed.privileges}):
+            asked = want.get(db, [])
+            cols = every if asked is None else asked
+            cols = [c for c in cols if c not in withheld.get(db, ())]
+            for c in cols:
+                if c not in every:
+                    raise ValueError(f"orchestra-mysql: this server has no privilege {c}")
+            have = observed.privileges.get(db, frozenset())
+            grant = [_privilege_name(c) for c in columns if c in cols and c not in have]
+            revoke = [_privilege_name(c) for c in columns if c in have and c not in cols]
+            regranted = regranted or bool(grant or revoke)
+            target = sql.identifier(db)
+            if revoke:
+                names = ", ".join(revoke)
+                statements.append(
+                    (
+                        f"REVOKE {names} ON {target}.* FROM {account}",
+                        f"GRANT {names} ON {target}.* TO {account}",
+                    )
                 )
-                + ("" if ctx.active else ", locked"),
-                **common,
-                active=ctx.active,
-                read_query=_read_account(user.username, settings),
-                create=f"CREATE USER {account}",
-                # Said either way: MariaDB records the lock state of an account only once it
-                # was set, so an account created without it would not come back identical
-                # after a suspend and resume ("account_locked": false in mysql.global_priv).
-                create_tail=" ACCOUNT UNLOCK" if ctx.active else " ACCOUNT LOCK",
-                lock=f"ALTER USER {account} ACCOUNT {'UNLOCK' if ctx.active else 'LOCK'}",
-                relock=f"ALTER USER {account} ACCOUNT {'LOCK' if ctx.active else 'UNLOCK'}",
-                drop=f"DROP USER {account}",
-                names=[(col, name) for name, col in sql.PRIVILEGE_COLUMNS.items()]
-                + [("Grant_priv", "GRANT OPTION")],
-                wants=[(pattern, columns) for pattern, _ in patterns],
-                withheld=withheld,
-                targets=[(pattern, sql.identifier(pattern)) for pattern, _ in patterns],
+            if asked is None and db in want and not have and not withheld.get(db):
+                grant = ["ALL PRIVILEGES"]
+            if grant:
+                names = ", ".join(grant)
+                statements.append(
+                    (
+                        f"GRANT {names} ON {target}.* TO {account}",
+                        f"REVOKE {names} ON {target}.* FROM {account}",
+                    )
+                )
+        if observed.exists and not statements:
+            return ()
+        return [
+            Command(
+                description=_save_description(ctx),
+                script=self.templates.shell(
+                    "user-apply.sh.j2",
+                    **common,
+                    active=ctx.active,
+                    create=None if observed.exists else f"CREATE USER {account}",
+                    # Said either way: MariaDB records the lock state of an account only once
+                    # it was set, so an account created without it would not come back
+                    # identical after a suspend and resume ("account_locked": false in
+                    # mysql.global_priv).
+                    create_tail=" ACCOUNT UNLOCK" if ctx.active else " ACCOUNT LOCK",
+                    drop=f"DROP USER {account}",
+                    statements=statements,
+                    end_sessions=not ctx.active or regranted,
+                ),
+                timeout=CLIENT_TIMEOUT,
             )
         ]
 
@@ -289,6 +412,27 @@ def _observation(
     return Observation(
         name=name,
         script=templates.shell("observe.sh.j2", **settings.shell_values(), query=query, what=what),
+    )
+
+
+def _save_description(ctx: UserContext) -> str:
+    """How plans and logs name a user's save: its privileges, where, what is withheld over
+    quota, and whether it is locked."""
+    user, settings = ctx.obj, ctx.settings
+    _, label, _ = _account_values(ctx)
+    wanted = sql.canonical_privileges(user.privileges)
+    full = over_quota(user, ctx)
+    withheld = bool(settings.over_quota_revoke) and any(db in full for db in user.databases)
+    return (
+        f"database user {label} ({', '.join(wanted)} on "
+        f"{', '.join(user.databases) or 'no database'})"
+        + (
+            f", without {', '.join(settings.over_quota_revoke)} on "
+            f"{', '.join(db for db in user.databases if db in full)} (over quota)"
+            if withheld
+            else ""
+        )
+        + ("" if ctx.active else ", locked")
     )
 
 
