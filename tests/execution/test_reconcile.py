@@ -37,6 +37,8 @@ class StateSettings:
     fail: bool = False
     #: Make the probe print what parse refuses.
     garble: bool = False
+    #: Make the probe outlast its timeout.
+    slow: bool = False
 
 
 @attrs.frozen(kw_only=True)
@@ -76,9 +78,13 @@ class StateBackend(Backend[Domain, StateSettings, Held]):
             script = "printf 'state store unreachable (port 9)\\n' >&2\nexit 3\n"
         elif ctx.settings.garble:
             script = "printf garbled\n"
+        elif ctx.settings.slow:
+            script = "sleep 30\n"
         else:
             script = f"if [ -f {path} ]; then cat {path}; else printf '%s' {ABSENT}; fi\n"
-        return Probe(description=f"state of {ctx.obj.name}", script=script, parse=parse)
+        return Probe(
+            description=f"state of {ctx.obj.name}", script=script, parse=parse, timeout=1.0
+        )
 
     def reconcile(self, ctx: RenderContext[Domain, StateSettings], observed: Held) -> list[Step]:
         if observed.value == ctx.obj.name:
@@ -289,3 +295,13 @@ def test_mypy_catches_a_driver_misusing_what_its_probe_reads(tmp_path: Path) -> 
     # A parse of the wrong type, and a use of the value its type does not allow.
     assert 'Argument "parse" to "Probe" has incompatible type' in done.stdout
     assert '"str" has no attribute "no_such_method"' in done.stdout
+
+
+def test_a_probe_that_outlasts_its_timeout_fails_its_operation(tmp_path: Path) -> None:
+    orchestra, store, _, _ = engine(tmp_path, slow=True)
+    result = orchestra.apply(save(orchestra, ONE))
+    assert states(result) == {("a", ONE.key): State.SUCCESS, ("b", ONE.key): State.FAILURE}
+    failed = next(log for log in result.logs if log.server == "b")
+    assert f"the probe of {ONE.key} [probing-domain] failed: timed out" in failed.stderr
+    assert result.logs[0].finished_at is not None
+    assert {p.server for p in store.placements()} == {"a"}

@@ -105,12 +105,14 @@ class Probe(Generic[ObservedT]):
     cannot read it; the operation then fails with its words and nothing else of it runs).
     ``parse`` turns what it printed into the value :meth:`Backend.reconcile` takes; a
     ``ValueError`` (or :class:`~orchestra_core.errors.BackendError`) it raises fails the
-    operation with its message. ``description`` is how plans and logs name the probe.
+    operation with its message. ``description`` is how plans and logs name the probe;
+    ``timeout`` bounds it, in seconds (None: the route's or server's step timeout).
     """
 
     description: str
     script: str
     parse: Callable[[str], ObservedT] = attrs.field(repr=False, eq=False)
+    timeout: float | None = None
 
 
 @attrs.frozen(kw_only=True)

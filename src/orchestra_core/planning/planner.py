@@ -654,6 +654,7 @@ class Planner:
             description=probe.description,
             probe=probe.script,
             decide=decide,
+            timeout=probe.timeout,
         )
 
     def _orphans(

@@ -315,6 +315,7 @@ class MySQLUser(Backend[DatabaseUser, MySQLSettings, AccountState]):
                 "user-probe.sh.j2", **common, query=_read_account(user.username, settings)
             ),
             parse=parse_account,
+            timeout=CLIENT_TIMEOUT,
         )
 
     def reconcile(self, ctx: UserContext, observed: AccountState) -> Sequence[Step]:
