@@ -107,12 +107,19 @@ class Probe(Generic[ObservedT]):
     ``ValueError`` (or :class:`~orchestra_core.errors.BackendError`) it raises fails the
     operation with its message. ``description`` is how plans and logs name the probe;
     ``timeout`` bounds it, in seconds (None: the route's or server's step timeout).
+
+    ``observation`` names one of the backend's :class:`Observation` s (:meth:`Backend.observe`)
+    whose script prints exactly what this probe prints. The probe's output then stands for
+    it: the drift check before the operation compares the output with what was last
+    observed (the guard runs no read of its own), and when reconcile decides no step, the
+    output is what is kept as observed (no read after the operation).
     """
 
     description: str
     script: str
     parse: Callable[[str], ObservedT] = attrs.field(repr=False, eq=False)
     timeout: float | None = None
+    observation: str | None = None
 
 
 @attrs.frozen(kw_only=True)

@@ -324,3 +324,5 @@ class Reconcile(Step):
 
     probe: str
     decide: Callable[[str], tuple[Step, ...]] = attrs.field(repr=False, eq=False)
+    #: The observation the probe's output stands for (:class:`Probe`), if any.
+    observation: str | None = None

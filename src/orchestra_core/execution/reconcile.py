@@ -22,16 +22,17 @@ operation of the same batch changes in what it reads).
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import attrs
 
-from orchestra_core.backends.steps import Command, Reconcile, Step
+from orchestra_core.backends.steps import Command, Inspect, Reconcile, Step
 from orchestra_core.errors import OrchestraError
 from orchestra_core.execution.executors import BatchExecutor
 from orchestra_core.execution.readonly import ReadResult, run_read_only
 from orchestra_core.execution.runner import DEFAULT_BATCH_TIMEOUT, TransportSource
 from orchestra_core.model.servers import Server
+from orchestra_core.model.state import content_hash
 from orchestra_core.planning.plan import Plan, PlannedOperation, ServerPlan
 from orchestra_core.rendering.shell import quote
 
@@ -115,20 +116,56 @@ def decide_plan(
         executor=executor,
     )
     decided: dict[int, tuple[Step, ...]] = {}
+    seen: dict[int, str] = {}
     for (_, found), read in zip(probing, results, strict=True):
         for (op, step), result in zip(found, read, strict=True):
             decided[id(step)] = _decided(op, step, result)
+            if result.ok:
+                seen[id(step)] = result.output
     servers = []
     for sp in plan.servers:
         operations = []
         for op in sp.operations:
             if any(isinstance(step, Reconcile) for step in op.steps):
-                steps = tuple(
-                    new
-                    for step in op.steps
-                    for new in (decided[id(step)] if isinstance(step, Reconcile) else (step,))
-                )
-                op = attrs.evolve(op, steps=steps)
+                op = _replaced(op, decided, seen)
             operations.append(op)
         servers.append(attrs.evolve(sp, operations=tuple(operations)))
     return attrs.evolve(plan, servers=tuple(servers))
+
+
+def _replaced(
+    op: PlannedOperation, decided: Mapping[int, tuple[Step, ...]], seen: Mapping[int, str]
+) -> PlannedOperation:
+    """``op`` with its :class:`Reconcile` steps replaced by what was decided for them.
+
+    When a probe stands for an observation (``Reconcile.observation``) and nothing was
+    decided, and the operation has no other step that could change anything (only checks),
+    what the probe read is what the server holds afterwards: it is kept as observed, and the
+    read after the operation that would learn it again is left out."""
+    steps = tuple(
+        new
+        for step in op.steps
+        for new in (decided[id(step)] if isinstance(step, Reconcile) else (step,))
+    )
+    known: dict[str, str] = {}
+    only_checks = all(isinstance(step, Inspect | Reconcile) for step in op.steps)
+    for step in op.steps:
+        if (
+            isinstance(step, Reconcile)
+            and step.observation is not None
+            and not decided[id(step)]
+            and id(step) in seen
+            and only_checks
+            and op.placement is not None
+        ):
+            known[step.observation] = content_hash(seen[id(step)])
+    if not known or op.placement is None:
+        return attrs.evolve(op, steps=steps)
+    steps = tuple(s for s in steps if not (isinstance(s, Inspect) and s.probe in known))
+    if not steps:
+        # One step that does nothing, so that the operation is still part of its batch: it
+        # reports "nothing", or "aborted" behind a failed step, as any operation does.
+        first = next(step for step in op.steps if isinstance(step, Reconcile))
+        steps = (Inspect(description=f"{first.description}: as wanted already", script=":\n"),)
+    placement = attrs.evolve(op.placement, observed={**op.placement.observed, **known})
+    return attrs.evolve(op, steps=steps, placement=placement)

@@ -43,7 +43,13 @@ from orchestra_core.model.index import ServiceIndex
 from orchestra_core.model.secret import Secret
 from orchestra_core.model.servers import Route, Server
 from orchestra_core.model.service import Service
-from orchestra_core.model.state import ObjectSnapshot, Placement, PlacementKey, server_to_dict
+from orchestra_core.model.state import (
+    ObjectSnapshot,
+    Placement,
+    PlacementKey,
+    content_hash,
+    server_to_dict,
+)
 from orchestra_core.planning.changeset import ChangeSet, Operation
 from orchestra_core.planning.incremental import restore, snapshot
 from orchestra_core.planning.placements import (
@@ -571,18 +577,28 @@ class Planner:
             self._call(backend, f"rendering {item.action}", key, lambda: backend.render(ctx))
         )
         route_timeouts = self._route_timeouts(item.route)
-        if type(backend).probes():
-            probe = self._call(backend, "probing", key, lambda: _one(backend.probe(ctx)))
-            if probe:
-                steps.append(
-                    self._reconcile_step(backend, ctx, probe[0], route_timeouts, item.server)
-                )
         label = f"{key} [{item.backend}]"
         record: Placement | None = None
         probes: tuple[Observation, ...] = ()
         if item.action in ("save", "delete"):
             observe_ctx = ctx if item.action == "save" else attrs.evolve(ctx, action="save")
             probes = self._call(backend, "observing", key, lambda: backend.observe(observe_ctx))
+        guarded = probes
+        if type(backend).probes():
+            found = self._call(backend, "probing", key, lambda: _one(backend.probe(ctx)))
+            if found:
+                covered = _covered(found[0], probes)
+                # The probe's output stands for that observation: the drift check compares
+                # it (no read of its own), and the guard leaves it out.
+                guarded = tuple(p for p in probes if covered is None or p.name != covered.name)
+                drift = None
+                if guard and covered is not None and item.applied is not None:
+                    drift = self._probe_drift(item.applied, covered, label)
+                steps.append(
+                    self._reconcile_step(
+                        backend, ctx, found[0], route_timeouts, item.server, covered, drift
+                    )
+                )
         if item.action == "save":
             assert item.wanted is not None
             files = file_records(steps)
@@ -602,11 +618,11 @@ class Planner:
             if steps:
                 steps += observe_steps(probes, label)
             if guard and item.applied is not None and steps:
-                check = drift_guard(item.applied, label, new_files=files, probes=probes)
+                check = drift_guard(item.applied, label, new_files=files, probes=guarded)
                 if check is not None:
                     steps.insert(0, check)
         elif item.action == "delete" and guard and item.applied is not None and steps:
-            check = drift_guard(item.applied, label, probes=probes)
+            check = drift_guard(item.applied, label, probes=guarded)
             if check is not None:
                 steps.insert(0, check)
         _check_sandbox(item.server, steps)
@@ -631,13 +647,19 @@ class Planner:
         probe: Probe[Any],
         route_timeouts: Timeouts,
         server: Server,
+        covered: Observation | None = None,
+        drift: tuple[str, frozenset[str]] | None = None,
     ) -> Reconcile:
         """The placeholder of the steps ``backend`` decides from ``probe``'s output at apply
         time: its ``decide`` parses the output, reconciles, and gives the steps the
-        operation's timeouts and sandbox check, as rendered steps get them here."""
+        operation's timeouts and sandbox check, as rendered steps get them here. With
+        ``drift`` (what to say, and the hashes the output may have), an output that hashes to
+        neither is drift: refused before anything is decided."""
         server_timeouts = self._server_timeouts(server)
 
         def decide(output: str) -> tuple[Step, ...]:
+            if drift is not None and content_hash(output) not in drift[1]:
+                raise DriftRefused(drift[0])
             observed = probe.parse(output)
             decided = tuple(backend.reconcile(ctx, observed))
             for step in decided:
@@ -655,7 +677,27 @@ class Planner:
             probe=probe.script,
             decide=decide,
             timeout=probe.timeout,
+            observation=None if covered is None else covered.name,
         )
+
+    def _probe_drift(
+        self, applied: Placement, covered: Observation, label: str
+    ) -> tuple[str, frozenset[str]] | None:
+        """What a probe standing for ``covered`` must hash to on ``applied`` (what was last
+        observed, or what the operation makes), and the words of a drift; None when nothing
+        was kept to compare with."""
+        last = applied.observed.get(covered.name)
+        if last is None:
+            return None
+        allowed = {last}
+        if covered.expected is not None:
+            allowed.add(content_hash(covered.expected))
+        words = (
+            f"drift: {covered.name} of {label} differs from what orchestra last applied; "
+            "refusing to replace what was changed on the server by hand: `orchestra check` "
+            "shows it; apply with --force to overwrite it"
+        )
+        return words, frozenset(allowed)
 
     def _orphans(
         self,
@@ -863,6 +905,17 @@ class Planner:
             )
             after.setdefault(position, []).append(reload_op)
         return _insert_after(operations, after)
+
+
+class DriftRefused(OrchestraError):
+    """A probe read state that is not what orchestra last applied (nor what it makes)."""
+
+
+def _covered(probe: Probe[Any], observations: Sequence[Observation]) -> Observation | None:
+    """The observation ``probe`` stands for (its ``observation``), if the backend has it."""
+    if probe.observation is None:
+        return None
+    return next((o for o in observations if o.name == probe.observation), None)
 
 
 def _one(probe: Probe[Any] | None) -> tuple[Probe[Any], ...]:

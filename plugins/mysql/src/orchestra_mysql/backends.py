@@ -316,6 +316,9 @@ class MySQLUser(Backend[DatabaseUser, MySQLSettings, AccountState]):
             ),
             parse=parse_account,
             timeout=CLIENT_TIMEOUT,
+            # It prints what the "account" observation prints: the drift check and the
+            # read after an unchanged save are this one client run.
+            observation="account",
         )
 
     def reconcile(self, ctx: UserContext, observed: AccountState) -> Sequence[Step]:
