@@ -20,10 +20,20 @@ import pytest
 from orchestra_core import Account, ChangeSet, Orchestra, Route, Server
 from orchestra_core.backends.steps import Reconcile
 from orchestra_core.catalogue import Domain
-from orchestra_core.driver import Backend, Command, Probe, RenderContext, Step, hookimpl, quote
+from orchestra_core.driver import (
+    Backend,
+    Command,
+    Observation,
+    Probe,
+    RenderContext,
+    Step,
+    hookimpl,
+    quote,
+)
 from orchestra_core.execution.local import LocalTransport
 from orchestra_core.execution.results import State
 from orchestra_core.execution.transport import Batch, BatchResult
+from orchestra_core.model.state import content_hash
 from orchestra_core.registry import Registry
 from orchestra_core.storage.memory import MemoryStore
 
@@ -39,6 +49,8 @@ class StateSettings:
     garble: bool = False
     #: Make the probe outlast its timeout.
     slow: bool = False
+    #: Observe the state too (``check``), with the probe standing for that observation.
+    observed: bool = False
 
 
 @attrs.frozen(kw_only=True)
@@ -83,8 +95,19 @@ class StateBackend(Backend[Domain, StateSettings, Held]):
         else:
             script = f"if [ -f {path} ]; then cat {path}; else printf '%s' {ABSENT}; fi\n"
         return Probe(
-            description=f"state of {ctx.obj.name}", script=script, parse=parse, timeout=1.0
+            description=f"state of {ctx.obj.name}",
+            script=script,
+            parse=parse,
+            timeout=1.0,
+            observation="state" if ctx.settings.observed else None,
         )
+
+    def observe(self, ctx: RenderContext[Domain, StateSettings]) -> list[Observation]:
+        if not ctx.settings.observed:
+            return []
+        path = quote(self._path(ctx))
+        script = f"if [ -f {path} ]; then cat {path}; else printf '%s' {ABSENT}; fi\n"
+        return [Observation(name="state", script=script)]
 
     def reconcile(self, ctx: RenderContext[Domain, StateSettings], observed: Held) -> list[Step]:
         if observed.value == ctx.obj.name:
@@ -305,3 +328,39 @@ def test_a_probe_that_outlasts_its_timeout_fails_its_operation(tmp_path: Path) -
     assert f"the probe of {ONE.key} [probing-domain] failed: timed out" in failed.stderr
     assert result.logs[0].finished_at is not None
     assert {p.server for p in store.placements()} == {"a"}
+
+
+def test_a_probe_standing_for_an_observation_is_the_drift_check_and_the_read_after(
+    tmp_path: Path,
+) -> None:
+    orchestra, store, _, roots = engine(tmp_path, observed=True)
+    first = orchestra.apply(save(orchestra, ONE))
+    assert set(states(first).values()) == {State.SUCCESS}
+    on_b = {p.server: p for p in store.placements()}["b"]
+    # Changed: learned by the read after the operation, as for any observation.
+    assert on_b.observed == {"state": content_hash("one.example")}
+
+    plan = save(orchestra, ONE)
+    b_op = next(op for op in plan.operations() if op.server == "b")
+    # The probe is the drift check: no guard step of its own.
+    assert [type(step).__name__ for step in b_op.steps] == ["Reconcile", "Inspect"]
+    again = orchestra.apply(plan)
+    assert set(states(again).values()) == {State.NOTHING}
+    b_log = next(log for log in again.logs if log.server == "b")
+    assert [step.description for step in b_log.steps] == ["state of one.example: as wanted already"]
+    assert {p.server: p for p in store.placements()}["b"].observed == on_b.observed
+    assert orchestra.check().findings == ()
+
+    # Changed by hand: the probe's output is drift, refused before anything is decided.
+    (roots["b"] / "srv/state/one.example").write_text("by hand")
+    refused = orchestra.apply(save(orchestra, ONE))
+    assert states(refused)[("b", ONE.key)] is State.FAILURE
+    b_log = next(log for log in refused.logs if log.server == "b")
+    assert f"drift: state of {ONE.key} [probing-domain] differs from what orchestra" in (
+        b_log.stderr
+    )
+    assert "--force" in b_log.stderr
+    assert (roots["b"] / "srv/state/one.example").read_text() == "by hand"
+    forced = orchestra.apply(orchestra.plan(ChangeSet().save(ONE), accounts=[ACME], force=True))
+    assert states(forced)[("b", ONE.key)] is State.SUCCESS
+    assert (roots["b"] / "srv/state/one.example").read_text() == "one.example"
