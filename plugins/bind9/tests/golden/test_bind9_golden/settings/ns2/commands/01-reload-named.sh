@@ -7,12 +7,16 @@ rndc -c /srv/dns/rndc.conf reconfig || exit 1
 # hour by default), since the master's notify came before the zone was here. Ask its masters
 # now. The batch lists the files it added for named in $ORCHESTRA_ADDED_FILES.
 [ -n "${ORCHESTRA_ADDED_FILES-}" ] && [ -s "$ORCHESTRA_ADDED_FILES" ] || exit 0
+added=()
 while IFS= read -r -d '' stanza; do
-  case $stanza in /srv/dns/conf/zones/*) ;; *) continue ;; esac
-  [ -f "$stanza" ] || continue
-  zone=$(sed -n '/^zone "/{h;d};/^ *type slave;$/{x;s/^zone "\([^"]*\)" {$/\1/p}' -- "$stanza")
-  [ -n "$zone" ] || continue
+  case $stanza in /srv/dns/conf/zones/*) [ -f "$stanza" ] && added+=("$stanza") ;; esac
+done <"$ORCHESTRA_ADDED_FILES"
+[ -n "${added[0]-}" ] || exit 0
+# One sed for every new stanza (not one a zone): the names of the slave zones among them.
+slaves=$(printf '%s\0' "${added[@]}" | xargs -0 sed -s -n \
+  '/^zone "/{h;d};/^ *type slave;$/{x;s/^zone "\([^"]*\)" {$/\1/p}' --)
+for zone in $slaves; do
   rndc -c /srv/dns/rndc.conf refresh "$zone" >/dev/null ||
     printf 'warning: slave zone %s did not refresh: it transfers at its refresh time\n' "$zone" >&2
-done <"$ORCHESTRA_ADDED_FILES"
+done
 exit 0
