@@ -581,3 +581,39 @@ def describe_logs(result: ApplyResult) -> str:
         f"{log.server} {log.action} {log.state.value}: {(log.stdout + log.stderr).strip()}"
         for log in result.logs
     )
+
+
+def test_two_named_on_one_server_each_reload_what_changed_for_them(
+    named_master: NamedInstance, named_slave: NamedInstance
+) -> None:
+    """A master and a slave named on ONE server (each with its own include file and rndc):
+    each instance is reloaded once per batch with its own settings, so both serve a new zone
+    (one reload of "named" with the last backend's settings left the other blind)."""
+    settings = {
+        "state_dir": str(named_master.dir / "orchestra"),
+        "bind9-master": named_master.settings(nameservers=NS),
+        "bind9-slave": named_slave.settings(),
+    }
+    engine = Orchestra(
+        servers=[Server(name="ns", settings=settings)],
+        routes=[
+            Route(backend="bind9-master", servers=("ns",)),
+            Route(backend="bind9-slave", servers=("ns",)),
+        ],
+    )
+    try:
+        first = apply(engine, EXAMPLE)
+        assert_ok(first)
+        reloads = sorted(log.backend for log in first.logs if log.action == "reload")
+        assert reloads == ["bind9-master", "bind9-slave"], reloads
+        assert named_master.answers("example.com", "A") == ["192.0.2.1", "192.0.2.2"]
+        assert named_slave.wait_for(
+            lambda: named_slave.serial("example.com") == named_master.serial("example.com")
+        )
+        assert_ok(apply(engine, EXAMPLE, OTHER))
+        assert named_master.answers("example.org", "A") == ["198.51.100.1"]
+        assert named_slave.wait_for(
+            lambda: named_slave.answers("example.org", "A") == ["198.51.100.1"]
+        )
+    finally:
+        engine.close()

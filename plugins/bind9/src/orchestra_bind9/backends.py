@@ -18,6 +18,8 @@ import posixpath
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
+import attrs
+
 from orchestra_bind9.settings import Bind9Settings
 from orchestra_bind9.zone import RenderedZone, render_zone, zone_members
 from orchestra_core.driver import (
@@ -117,6 +119,15 @@ def parse_peer(text: str) -> tuple[str, int | None]:
     return str(ipaddress.ip_address(address)), port
 
 
+def named_instance(settings: Bind9Settings) -> str:
+    """The named instance that a zone's changes reload: ``named`` for the one the defaults
+    describe, ``named:INCLUDE_FILE`` for another. Two named on one server (a master and a
+    slave, each with its own include file and rndc) are two instances, each reloaded once per
+    batch with its own settings; master and slave zones that share an include file are one."""
+    default = attrs.fields(Bind9Settings).include_file.default
+    return NAMED if settings.include_file == default else f"{NAMED}:{settings.include_file}"
+
+
 #: What a bind9 backend renders with.
 Context = RenderContext[Domain, Bind9Settings]
 
@@ -184,7 +195,7 @@ class _Bind9(Backend[Domain, Bind9Settings]):
             fragments=self.stanza_dir(server, settings),
             suffix=".conf",
             validate=(settings.named_checkconf, CANDIDATE),
-            notify=NAMED,
+            notify=named_instance(settings),
             comment="//",
             managed_by="orchestra-bind9",
             timeout=CHECK_TIMEOUT,
@@ -231,7 +242,7 @@ class _Bind9(Backend[Domain, Bind9Settings]):
         return [
             self.stanza_removal(ctx, f"stanza of zone {ctx.obj.name}"),
             *(
-                DeleteFile(description=description, path=path, notify=NAMED)
+                DeleteFile(description=description, path=path, notify=named_instance(ctx.settings))
                 for description, path in self.zone_files(ctx)
             ),
         ]
