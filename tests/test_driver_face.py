@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 import orchestra_core.driver as face
+from orchestra_core.scaffold.generate import FACE_NAMES
 
 ROOT = Path(__file__).resolve().parents[1]
 CORE = ROOT / "src" / "orchestra_core"
@@ -20,7 +21,11 @@ TESTING = "orchestra_core.testing"
 
 
 #: How the template's placeholders are filled in to read it as Python.
-FILLED = {"Kind": "Domain", "Class": "Example"}
+FILLED = {
+    "Kind": "Domain",
+    "Class": "Example",
+    "face_imports": "".join(f"    {name},\n" for name in (*FACE_NAMES, "Domain")),
+}
 #: The built-in dummy driver's own package, which it may import.
 DUMMY = "orchestra_core.dummy"
 
