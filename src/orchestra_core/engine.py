@@ -427,8 +427,9 @@ class Orchestra:
                     plan,
                     self.transport,
                     max_parallel=self.max_parallel,
-                    batch_timeout=self.batch_timeout if timeout is None else timeout,
+                    batch_timeout=self.batch_timeout,
                     executor=self.executor,
+                    timeout=timeout,
                 )
                 result = executor.execute(plan, retry_of=retry_of)
                 record_outcome(self.store, plan, result)

@@ -49,6 +49,8 @@ class StateSettings:
     garble: bool = False
     #: Make the probe outlast its timeout.
     slow: bool = False
+    #: Give the probe no timeout of its own (only its batch's bounds it).
+    unbounded: bool = False
     #: Observe the state too (``check``), with the probe standing for that observation.
     observed: bool = False
 
@@ -98,7 +100,7 @@ class StateBackend(Backend[Domain, StateSettings, Held]):
             description=f"state of {ctx.obj.name}",
             script=script,
             parse=parse,
-            timeout=1.0,
+            timeout=None if ctx.settings.unbounded else 1.0,
             observation="state" if ctx.settings.observed else None,
         )
 
@@ -327,6 +329,30 @@ def test_a_probe_that_outlasts_its_timeout_fails_its_operation(tmp_path: Path) -
     failed = next(log for log in result.logs if log.server == "b")
     assert f"the probe of {ONE.key} [probing-domain] failed: timed out" in failed.stderr
     assert result.logs[0].finished_at is not None
+    assert {p.server for p in store.placements()} == {"a"}
+
+
+def test_apply_timeout_bounds_the_probe_batch_over_the_servers_settings(tmp_path: Path) -> None:
+    """``apply --timeout`` bounds a server's probes as it bounds its batch, whatever the
+    server's ``settings.timeouts.batch`` says (it let a probe run on for 300 s)."""
+    import time
+
+    orchestra, store, _, _ = engine(tmp_path, slow=True, unbounded=True)
+    servers = [
+        attrs.evolve(s, settings={**s.settings, "timeouts": {"batch": 300}})
+        for s in orchestra.servers
+    ]
+    orchestra = Orchestra(
+        servers=servers,
+        routes=list(orchestra.routes),
+        registry=orchestra.registry,
+        store=store,
+        transports={"local": Counting()},
+    )
+    started = time.monotonic()
+    result = orchestra.apply(save(orchestra, ONE), timeout=1.5)
+    assert time.monotonic() - started < 20
+    assert states(result)[("b", ONE.key)] is not State.SUCCESS
     assert {p.server for p in store.placements()} == {"a"}
 
 

@@ -140,10 +140,13 @@ def run_read_only(
     batch_timeout: float | None = DEFAULT_BATCH_TIMEOUT,
     executor: str | BatchExecutor = "threads",
     logs: LogSink | None = None,
+    timeout: float | None = None,
 ) -> list[list[ReadResult]]:
     """Run each server's steps in one batch, servers in parallel; per server (in order), one
     :class:`ReadResult` per step. ``label`` names the batch's operations (``check``); their
-    final logs go to ``logs`` when given."""
+    final logs go to ``logs`` when given. ``timeout`` bounds every server's batch whatever
+    its ``settings.timeouts`` say (``apply --timeout``); else they do, else
+    ``batch_timeout``."""
     if not work:
         return []
     plan = Plan(
@@ -164,6 +167,7 @@ def run_read_only(
         None if logs is None else FinalLogs(logs),
         max_parallel=max_parallel,
         batch_timeout=batch_timeout,
+        timeout=timeout,
         executor=executor,
         finish=settle_guarded,
     )

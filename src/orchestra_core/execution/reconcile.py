@@ -86,9 +86,11 @@ def decide_plan(
     max_parallel: int = 8,
     batch_timeout: float | None = DEFAULT_BATCH_TIMEOUT,
     executor: str | BatchExecutor = "threads",
+    timeout: float | None = None,
 ) -> Plan:
     """``plan`` with every :class:`Reconcile` replaced by the steps decided from its probe
-    (see the module's docstring); the same plan when it has none."""
+    (see the module's docstring); the same plan when it has none. ``timeout`` bounds each
+    server's probe batch as ``apply --timeout`` bounds its batch, over its settings."""
     probing = [(sp, _probes(sp)) for sp in plan.servers]
     probing = [(sp, found) for sp, found in probing if found]
     if not probing:
@@ -114,6 +116,7 @@ def decide_plan(
         max_parallel=max_parallel,
         batch_timeout=batch_timeout,
         executor=executor,
+        timeout=timeout,
     )
     decided: dict[int, tuple[Step, ...]] = {}
     seen: dict[int, str] = {}
