@@ -19,6 +19,7 @@ from orchestra_core.cli.session import (
     EXIT_STALE,
     EXIT_UNROUTED,
     Session,
+    executor_option,
     fail,
     pass_session,
 )
@@ -287,13 +288,7 @@ def _confirm(the_plan: Plan, question: str) -> None:
     help="Seconds each server's batch may take, whatever the servers' timeouts settings say "
     "(default: their settings.timeouts.batch, else 600).",
 )
-@click.option(
-    "--executor",
-    default="threads",
-    show_default=True,
-    metavar="NAME",
-    help="What runs the servers' batches (an orchestra.executors entry point).",
-)
+@executor_option
 @plan_options
 @pass_session
 def apply(

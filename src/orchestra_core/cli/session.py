@@ -22,6 +22,7 @@ __all__ = [
     "EXIT_UNROUTED",
     "Session",
     "colour",
+    "executor_option",
     "fail",
     "json_output",
     "pass_session",
@@ -132,3 +133,12 @@ class Session:
 
 
 pass_session = click.make_pass_decorator(Session)
+
+#: ``--executor NAME`` of the commands that run batches (apply, monitor).
+executor_option = click.option(
+    "--executor",
+    default="threads",
+    show_default=True,
+    metavar="NAME",
+    help="What runs the servers' batches (an orchestra.executors entry point).",
+)

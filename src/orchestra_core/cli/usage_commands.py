@@ -23,7 +23,7 @@ import click
 from orchestra_core.billing.export import FORMATS, to_csv, to_jsonl, to_lago
 from orchestra_core.cli.durations import Duration
 from orchestra_core.cli.output import echo_json, table
-from orchestra_core.cli.session import EXIT_FAILED, Session, fail, pass_session
+from orchestra_core.cli.session import EXIT_FAILED, Session, executor_option, fail, pass_session
 from orchestra_core.engine import Orchestra
 from orchestra_core.errors import ConfigurationError, FieldError, ValidationError
 from orchestra_core.execution.results import utcnow
@@ -83,13 +83,7 @@ def _number(value: float | None) -> str:
     "('0' keeps everything).",
 )
 @click.option("--no-react", is_flag=True, help="Record crossings, apply nothing.")
-@click.option(
-    "--executor",
-    default="threads",
-    show_default=True,
-    metavar="NAME",
-    help="What runs the servers' batches (an orchestra.executors entry point).",
-)
+@executor_option
 @_JSON
 @pass_session
 def monitor(
