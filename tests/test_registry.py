@@ -120,3 +120,108 @@ def test_a_misspelt_hook_is_refused(site: Path) -> None:
     )
     with pytest.raises(PluginLoadError, match=r"typo.*orchestra-typo.*orchestra_backend"):
         Registry.load()
+
+
+SECTION_PLUGIN = """
+import attrs
+from orchestra_core.catalogue import Domain, Mailbox
+from orchestra_core.dummy.backend import DummyBackend, DummySettings
+from orchestra_core.hookspecs import hookimpl
+
+@attrs.frozen(kw_only=True)
+class OtherSettings:
+    directory: str = "/x"
+
+class Shared(DummyBackend):
+    # The dummy's templates, not those of this module's package (it has none).
+    def __init__(self):
+        from orchestra_core.dummy.plugin import BACKENDS
+        super().__init__(BACKENDS[0]().templates)
+
+class SharedDomain(Shared):
+    name = "shared-domain"
+    service_type = Domain
+    settings_section = "shared"
+
+class SharedMailbox(Shared):
+    name = "shared-mailbox"
+    service_type = Mailbox
+    settings_section = "shared"
+
+class Apart(Shared):
+    name = "apart-mailbox"
+    service_type = Mailbox
+    settings_section = SECTION
+    settings_class = OtherSettings
+
+@hookimpl
+def orchestra_backends():
+    return [SharedDomain, SharedMailbox] + ([Apart] if SECTION else [])
+"""
+
+
+def _section_plugin(site: Path, section: str | None) -> None:
+    make_distribution(
+        site,
+        "orchestra-shared",
+        """
+        [orchestra.plugins]
+        shared = orch_test_shared
+        """,
+        {"orch_test_shared": f"SECTION = {section!r}\n" + textwrap.dedent(SECTION_PLUGIN)},
+    )
+
+
+def test_backends_sharing_a_settings_section_read_its_block_first(site: Path) -> None:
+    """A driver's backends read the server's block of their section, then their own: a
+    server's paths are written once, and one backend may still differ."""
+    from orchestra_core.catalogue import Domain, Mailbox
+    from orchestra_core.engine import Orchestra
+    from orchestra_core.model.index import ServiceIndex
+    from orchestra_core.model.servers import Route, Server
+    from orchestra_core.model.service import Account
+    from orchestra_core.planning.changeset import ChangeSet
+
+    _section_plugin(site, None)
+    registry = Registry.load()
+    server = Server(
+        name="s1",
+        transport="recording",
+        settings={
+            "shared": {"directory": "/srv/shared", "file_mode": "0600"},
+            "shared-mailbox": {"directory": "/srv/mail"},
+        },
+    )
+    routes = [Route(backend=b, servers=("s1",)) for b in ("shared-domain", "shared-mailbox")]
+    engine = Orchestra(servers=[server], routes=routes, registry=registry)
+    domain = Domain(account="acme", name="acme.example")
+    mailbox = Mailbox(account="acme", address="info@acme.example")
+    index = ServiceIndex([Account(name="acme")], [domain, mailbox])
+    text = engine.plan(ChangeSet().save(domain).save(mailbox), index=index).render_text()
+    assert "write /srv/shared/domain/acme.example.conf (mode 0600)" in text
+    assert "write /srv/mail/mailbox/info@acme.example.conf (mode 0600)" in text
+    engine.close()
+
+
+@pytest.mark.parametrize(
+    ("section", "message"),
+    [
+        (
+            "shared",
+            "'apart-mailbox' shares the settings section 'shared' with 'shared-domain' but "
+            "has another settings class (OtherSettings, not DummySettings)",
+        ),
+        (
+            "ssh",
+            "'apart-mailbox' has the settings section 'ssh', a key of a server's settings "
+            "that the core keeps for itself",
+        ),
+    ],
+)
+def test_a_settings_section_is_one_class_and_not_the_cores(
+    site: Path, section: str, message: str
+) -> None:
+    _section_plugin(site, section)
+    with pytest.raises(PluginLoadError) as info:
+        Registry.load()
+    assert message in info.value.reason

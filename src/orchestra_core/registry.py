@@ -23,6 +23,7 @@ from orchestra_core.backends.base import Backend
 from orchestra_core.billing.metrics import BillingMetric
 from orchestra_core.errors import ConfigurationError, PluginLoadError
 from orchestra_core.execution.results import OperationLog
+from orchestra_core.execution.server_settings import CORE_SETTINGS
 from orchestra_core.model.servers import ROUTE_OWN
 from orchestra_core.model.service import Service
 from orchestra_core.planning.plan import Plan
@@ -207,6 +208,7 @@ class Registry:
         for info, monitor in self._contributions(hook.orchestra_monitors):
             _own_keys_free(monitor.name, monitor.settings_class, info)
             add(self.monitors, "monitor", monitor.name, monitor, info)
+        self._check_sections({name: owners[f"monitor:{name}"] for name in self.monitors})
         for info, resource in self._contributions(hook.orchestra_resources):
             missing = [m for m in resource.monitors if m not in self.monitors]
             if missing:
@@ -224,6 +226,38 @@ class Registry:
                     distribution=info.distribution,
                 )
             add(self.billing_metrics, "billing metric", metric.code, metric, info)
+
+    def _check_sections(self, monitor_plugins: Mapping[str, PluginInfo]) -> None:
+        """Backends and monitors sharing a settings section share its settings class, and a
+        section is not a key the core keeps for itself (``ssh``, ``timeouts``, ``state_dir``)."""
+        users: dict[str, list[tuple[str, type[Any], PluginInfo]]] = {}
+        for backend in self.backends.values():
+            if backend.cls.settings_section:
+                users.setdefault(backend.cls.settings_section, []).append(
+                    (backend.name, backend.cls.settings_class, backend.plugin)
+                )
+        for name, monitor in self.monitors.items():
+            if monitor.settings_section:
+                users.setdefault(monitor.settings_section, []).append(
+                    (name, monitor.settings_class, monitor_plugins[name])
+                )
+        for section, named in users.items():
+            first, cls, info = named[0]
+            if section in (*CORE_SETTINGS, "state_dir"):
+                raise PluginLoadError(
+                    info.name,
+                    f"{first!r} has the settings section {section!r}, a key of a server's "
+                    "settings that the core keeps for itself: rename it",
+                    distribution=info.distribution,
+                )
+            for other, other_cls, other_info in named[1:]:
+                if other_cls is not cls:
+                    raise PluginLoadError(
+                        other_info.name,
+                        f"{other!r} shares the settings section {section!r} with {first!r} but "
+                        f"has another settings class ({other_cls.__name__}, not {cls.__name__})",
+                        distribution=other_info.distribution,
+                    )
 
     # -- look-ups -------------------------------------------------------------------------------
 

@@ -312,6 +312,29 @@ def test_mailbox_address_with_a_trailing_newline_is_refused() -> None:
     assert fields(errors) == ["address"]
 
 
+def test_a_catch_all_is_an_address_without_local_part() -> None:
+    catch_all = MailAddress(account="acme", address="@acme.example", forwards=("x@y.example",))
+    assert catch_all.check() == []
+    assert catch_all.is_catch_all and catch_all.domain == "acme.example"
+    # Only the address itself: a mailbox or a destination is never a catch-all.
+    assert fields(Mailbox(account="acme", address="@acme.example").check()) == ["address"]
+    errors = MailAddress(account="acme", address="@acme.example", forwards=("@y.example",)).check()
+    assert fields(errors) == ["forwards[0]"]
+    for bad in ("@", "@-acme.example", "@acme..example", "@@acme.example"):
+        errors = MailAddress(account="acme", address=bad, forwards=("x@y.example",)).check()
+        assert fields(errors) == ["address"], bad
+
+
+def test_an_address_has_at_most_254_characters() -> None:
+    domain = ".".join(["d" * 60, "e" * 60, "f" * 60, "gh"]) + ".example"  # 191 characters
+    longest = "l" * (254 - 1 - len(domain)) + "@" + domain
+    assert len(longest) == 254
+    assert Mailbox(account="acme", address=longest).check() == []
+    errors = Mailbox(account="acme", address="l" + longest).check()
+    assert fields(errors) == ["address"]
+    assert "255 characters: an address has at most 254" in errors[0].message
+
+
 def test_mailing_list_fields() -> None:
     errors = MailingList(
         account="acme", name="News", domain="acme.example.", admin_email="x", description="a\tb"

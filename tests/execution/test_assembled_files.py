@@ -110,6 +110,30 @@ def test_fragments_added_changed_removed_and_none_left(run: RunSteps, target: As
     assert statuses(run(removal(target, "a"), target)) == ["unchanged", "unchanged"]
 
 
+def test_a_unique_file_keeps_the_first_of_repeated_lines(run: RunSteps, root: Path) -> None:
+    """Several objects name one domain: each keeps ``DOMAIN OK`` in its own fragment, and the
+    domain stays in the file until the last of them goes."""
+    target = assembly(root, unique=True)
+    live = Path(target.path)
+    result = run(
+        fragment(target, "a", "acme.test OK\n"),
+        fragment(target, "b", "acme.test OK\nbeta.test OK\n"),
+        fragment(target, "c", "beta.test OK"),  # no newline at the end: one is added
+        target,
+    )
+    assert ok(result), explain(result)
+    assert live.read_text() == header(target) + "acme.test OK\nbeta.test OK\n"
+    assert statuses(run(removal(target, "a"), target)) == ["changed", "unchanged"]
+    assert statuses(run(removal(target, "b"), target)) == ["changed", "changed"]
+    assert live.read_text() == header(target) + "beta.test OK\n"
+    # Without unique, every line is kept.
+    plain = assembly(
+        root, path=str(root / "etc/postfix/plain"), fragments=str(root / "etc/postfix/plain.d")
+    )
+    run(fragment(plain, "a", "x OK\n"), fragment(plain, "b", "x OK\n"), plain)
+    assert Path(plain.path).read_text() == header(plain) + "x OK\nx OK\n"
+
+
 def test_the_file_is_built_from_every_fragment_on_the_server(
     run: RunSteps, target: AssembleFile
 ) -> None:

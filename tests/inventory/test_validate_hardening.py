@@ -60,8 +60,8 @@ def test_settings_under_a_name_that_is_no_backend(tmp_path: Path) -> None:
     assert said.error() == (
         f"{line_of(HOSTING, DB1) + 2}: server:db1: settings: unknown key 'dummy-databse' (did "
         "you mean 'dummy-database'?): a server's settings hold ssh, state_dir, timeouts and, "
-        "under its name, the settings of an installed backend or monitor (see `orchestra "
-        "drivers`)"
+        "under its name, the settings of an installed backend or monitor or of a driver's "
+        "shared section (see `orchestra drivers`)"
     )
 
 

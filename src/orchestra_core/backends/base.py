@@ -183,7 +183,8 @@ class Backend(Generic[ServiceT, SettingsT, ObservedT]):
     ``service_type``, the ``actions`` it supports, the backends it must run ``after`` (by name;
     a missing one is ignored, a cycle is an error), the ``daemon`` it reloads (if any), the
     ``tools`` a server needs for it, its ``settings_class`` (an attrs class whose defaults
-    a server or route may override: the class ``SettingsT`` names), and the backends whose
+    a server or route may override: the class ``SettingsT`` names; a server's block of the
+    driver's ``settings_section``, then its block of the backend's name), and the backends whose
     placements of the same object it reads while rendering (``reads_peers``: a DNS master
     reads its slaves; a change to where they are saves it again).
 
@@ -199,6 +200,10 @@ class Backend(Generic[ServiceT, SettingsT, ObservedT]):
     daemon: ClassVar[str | None] = None
     tools: ClassVar[tuple[str, ...]] = ()
     settings_class: ClassVar[type[Any]] = NoSettings
+    #: The server settings block every backend of the driver reads before its own (``postfix``
+    #: for all the postfix backends): a server's paths are written once. Backends and monitors
+    #: sharing a section have one settings class. None: only the block of the backend's name.
+    settings_section: ClassVar[str | None] = None
     reads_peers: ClassVar[tuple[str, ...]] = ()
     #: Format-specific escapers its config templates use (``{"named_string": ...}``).
     template_filters: ClassVar[Mapping[str, Callable[..., Any]]] = {}

@@ -118,7 +118,8 @@ class AssembleFile(Step):
 
     It builds a candidate beside ``path``: a header line (``COMMENT Managed by MANAGED_BY:
     assembled from FRAGMENTS/*SUFFIX. Do not edit.``) and then each fragment in byte order of
-    its name, each ending with a newline; with no fragment left, an empty file. A fragment
+    its name, each ending with a newline (with ``unique``, a line already given is left
+    out); with no fragment left, an empty file. A fragment
     that is a symlink or not a regular file is refused, and the fragment folder and every
     path written go through ``__o_safe``. When the candidate equals the live file (content,
     mode, owner, and each derived output present and not older) the step reports "nothing"
@@ -144,6 +145,10 @@ class AssembleFile(Step):
     comment: str = attrs.field(default="#", validator=_one_line)
     #: Who manages it, for the header line.
     managed_by: str = attrs.field(default="orchestra", validator=_one_line)
+    #: Keep only the first of lines that repeat, in fragment order: for a file whose lines
+    #: several objects give alike (a Postfix domain that many mailboxes name, each object
+    #: keeping ``DOMAIN OK`` in its own fragment until it goes).
+    unique: bool = False
 
     def __attrs_post_init__(self) -> None:
         folder = posixpath.normpath(self.fragments)

@@ -33,6 +33,11 @@ class Mailbox(Service):
         """The address."""
         return self.address
 
+    @property
+    def domain(self) -> str:
+        """The domain of the address."""
+        return self.address.rpartition("@")[2]
+
     def check(self) -> list[FieldError]:
         """Problems with the address and the quota."""
         errors = super().check()
@@ -46,7 +51,9 @@ class Mailbox(Service):
 class MailAddress(Service):
     """An address that delivers to local ``mailboxes`` and/or ``forwards`` to other addresses.
 
-    It needs at least one destination.
+    It needs at least one destination. ``@DOMAIN`` (no local part) is the domain's catch-all:
+    it takes the mail of every address of the domain that is neither a mailbox nor another
+    address.
     """
 
     kind: ClassVar[str] = "mailaddress"
@@ -65,7 +72,10 @@ class MailAddress(Service):
         """Problems with the address and each destination."""
         errors = super().check()
         key = self.key
-        checks.email_field(errors, key, "address", self.address)
+        if self.is_catch_all:
+            checks.hostname_field(errors, key, "address", self.address[1:], trailing_dot=False)
+        else:
+            checks.email_field(errors, key, "address", self.address)
         for field in ("mailboxes", "forwards"):
             values: tuple[str, ...] = getattr(self, field)
             for i, value in enumerate(values):
@@ -76,6 +86,16 @@ class MailAddress(Service):
                 FieldError(key, "mailboxes", "needs at least one mailbox or forward address")
             )
         return errors
+
+    @property
+    def is_catch_all(self) -> bool:
+        """True for ``@DOMAIN``, the domain's catch-all."""
+        return isinstance(self.address, str) and self.address.startswith("@")
+
+    @property
+    def domain(self) -> str:
+        """The domain of the address."""
+        return self.address.rpartition("@")[2]
 
     def references(self) -> Sequence[tuple[str, str]]:
         """Every local mailbox it delivers to (which must exist in the same account)."""

@@ -483,9 +483,12 @@ def _assemble_snippet(step: AssembleFile, i: int, earlier: list[tuple[int, Step]
         "    __o_refuse 1\n"
         "  fi\ndone\n",
         # Each fragment ends with a newline (sed adds one where it is missing).
+        # A unique file keeps the first of repeated lines (pipefail: a failed sed fails it).
         "if (( $# )); then\n"
-        f"  {{ cat -- \"$T/{i}.data\" && printf '%s\\0' \"$@\" | xargs -0 sed -s -e '$a\\' --; }}"
-        ' >"$n" || exit 1\n'
+        + ("  set -o pipefail\n" if step.unique else "")
+        + f"  {{ cat -- \"$T/{i}.data\" && printf '%s\\0' \"$@\" | xargs -0 sed -s -e '$a\\' --"
+        + (" | awk '!seen[$0]++'" if step.unique else "")
+        + '; } >"$n" || exit 1\n'
         "fi\n",
         f'chmod {mode} -- "$n"' + _chown(_NEW, step.owner, step.group) + " || exit 1\n",
         'if [ -f "$p" ] && [ ! -L "$p" ] && cmp -s -- "$n" "$p"'

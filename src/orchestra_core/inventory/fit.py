@@ -63,7 +63,8 @@ def server_problems(
     server: Server, path: Path, settings_classes: Mapping[str, type[Any]] | None
 ) -> list[Found]:
     """Problems with the keys of ``server``'s settings (``settings_classes`` by backend and
-    monitor name; None: what is installed is not known, so only ``state_dir`` is checked)."""
+    monitor name, and by the name of a driver's shared section; None: what is installed is
+    not known, so only ``state_dir`` is checked)."""
     found: list[Found] = []
     for name, layer in server.settings.items():
         at: Path = (*path, "settings", name)
@@ -86,7 +87,7 @@ def server_problems(
             message = (
                 f"unknown key {quote(name)}{hint}: a server's settings hold "
                 f"{', '.join(SERVER_OWN)} and, under its name, the settings of an installed "
-                "backend or monitor (see `orchestra drivers`)"
+                "backend or monitor or of a driver's shared section (see `orchestra drivers`)"
             )
             error = FieldError(server.key, "settings", message)
             found.append(Found(at, str(error), error))
@@ -101,8 +102,11 @@ def route_problems(
     check: Check | None,
     objects: Iterable[tuple[Service, Path]],
     index: ServiceIndex,
+    *,
+    section: str | None = None,
 ) -> list[Found]:
-    """Problems with a route's settings, alone and over each server's, and the backend's
+    """Problems with a route's settings, alone and over each server's (its ``section``'s
+    block, then the backend's), and the backend's
     ``check`` of each object the route sends (each object once, at its first problem's
     field). A server whose own settings for the backend are wrong is left to
     :func:`server_problems`."""
@@ -120,11 +124,13 @@ def route_problems(
     merged: list[Any] = []
     for name in dict.fromkeys(route.servers):
         server = servers.get(name)
-        layer = server.settings.get(route.backend, {}) if server is not None else None
-        if layer is None or _layer_problems(settings_class, route.backend, layer):
+        if server is None:
+            continue
+        layers = server.layers(route.backend, section)
+        if any(_layer_problems(settings_class, route.backend, layer) for layer in layers):
             continue
         try:
-            merged.append(build_settings(settings_class, layer, own, where=route.backend))
+            merged.append(build_settings(settings_class, *layers, own, where=route.backend))
         except SettingsError as exc:
             said = "; ".join(p.message for p in exc.problems)
             found.append(Found((*path, "settings"), f"{where}: settings on server {name}: {said}"))

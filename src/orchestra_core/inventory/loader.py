@@ -126,17 +126,25 @@ class Routable:
     settings_class: type[Any]
     #: The backend's ``check(obj, settings)``; None for a monitor, or a backend without one.
     check: fit.Check | None = None
+    #: The shared server settings block its driver's backends read first (``postfix``).
+    section: str | None = None
 
 
 def routables_of(registry: Registry) -> dict[str, Routable]:
     """Every backend and monitor of ``registry`` as a :class:`Routable`, by name."""
     found = {
-        name: Routable(str(monitor.service_type.kind), monitor.settings_class)
+        name: Routable(
+            str(monitor.service_type.kind),
+            monitor.settings_class,
+            section=monitor.settings_section,
+        )
         for name, monitor in registry.monitors.items()
     }
     for name, info in registry.backends.items():
         check = info.cls().check if info.cls.check is not Backend.check else None
-        found[name] = Routable(info.service_kind, info.cls.settings_class, check)
+        found[name] = Routable(
+            info.service_kind, info.cls.settings_class, check, info.cls.settings_section
+        )
     return found
 
 
@@ -389,7 +397,10 @@ class _Loader:
         """Check each server's settings, each route's settings alone and over its servers',
         and each backend's own check of the objects a route sends it (:mod:`.fit`)."""
         routables = self.routables() if self.route_paths or servers else None
-        classes = {n: r.settings_class for n, r in routables.items()} if routables else None
+        classes = None
+        if routables:
+            classes = {r.section: r.settings_class for r in routables.values() if r.section}
+            classes.update({n: r.settings_class for n, r in routables.items()})
         for name, server in servers.items():
             self.found(fit.server_problems(server, self.server_paths[name], classes))
         if not routables:
@@ -409,6 +420,7 @@ class _Loader:
                     check,
                     objects,
                     index,
+                    section=routable.section,
                 )
             )
 

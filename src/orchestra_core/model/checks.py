@@ -45,6 +45,8 @@ _RECORD_LABEL = re.compile(r"_?(?!-)[a-z0-9-]{1,62}(?<!-)")
 # Narrower than RFC 5322 on purpose: addresses reach Postfix maps and command lines, and a
 # quote, a '|' or a leading '-' there is far more often an attack than a customer's address.
 _LOCAL_PART = re.compile(r"[a-z0-9_][a-z0-9_+-]*(\.[a-z0-9_+-]+)*")
+#: The longest e-mail address: a path of SMTP holds 256 characters with its angle brackets.
+EMAIL_MAX = 254
 _UNIX_NAME = re.compile(r"[a-z_][a-z0-9_-]{0,31}")
 _IDENTIFIER = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_$-]*")
 _PATH = re.compile(r"/[A-Za-z0-9._~+@%=,:/-]*")
@@ -254,10 +256,19 @@ def record_name_field(errors: list[FieldError], key: str, field: str, value: str
 
 
 def email_field(errors: list[FieldError], key: str, field: str, value: str) -> bool:
-    """An e-mail address ``local@domain`` with a plain local part and a valid domain."""
+    """An e-mail address ``local@domain`` with a plain local part and a valid domain, at
+    most 254 characters (what fits a path of SMTP: 256 with its angle brackets)."""
     if not isinstance(value, str) or value.count("@") != 1:
         shown = _short(value) if isinstance(value, str) else type(value).__name__
         _err(errors, key, field, f"{shown} is not an address of the form local@domain")
+        return False
+    if len(value) > EMAIL_MAX:
+        _err(
+            errors,
+            key,
+            field,
+            f"{_short(value)} has {len(value)} characters: an address has at most {EMAIL_MAX}",
+        )
         return False
     local, domain = value.split("@")
     if not local or len(local) > 64 or not _LOCAL_PART.fullmatch(local):

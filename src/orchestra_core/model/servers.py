@@ -35,6 +35,14 @@ class Server:
         """Stable natural key, ``server:NAME``."""
         return f"server:{self.name}"
 
+    def layers(self, name: str, section: str | None = None) -> tuple[Any, ...]:
+        """This server's settings layers for the backend or monitor ``name``, weakest first:
+        the block of its driver's shared ``section`` (when it has one), then ``name``'s own."""
+        own = self.settings.get(name, {})
+        if section is None or section == name:
+            return (own,)
+        return (self.settings.get(section, {}), own)
+
 
 @attrs.frozen(kw_only=True)
 class Route:

@@ -180,10 +180,10 @@ class Planner:
         """Backend defaults overridden by the server's and then the route's settings."""
         cache_key = (backend, server.name, id(route))
         if cache_key not in self._settings:
-            server_layer = server.settings.get(backend, {})
+            cls = self.backend_classes[backend]
             self._settings[cache_key] = build_settings(
-                self.backend_classes[backend].settings_class,
-                server_layer,
+                cls.settings_class,
+                *server.layers(backend, cls.settings_section),
                 route.backend_settings,
                 where=f"backend {backend} on server {server.name} (route {route.label})",
             )

@@ -97,6 +97,9 @@ class Monitor(ABC, Generic[ServiceT, SettingsT]):
     unit: ClassVar[str]
     backend: ClassVar[str | None] = None
     settings_class: ClassVar[type[Any]] = NoSettings
+    #: As a backend's (:attr:`Backend.settings_section`): the shared server block read first
+    #: when a route names the monitor itself.
+    settings_section: ClassVar[str | None] = None
     #: Commands a server needs for it (``orchestra servers test`` checks them).
     tools: ClassVar[tuple[str, ...]] = ()
 

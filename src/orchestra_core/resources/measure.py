@@ -159,17 +159,19 @@ class Measurer:
         """Where ``obj`` is measured, with the settings there: the monitor's own routes and
         settings, or else those of the backend it follows."""
         name, kind, settings_class = monitor.name, "monitor", monitor.settings_class
+        section = monitor.settings_section
         targets = self.router.targets(name, obj, index)
         if not targets and monitor.backend is not None and monitor.backend in self.backends:
             name, kind = monitor.backend, "backend"
             settings_class = self.backends[name].settings_class
+            section = self.backends[name].settings_section
             targets = self.router.targets(name, obj, index)
         return [
             (
                 server,
                 build_settings(
                     settings_class,
-                    server.settings.get(name, {}),
+                    *server.layers(name, section),
                     route.backend_settings,
                     where=f"{kind} {name} on server {server.name} (route {route.label})",
                 ),
