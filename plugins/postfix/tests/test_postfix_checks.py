@@ -3,6 +3,9 @@ settings, and the shape of a plan (which lines go where, one assembly per table 
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -252,3 +255,27 @@ def test_a_backup_mx_without_a_primary_says_so() -> None:
     with pytest.raises(Exception, match="no primary mail server"):
         engine.plan(ChangeSet().save(MAILBOX), index=index)
     engine.close()
+
+
+def test_the_shared_settings_block_is_checked_at_its_line(tmp_path: Path) -> None:
+    """A mistake in a server's ``postfix`` block is an error at its file, line and key, from
+    ``orchestra validate``, before anything runs."""
+    example = Path(__file__).resolve().parents[3] / "examples" / "mail.yaml"
+    text = example.read_text().replace(
+        "        uid: 5000\n", "        uid: 5000\n        maps_dri: /x\n"
+    )
+    text = text.replace("        gid: 5000\n", "        gid: root\n", 1)
+    path = tmp_path / "mail.yaml"
+    path.write_text(text)
+    orchestra = str(Path(sys.executable).with_name("orchestra"))
+    done = subprocess.run(
+        [orchestra, "validate", str(path)], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 2, done.stdout + done.stderr
+    lines = text.splitlines()
+    typo = lines.index("        maps_dri: /x") + 1
+    gid = lines.index("        gid: root") + 1
+    assert f"{path}:{typo}:" in done.stderr and "maps_dri" in done.stderr, done.stderr
+    assert f"{path}:{gid}:" in done.stderr and "gid" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
+    assert subprocess.run([orchestra, "validate", str(example)], check=False).returncode == 0
