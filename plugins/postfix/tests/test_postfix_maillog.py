@@ -23,6 +23,7 @@ from orchestra_postfix.settings import PostfixSettings
 from orchestra_core.backends.steps import Command
 from orchestra_core.catalogue import Mailbox
 from orchestra_core.model.servers import Server
+from orchestra_core.testing.hostile import hostile_values
 
 MADRID = ZoneInfo("Europe/Madrid")
 BOB = Mailbox(account="acme", address="bob@example.com")
@@ -607,3 +608,31 @@ def test_nothing_to_read_for_no_mailboxes() -> None:
     server = Server(name="mx", transport="local")
     assert MailTraffic().render([], server, PostfixSettings()) == []
     assert maillog.AGENTS == ("lmtp", "virtual", "pipe", "local")
+
+
+def test_the_hostile_corpus_in_log_lines_counts_nothing_more(tmp_path: Path) -> None:
+    canary = tmp_path / "canary"
+    values = [entry.value for entry in hostile_values(str(canary))]
+    log: list[str] = []
+    for i, hostile in enumerate(values):
+        qid = f"HC{i:04d}"
+        log += [
+            qmgr("Dec  3 10:00:00", qid, 100 + i, sender=hostile),
+            sent("Dec  3 10:00:01", qid, "bob@example.com", orig_to=hostile, reply=hostile),
+            sent("Dec  3 10:00:01", qid, hostile + "@example.com", reply=hostile),
+            sent("Dec  3 10:00:01", qid, "carol@example.com", orig_to="bob@example.com"),
+        ]
+    data = "".join(line + "\n" for line in log).encode("utf-8", errors="surrogateescape")
+    out = run_script(tmp_path, AWKS[0], {"mail.log": data}, timezone="Europe/Madrid")
+    assert not canary.exists()
+    found = read(out, RECIPIENTS).deliveries
+    # Each message once, for bob, with its own size: except where the value itself breaks the
+    # line (a newline: the rest is another line, without a time) or forges a status.
+    counted = {d.queue_id: d.size for d in found}
+    assert all(d.recipient == "bob@example.com" for d in found)
+    assert len(found) == len(counted)
+    for i, hostile in enumerate(values):
+        qid = f"HC{i:04d}"
+        if "\n" in hostile or "\r" in hostile or "\0" in hostile:
+            continue
+        assert counted.get(qid) == 100 + i, hostile
