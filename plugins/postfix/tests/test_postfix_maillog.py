@@ -215,6 +215,21 @@ def test_zone_names_as_tz_and_zoneinfo_links_give_them() -> None:
         assert zone_from(name) is None, name
 
 
+def test_days_as_syslog_and_as_postlogd_write_them() -> None:
+    # syslog pads the day with a space; Postfix's own maillog_file (msg_logger.c: strftime
+    # "%b %d %H:%M:%S ") with a zero.
+    log = [
+        sent("Dec  3 10:00:00", "S1", "bob@example.com"),
+        sent("Dec 03 10:00:01", "S2", "bob@example.com"),
+        sent("Dec 3 10:00:02", "S3", "bob@example.com"),
+    ]
+    assert times(output(log)) == [
+        z(2026, 12, 3, 9, 0, 0),
+        z(2026, 12, 3, 9, 0, 1),
+        z(2026, 12, 3, 9, 0, 2),
+    ]
+
+
 def test_rfc3339_lines_carry_their_offset() -> None:
     log = [
         sent("2026-12-03T11:02:06.123456+01:00", "G1", "bob@example.com"),

@@ -122,7 +122,14 @@ class MailboxDisk(Monitor[Mailbox, PostfixSettings]):
 
 class MailDeliveries(Monitor[Mailbox, PostfixSettings]):
     """Deliveries to each mailbox per UTC hour from Postfix's log: a counter (see the
-    module's docs); subclasses say what a delivery adds (:meth:`amount`)."""
+    module's docs); subclasses say what a delivery adds (:meth:`amount`).
+
+    The log's local times are read in the zone the server names (``timezone``, else its
+    ``TZ``, ``/etc/timezone`` or ``/etc/localtime``), across changes of offset; a zone this
+    host's tz database does not know is read at the fixed offset the server is at now
+    (``date +%z``), an hour off for lines before its last change of offset. See
+    :mod:`orchestra_postfix.maillog`.
+    """
 
     service_type: ClassVar[type[Service]] = Mailbox
     backend: ClassVar[str | None] = BACKEND
