@@ -1,6 +1,6 @@
 """Postfix's mail log read for deliveries to mailboxes, with its times turned into UTC.
 
-Pure Python (no orchestra import): :func:`read` takes what the traffic monitor's script
+No orchestra import: :func:`read` takes what the traffic monitor's script
 (``templates/monitor-traffic.sh.j2``) prints and gives the deliveries it shows. Every line of
 that output starts with a tag and a tab:
 
@@ -65,9 +65,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection, Iterable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import attrs
 
 __all__ = [
     "AGENTS",
@@ -132,7 +133,7 @@ _STATUS = re.compile(
 _OFFSET = re.compile(r"([+-])([0-9]{2}):?([0-9]{2})", re.ASCII)
 
 
-@dataclass(frozen=True, slots=True)
+@attrs.frozen(kw_only=True)
 class Delivery:
     """One message delivered to one mailbox: when (UTC), its queue id, the mailbox's address
     (lower case) and the message's bytes (None when its ``qmgr`` line was not read)."""
@@ -143,7 +144,7 @@ class Delivery:
     size: int | None
 
 
-@dataclass(frozen=True, slots=True)
+@attrs.frozen(kw_only=True)
 class ServerClock:
     """What the server said of its clock: its zone's name (empty for none), the offset it
     is at now, and now (UTC)."""
@@ -275,14 +276,14 @@ def _rfc3339(found: re.Match[str]) -> datetime | None:
     return at.astimezone(UTC)
 
 
-@dataclass(slots=True)
+@attrs.define(kw_only=True)
 class Reading:
     """What one run of the script showed: the deliveries to the mailboxes asked about, in the
     log's order, and the hour (UTC) before which, and in which, counts may be incomplete (the
     first hour of the oldest file, when older files exist that were not read), or None."""
 
     clock: ServerClock
-    deliveries: list[Delivery] = field(default_factory=list)
+    deliveries: list[Delivery] = attrs.field(factory=list)
     incomplete_until: datetime | None = None
 
 
