@@ -7,6 +7,7 @@ written here, with each awk installed (gawk, mawk)."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Sequence
@@ -454,6 +455,7 @@ def run_script(
     mailboxes: Sequence[Mailbox] = MAILBOXES,
     root: str | None = None,
     env: dict[str, str] | None = None,
+    now: datetime | None = NOW,
     **settings: object,
 ) -> str:
     """Render the traffic monitor's script for log files (by name under tmp_path, newest
@@ -491,7 +493,10 @@ def run_script(
     )
     assert done.returncode == 0, done.stderr
     assert done.stderr == b""
-    return done.stdout.decode("utf-8", errors="replace")  # as the transports decode it
+    out = done.stdout.decode("utf-8", errors="replace")  # as the transports decode it
+    if now is not None:  # the server's clock, as of when the crafted logs were written
+        out = re.sub(r"(?m)^now\t[0-9]+$", f"now\t{int(now.timestamp())}", out, count=1)
+    return out
 
 
 def lines(*text: str) -> bytes:
@@ -586,7 +591,9 @@ def test_the_script_skips_missing_files_and_hostile_bytes(tmp_path: Path, awk: s
 
 @pytest.mark.parametrize("awk", AWKS)
 def test_the_script_without_logs_prints_only_the_clock(tmp_path: Path, awk: str) -> None:
-    out = run_script(tmp_path, awk, {"mail.log": None, "mail.log.1": None}, timezone="Asia/Kolkata")
+    out = run_script(
+        tmp_path, awk, {"mail.log": None, "mail.log.1": None}, now=None, timezone="Asia/Kolkata"
+    )
     assert out.splitlines()[0::3] == ["zone\tAsia/Kolkata", "oldest\t0"]
     assert out.splitlines()[1] == "offset\t+0530"
     now = int(out.splitlines()[2].partition("\t")[2])
@@ -651,3 +658,46 @@ def test_the_hostile_corpus_in_log_lines_counts_nothing_more(tmp_path: Path) -> 
         if "\n" in hostile or "\r" in hostile or "\0" in hostile:
             continue
         assert counted.get(qid) == 100 + i, hostile
+
+
+#: Lines as Postfix 3.7's maillog_file wrote them (TZ=Asia/Kolkata, virtual delivery): a
+#: message to an alias of two mailboxes and one to both, deferred (the Maildirs were not
+#: writable), queued again and delivered.
+POSTFIX_37 = """\
+Dec 03 17:27:08 mx postfix/smtpd[23839]: B792320C17B: client=localhost[127.0.0.1]
+Dec 03 17:27:08 mx postfix/qmgr[23744]: B792320C17B: from=<s@outside.test>, size=5617, nrcpt=2 (queue active)
+Dec 03 17:27:08 mx postfix/qmgr[23744]: B979520C17C: from=<s@outside.test>, size=729, nrcpt=2 (queue active)
+Dec 03 17:27:08 mx postfix/smtpd[23839]: NOQUEUE: reject: RCPT from localhost[127.0.0.1]: 550 5.1.1 <carol@example.com>: Recipient address rejected: User unknown in virtual mailbox table; from=<s@outside.test> to=<carol@example.com> proto=ESMTP helo=<[127.0.0.1]>
+Dec 03 17:27:08 mx postfix/virtual[23843]: B792320C17B: to=<ann@example.com>, orig_to=<all@example.com>, relay=virtual, delay=0.04, delays=0.02/0.01/0/0.01, dsn=4.2.0, status=deferred (maildir delivery failed: create maildir file /x/1796299028.P23843.vm: Permission denied)
+Dec 03 17:27:08 mx postfix/virtual[23843]: B979520C17C: to=<bob@example.com>, relay=virtual, delay=0.03, delays=0/0.02/0/0, dsn=4.2.0, status=deferred (maildir delivery failed: Permission denied)
+Dec 03 17:27:16 mx postfix/qmgr[23744]: B792320C17B: from=<s@outside.test>, size=5617, nrcpt=2 (queue active)
+Dec 03 17:27:16 mx postfix/qmgr[23744]: B979520C17C: from=<s@outside.test>, size=729, nrcpt=2 (queue active)
+Dec 03 17:27:16 mx postfix/virtual[23844]: B979520C17C: to=<ann@example.com>, relay=virtual, delay=7.7, delays=7.7/0/0/0, dsn=2.0.0, status=sent (delivered to maildir)
+Dec 03 17:27:16 mx postfix/virtual[23843]: B792320C17B: to=<ann@example.com>, orig_to=<all@example.com>, relay=virtual, delay=7.7, delays=7.7/0/0/0, dsn=2.0.0, status=sent (delivered to maildir)
+Dec 03 17:27:16 mx postfix/virtual[23843]: B792320C17B: to=<bob@example.com>, orig_to=<all@example.com>, relay=virtual, delay=7.7, delays=7.7/0/0/0, dsn=2.0.0, status=sent (delivered to maildir)
+Dec 03 17:27:16 mx postfix/virtual[23844]: B979520C17C: to=<bob@example.com>, relay=virtual, delay=7.7, delays=7.7/0/0/0, dsn=2.0.0, status=sent (delivered to maildir)
+Dec 03 17:27:16 mx postfix/qmgr[23744]: B979520C17C: removed
+Dec 03 17:27:16 mx postfix/qmgr[23744]: B792320C17B: removed
+"""  # noqa: E501
+
+
+@pytest.mark.parametrize("awk", AWKS)
+def test_a_log_as_postfix_wrote_it(tmp_path: Path, awk: str) -> None:
+    out = run_script(
+        tmp_path,
+        awk,
+        {"mail.log": POSTFIX_37.encode(), "mail.log.1": None},
+        timezone="Asia/Kolkata",
+    )
+    at = z(2026, 12, 3, 11, 57, 16)  # 17:27:16 in Kolkata (+05:30)
+    assert [(d.queue_id, d.recipient, d.size, d.at) for d in read(out, RECIPIENTS).deliveries] == [
+        ("B979520C17C", "ann@example.com", 729, at),
+        ("B792320C17B", "ann@example.com", 5617, at),
+        ("B792320C17B", "bob@example.com", 5617, at),
+        ("B979520C17C", "bob@example.com", 729, at),
+    ]
+    traffic = MailTraffic().parse(out, MAILBOXES, at)
+    assert {(s.object_key, s.measured_at, s.value) for s in traffic} == {
+        (BOB.key, z(2026, 12, 3, 11), 6346),
+        (ANN.key, z(2026, 12, 3, 11), 6346),
+    }
