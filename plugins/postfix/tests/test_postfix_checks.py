@@ -202,7 +202,7 @@ def test_set_password_keeps_the_password_off_the_plan_and_any_argv() -> None:
     assert "doveadm pw -s SHA512-CRYPT" in text or "pw -s" in text
     for bad in ("two\nlines", "nul\x00"):
         engine = orchestra()
-        with pytest.raises(Exception, match="line break or NUL"):
+        with pytest.raises(Exception, match="without a line break or NUL"):
             engine.plan(ChangeSet().set_password(MAILBOX, Secret(bad)), index=index)
         engine.close()
 

@@ -171,6 +171,7 @@ class _Mail(Backend[ServiceT, PostfixSettings], Generic[ServiceT]):
             fragments=f"{dovecot_dir}/parts/{name}",
             suffix=".map",
             mode=0o640,
+            group=settings.dovecot_group,
             validate=("bash", "-c", check, "check-dovecot", CANDIDATE),
             notify="dovecot",
             managed_by="orchestra-postfix",
@@ -352,16 +353,22 @@ class PostfixMailbox(_Mail[Mailbox]):
         if secret is None:
             raise BackendError(self.name, "set_password without a password", object_key=ctx.obj.key)
         value = secret.reveal()
-        if "\n" in value or "\r" in value or "\0" in value:
+        if not value or "\n" in value or "\r" in value or "\0" in value:
             raise BackendError(
                 self.name,
-                "a password cannot hold a line break or NUL: doveadm pw reads one line",
+                "a password must be one line, not empty, without a line break or NUL: "
+                "doveadm pw reads one line",
                 object_key=ctx.obj.key,
             )
         settings = ctx.settings
         folder = f"{ctx.path(settings.dovecot_dir)}/passwords"
         return [
-            EnsureDirectory(description="password files", path=folder, mode=0o700),
+            EnsureDirectory(
+                description="password files",
+                path=folder,
+                mode=0o750,
+                group=settings.dovecot_group,
+            ),
             Command(
                 description=f"set the password of {ctx.obj.address}",
                 script=self.templates.shell(
@@ -370,8 +377,9 @@ class PostfixMailbox(_Mail[Mailbox]):
                     scheme=settings.password_scheme,
                     folder=folder,
                     address=ctx.obj.address,
+                    group=settings.dovecot_group,
                 ),
-                stdin=value + "\n",
+                stdin=f"{value}\n{value}\n",  # the password and its confirmation
                 sensitive=True,
             ),
         ]

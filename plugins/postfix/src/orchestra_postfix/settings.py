@@ -98,6 +98,14 @@ def _defer_reply(_: object, attribute: attrs.Attribute[str], value: str) -> None
         )
 
 
+_GROUP = re.compile(r"[a-z_][a-z0-9_-]{0,31}|[0-9]{1,10}")
+
+
+def _group(_: object, attribute: attrs.Attribute[str], value: str) -> None:
+    if not isinstance(value, str) or not _GROUP.fullmatch(value):
+        raise ValueError(f"{attribute.name} {value!r} is not a group name or id")
+
+
 def _no_colon(_: object, attribute: attrs.Attribute[str], value: str) -> None:
     if ":" in value:
         raise ValueError(
@@ -137,6 +145,9 @@ class PostfixSettings:
     #: Dovecot's programs, with ``-c CONFIG`` when it is not ``/etc/dovecot/dovecot.conf``.
     doveadm: tuple[str, ...] = attrs.field(default=("doveadm",), validator=command)
     doveconf: tuple[str, ...] = attrs.field(default=("doveconf",), validator=command)
+    #: The group Dovecot's auth process reads the passwd-files and password files as
+    #: (``default_internal_user``'s: ``dovecot`` on Debian); they are mode 0640, root's.
+    dovecot_group: str = attrs.field(default="dovecot", validator=_group)
     #: Homes of mailboxes, ``MAIL_BASE/DOMAIN/LOCAL``; mail is in ``HOME/Maildir``
     #: (``mail_location = maildir:~/Maildir``). Owned by ``uid``:``gid``.
     mail_base: str = attrs.field(default="/var/vmail", validator=[absolute_path, _no_colon])
