@@ -159,7 +159,7 @@ def test_a_batch_assembles_each_table_once_and_reloads_each_daemon_once() -> Non
     for table in ("virtual_domains", "virtual_mailboxes", "virtual_mailbox_aliases"):
         assert text.count(f"assemble /etc/postfix/orchestra/{table} ") == 1, table
     assert text.count("assemble /etc/dovecot/orchestra/users ") == 1
-    assert text.count("$ postfix -c /etc/postfix reload") == 1
+    assert text.count("$ __postfix postfix -c /etc/postfix reload") == 1
     assert text.count("$ doveadm reload") == 1
     # The lines of each object, in its own fragment.
     assert "+info@acme.example acme.example/info/Maildir/" in text

@@ -227,11 +227,15 @@ class _Mail(Backend[ServiceT, PostfixSettings], Generic[ServiceT]):
         return errors
 
     def reload(self, server: Server, settings: PostfixSettings, daemon: str) -> str | None:
-        """``postfix -c CONFIG_DIR reload`` or ``doveadm reload``."""
+        """``postfix -c CONFIG_DIR reload`` (on a pseudo-terminal, for its words) or
+        ``doveadm reload``."""
         if daemon == "dovecot":
             return " ".join(quote(word) for word in (*settings.doveadm, "reload"))
-        conf = server_path(server, settings.config_dir)
-        return " ".join(quote(word) for word in (*settings.postfix, "-c", conf, "reload"))
+        return self.templates.shell(
+            "reload-postfix.sh.j2",
+            postfix=list(settings.postfix),
+            conf=server_path(server, settings.config_dir),
+        )
 
 
 class PostfixMailbox(_Mail[Mailbox]):

@@ -364,6 +364,14 @@ class MailServer:
                 main.write("mail_owner = no-such-orchestra-user\n")
         return broken
 
+    def broken_dovecot_conf(self) -> Path:
+        """A copy of ``dovecot_conf`` that ``doveconf`` refuses (an unknown setting), with the
+        same passdbs and userdb."""
+        broken = self.dir / "dovecot-broken.conf"
+        if not broken.exists():
+            broken.write_text(self.dovecot_conf.read_text() + "no_such_orchestra_setting = 1\n")
+        return broken
+
     def stopped_config_dir(self) -> Path:
         """A copy of ``config_dir`` whose Postfix is not running (its own queue), reading the
         same tables: ``postfix check`` passes there and ``postfix reload`` fails."""
@@ -512,7 +520,11 @@ class MailServer:
             (self.maps_dir / table).write_text("")
             _run(["postmap", "-c", str(self.config_dir), f"hash:{self.maps_dir / table}"])
         for name in PASSWD_FILES:
-            (self.dovecot_dir / name).write_text("")
+            # As the driver keeps them: readable by Dovecot's auth (the dovecot group) only.
+            path = self.dovecot_dir / name
+            path.write_text("")
+            shutil.chown(path, group="dovecot")
+            path.chmod(0o640)
         passwords = self.dovecot_dir / "passwords"
         passwords.mkdir(mode=0o750)
         shutil.chown(passwords, group="dovecot")
