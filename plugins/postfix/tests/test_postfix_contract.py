@@ -5,7 +5,8 @@ Observing a server means everything the backends may change on it: every file or
 under the instance's ``maps_dir`` and ``dovecot_dir`` (content and mode; a table's ``.db`` as
 ``postmap -s`` dumps it, not as bytes: Berkeley DB's pages are not the data), every domain
 folder and home under ``mail_base`` (path, mode, owner), and what the daemons make of them:
-Postfix's answer at RCPT to each subject address, and Dovecot's userdb record of each subject mailbox.
+Postfix's answer at RCPT to each subject address, and Dovecot's userdb record of each
+subject mailbox.
 
 Left out, because they change by themselves or are not the backends' to change:
 
