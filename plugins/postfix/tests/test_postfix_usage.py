@@ -11,8 +11,13 @@ for real.
 
 from __future__ import annotations
 
+import re
+import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import attrs
@@ -31,10 +36,11 @@ from orchestra_postfix.monitor import (
     MailTraffic,
 )
 from orchestra_postfix.settings import PostfixSettings
+from orchestra_postfix.testing import MailServer
 
-from orchestra_core import Orchestra, Route, Server, ServiceIndex, ValidationError
+from orchestra_core import Account, Orchestra, Route, Server, ServiceIndex, ValidationError
 from orchestra_core.backends.steps import Command
-from orchestra_core.catalogue import Mailbox
+from orchestra_core.catalogue import MailAddress, Mailbox
 from orchestra_core.hookspecs import hookimpl
 from orchestra_core.registry import Registry
 from orchestra_core.resources import Period, fold
@@ -394,3 +400,219 @@ def test_storage_and_traffic_are_billed(root: Path) -> None:
     assert traffic.idempotency_key == (
         f"mailbox_traffic_gib:{BOB.key}:{period.start:%Y-%m-%dT%H:%M:%SZ}"
     )
+
+
+# -- against the real Postfix and Dovecot (daemon) -------------------------------------------------
+
+SENDER = "sender@outside.test"
+INFO = Mailbox(account="acme", address="info@acme.example")
+SALES = Mailbox(account="acme", address="sales@acme.example")
+ORDERS = MailAddress(
+    account="acme", address="orders@acme.example", mailboxes=(INFO.address, SALES.address)
+)
+MAIL_BACKENDS = ("postfix-mailbox", "postfix-address")
+#: The zone of the instance's clock: +05:30, so that a log read as UTC, or at a whole-hour
+#: offset, puts every delivery in another hour.
+ZONE = "Asia/Kolkata"
+_LMTP_SENT = re.compile(
+    r"postfix/lmtp\[[0-9]+\]: ([0-9A-Za-z]+): to=<([^>]+)>, .*status=sent ", re.ASCII
+)
+_QMGR_SIZE = re.compile(r"postfix/qmgr\[[0-9]+\]: ([0-9A-Za-z]+): from=<.*>, size=([0-9]+),")
+
+
+def mail_message(subject: str, size: int) -> EmailMessage:
+    msg = EmailMessage()
+    msg["From"] = SENDER
+    msg["Subject"] = subject
+    msg.set_content("x" * size)
+    return msg
+
+
+@attrs.define
+class MailOperator:
+    """An engine over a memory store driving one real mail server, and what the log says."""
+
+    engine: Orchestra
+    mail: MailServer
+
+    def apply(self, objects: list[Any]) -> None:
+        """``orchestra apply`` of ``objects`` (which also starts their lifetimes)."""
+        plan = self.engine.plan_inventory([Account(name="acme")], objects)
+        result = self.engine.apply(plan)
+        assert result.ok, [(log.operation_id, log.stderr[-2000:]) for log in result.logs]
+
+    def delivered(self, count: int, timeout: float = 15.0) -> list[tuple[str, str]]:
+        """The (queue id, recipient) of LMTP's ``status=sent`` lines, once there are
+        ``count``: postlogd writes the log a little after Dovecot stores the mail."""
+        deadline = time.monotonic() + timeout
+        while True:
+            sent = _LMTP_SENT.findall(self.mail.log_text())
+            if len(sent) >= count or time.monotonic() > deadline:
+                assert len(sent) >= count, self.mail.log_text()[-3000:]
+                return sent
+            time.sleep(0.05)
+
+    def sizes(self) -> dict[str, int]:
+        """Each message's ``size=`` as qmgr logged it, by queue id."""
+        return {qid: int(size) for qid, size in _QMGR_SIZE.findall(self.mail.log_text())}
+
+
+@pytest.fixture
+def mail_operator(mail_server_factory: Any) -> Iterator[MailOperator]:
+    """A private Postfix and Dovecot whose clock is Kolkata's, with INFO, SALES and ORDERS
+    (to both) applied through the postfix backends."""
+    mail: MailServer = mail_server_factory("mxk", timezone=ZONE)
+    assert mail.timezone == ZONE
+    # The current log and the one rotated before it (not there yet): as Debian's logrotate
+    # names them. A list whose oldest file is there leaves that file's first hour out.
+    log = str(mail.postfix_log)
+    server = Server(name="mx1", settings={"postfix": mail.settings(maillog=[log, log + ".1"])})
+    engine = Orchestra(
+        servers=[server],
+        routes=[Route(backend=backend, servers=("mx1",)) for backend in MAIL_BACKENDS],
+        registry=registry(),
+        store=MemoryStore(),
+    )
+    made = MailOperator(engine=engine, mail=mail)
+    try:
+        made.apply([INFO, SALES, ORDERS])
+        yield made
+    finally:
+        engine.close()
+
+
+def hour_of(before: float, after: float) -> set[datetime]:
+    """The UTC hours a delivery between the times ``before`` and ``after`` may be counted in."""
+    return {hour(datetime.fromtimestamp(t, UTC)) for t in (before, after)}
+
+
+@pytest.mark.daemon
+def test_mail_delivered_is_counted_per_mailbox_and_utc_hour(mail_operator: MailOperator) -> None:
+    engine, mail = mail_operator.engine, mail_operator.mail
+    before = time.time()
+    assert mail.send(SENDER, [ORDERS.address], mail_message("order", 40_000)) == {}
+    assert mail.send(SENDER, [INFO.address], mail_message("hello", 3_000)) == {}
+    mail.wait_for_messages(INFO.address, 2)
+    mail.wait_for_messages(SALES.address, 1)
+    sent = mail_operator.delivered(3)
+    after = time.time()
+    # The log's times are Kolkata's: the hour it shows is not UTC's.
+    stamped = mail.log_text().splitlines()[-1][:15]
+    local = datetime.fromtimestamp(after, ZoneInfo(ZONE))
+    assert stamped[7:9] in {f"{h:02d}" for h in (local.hour, (local.hour - 1) % 24)}
+    assert local.utcoffset() == timedelta(hours=5, minutes=30)
+
+    sizes = mail_operator.sizes()
+    expected = {
+        INFO.key: sum(sizes[qid] for qid, to in sent if to == INFO.address),
+        SALES.key: sum(sizes[qid] for qid, to in sent if to == SALES.address),
+    }
+    # Independently of the log: near what Dovecot stored (Postfix counts the message as
+    # queued; Dovecot adds Return-Path and Delivered-To, and stores lines as it reads them).
+    stored = {
+        INFO.key: sum(len(m) for m in mail.messages(INFO.address)),
+        SALES.key: sum(len(m) for m in mail.messages(SALES.address)),
+    }
+    assert expected[INFO.key] == pytest.approx(stored[INFO.key], rel=0.02)
+    assert expected[SALES.key] == pytest.approx(stored[SALES.key], rel=0.02)
+    assert expected[INFO.key] > 43_000 and expected[SALES.key] > 40_000
+
+    measured = engine.measure(at=AT)  # the cron's run: every monitor, the applied objects
+    assert measured.ok, measured.failures
+    traffic = [s for s in measured.samples if s.monitor == "postfix-mail-traffic"]
+    hours = hour_of(before, after)
+    assert {s.measured_at for s in traffic} <= hours
+    totals: dict[str, float] = {}
+    for sample in traffic:
+        totals[sample.object_key] = totals.get(sample.object_key, 0) + sample.value
+        assert sample.idempotency_key == (
+            f"mx1/postfix-mail-traffic:{sample.object_key}:{sample.measured_at:%Y-%m-%dT%H}"
+        )
+    assert totals == expected
+    messages = {
+        key: sum(
+            s.value
+            for s in measured.samples
+            if s.monitor == "postfix-mail-messages" and s.object_key == key
+        )
+        for key in (INFO.key, SALES.key)
+    }
+    assert messages == {INFO.key: 2, SALES.key: 1}
+
+    # The disk of each home, as du counts it on the server.
+    disk = {s.object_key: s.value for s in measured.samples if s.monitor == "postfix-mailbox-disk"}
+    assert disk == {
+        INFO.key: allocated(mail.maildir(INFO.address).parent),
+        SALES.key: allocated(mail.maildir(SALES.address).parent),
+    }
+    assert disk[INFO.key] > stored[INFO.key]
+
+    # Run again: nothing new. Another message: its hour's sample is replaced, not added.
+    counters = ["postfix-mail-traffic", "postfix-mail-messages"]
+    again = engine.measure(at=AT + timedelta(minutes=5), monitors=counters)
+    assert again.ingested is not None
+    assert (again.ingested.added, again.ingested.replaced) == (0, 0)
+    assert mail.send(SENDER, [INFO.address], mail_message("more", 1_000)) == {}
+    mail.wait_for_messages(INFO.address, 3)
+    sent = mail_operator.delivered(4)
+    later = engine.measure(at=AT + timedelta(minutes=10), monitors=["postfix-mail-traffic"])
+    assert later.ok, later.failures
+    window = Period(min(hours) - timedelta(days=1), max(hours) + timedelta(days=2))
+    [(_, _, elements)] = list(
+        engine.store.usage.iter_series(
+            ["postfix-mail-traffic"], window.start, window.end, object_keys=[INFO.key]
+        )
+    )
+    sizes = mail_operator.sizes()
+    assert fold(elements, window.start, window.end).total == sum(
+        sizes[qid] for qid, to in sent if to == INFO.address
+    )
+    # Billed by its sum, in GiB, over the mailbox's lifetime. The core folds a counter from
+    # the lifetime's start, and a sample is stamped with its hour's start: the hour the mailbox
+    # was created in (this test's) is not billed (reported to the core).
+    (life,) = [
+        life
+        for life in engine.store.usage.lifetimes(window.start, window.end)
+        if life.object_key == INFO.key
+    ]
+    billable = [
+        s
+        for run in (measured, later)
+        for s in run.samples
+        if s.monitor == "postfix-mail-traffic"
+        and s.object_key == INFO.key
+        and s.measured_at >= life.started_at
+    ]
+    latest = {s.idempotency_key: s.value for s in billable}
+    records = {(r.metric, r.object_key): r for r in engine.bill(window)}
+    record = records[("mailbox_traffic_gib", INFO.key)]
+    assert (record.unit, record.account) == ("GiB", "acme")
+    assert record.quantity == pytest.approx(sum(latest.values()) / GIB, rel=1e-12)
+
+
+@pytest.mark.daemon
+def test_a_mailbox_over_its_disk_allocation_refuses_mail_until_it_recovers(
+    mail_operator: MailOperator,
+) -> None:
+    engine, mail = mail_operator.engine, mail_operator.mail
+    assert mail.send(SENDER, [INFO.address], mail_message("big", 200_000)) == {}
+    mail.wait_for_messages(INFO.address, 1)
+    now = datetime.now(UTC)
+    assert engine.measure(at=now, monitors=["postfix-mailbox-disk"]).ok
+    engine.allocate(INFO.key, MAILBOX_DISK.name, 100 / 2**20)  # 100 KiB
+    engine.allocate(SALES.key, MAILBOX_DISK.name, 100 / 2**20)
+    crossed = engine.evaluate(at=now)
+    assert [(e.kind, e.object_key) for e in crossed.events] == [("exceeded", INFO.key)]
+    assert crossed.applied is not None and crossed.applied.ok
+    # The backend made the allocation the mailbox's quota: Dovecot's quota-status refuses
+    # new mail at RCPT; the other mailbox takes mail.
+    assert mail.rcpt(SENDER, INFO.address, size=100)[0] == 552
+    assert mail.rcpt(SENDER, SALES.address, size=100)[0] == 250
+    # More allocation: the next run recovers, and mail is taken again.
+    engine.allocate(INFO.key, MAILBOX_DISK.name, 1)
+    later = now + timedelta(minutes=1)
+    assert engine.measure(at=later, monitors=["postfix-mailbox-disk"]).ok
+    recovered = engine.evaluate(at=later)
+    assert [(e.kind, e.object_key) for e in recovered.events] == [("recovered", INFO.key)]
+    assert recovered.applied is not None and recovered.applied.ok
+    assert mail.rcpt(SENDER, INFO.address, size=100)[0] == 250
