@@ -320,7 +320,11 @@ def test_the_engine_example_of_docs_testing_md_passes(pytester: pytest.Pytester)
 
 @pytest.mark.parametrize(
     ("plugin", "own"),
-    [("bind9", ["named_factory", "named_master", "named_slave"]), ("mysql", ["mariadb"])],
+    [
+        ("bind9", ["named_factory", "named_master", "named_slave"]),
+        ("mysql", ["mariadb"]),
+        ("postfix", ["mail_server", "mail_secondary", "mail_server_factory", "smtp_sink"]),
+    ],
 )
 def test_pytest_fixtures_in_a_driver_package_lists_ours_and_its_own(
     plugin: str, own: list[str]
