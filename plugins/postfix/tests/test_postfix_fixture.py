@@ -78,3 +78,22 @@ def test_mail_for_outside_reaches_the_sink(mail_server: MailServer, smtp_sink: S
     )
     [got] = smtp_sink.wait_for(1)
     assert got.rcpt_tos == ["boss@outside.test"] and b"yo" in got.content
+
+
+def test_the_queue_empties_once_the_sink_has_the_mail(
+    mail_server: MailServer, smtp_sink: SMTPSink
+) -> None:
+    """Relayed mail leaves the queue; ``wait_queue_empty`` sees it go."""
+    import subprocess
+
+    (mail_server.maps_dir / "virtual_domains").write_text("acme.example OK\n")
+    (mail_server.maps_dir / "virtual_aliases").write_text("q@acme.example q@outside.test\n")
+    for table in ("virtual_domains", "virtual_aliases"):
+        subprocess.run(
+            ["postmap", "-c", str(mail_server.config_dir), f"hash:{mail_server.maps_dir / table}"],
+            check=True,
+        )
+    assert mail_server.send("a@outside.test", ["q@acme.example"], b"Subject: q\r\n\r\nq\r\n") == {}
+    smtp_sink.wait_for(1)
+    mail_server.wait_queue_empty(10)
+    assert mail_server.queue() == []

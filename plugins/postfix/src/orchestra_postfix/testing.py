@@ -493,6 +493,15 @@ class MailServer:
         """Try every deferred message again now."""
         _run(["postqueue", "-c", str(self.config_dir), "-f"], check=False)
 
+    def wait_queue_empty(self, timeout: float = 15.0) -> None:
+        """Return once the queue is empty (every message delivered, bounced or relayed);
+        raise :class:`TimeoutError` naming what is left after ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while left := self.queue():
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"{self.name}: queue not empty: {left}")
+            time.sleep(0.05)
+
     def route_outside(self, sink: SMTPSink) -> None:
         """Send mail for :data:`OUTSIDE` (and anything else not here) to ``sink``."""
         self._write_own_transport(f"{OUTSIDE} smtp:[{sink.address}]:{sink.port}\n")
