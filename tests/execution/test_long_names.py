@@ -1,5 +1,5 @@
 """The longest legal names apply: a file name holds 255 bytes, a domain may have 253
-characters and a mailbox address 318, and the names made beside a file (the batch's candidate
+characters and a mailbox address 254, and the names made beside a file (the batch's candidate
 ``.NAME.orchestra-XXXXXX``, a restore spare) add more. Such names used to pass validation and
 fail at apply (``mktemp: File name too long``)."""
 
@@ -15,7 +15,9 @@ from orchestra_core.rendering.names import HEADROOM, NAME_MAX, companion, file_n
 ACME = Account(name="acme")
 #: 253 characters: four labels of 63, 63, 63 and 61.
 LONGEST_DOMAIN = ".".join(["a" * 63, "b" * 63, "c" * 63, "d" * 61])
-LONGEST_ADDRESS = "l" * 64 + "@" + LONGEST_DOMAIN
+#: An address has at most 254 characters (an SMTP path): the longest local part, and a
+#: domain of the rest (189 characters).
+LONGEST_ADDRESS = "l" * 64 + "@" + ".".join(["d" * 63, "e" * 63, "f" * 61])
 
 
 def test_names_that_fit_are_kept_and_long_ones_shortened_apart() -> None:
