@@ -28,7 +28,10 @@ __all__ = ["MemoryStore"]
 
 
 class MemoryStore:
-    """Keeps copies of everything under a lock; what it returns are copies too."""
+    """Keeps copies of everything under a lock; what it returns are copies too, but for
+    placements and their snapshots: those are frozen records, copied once when recorded and
+    then shared by every read (copying each of them on every plan made a one-object change
+    among thousands cost what the thousands did). Do not change the dicts inside them."""
 
     def __init__(self) -> None:
         #: Samples, lifetimes, allocations, resource states and usage records.
@@ -123,15 +126,14 @@ class MemoryStore:
         servers: Collection[str] | None = None,
         object_keys: Collection[str] | None = None,
     ) -> list[Placement]:
-        """The applied placements (copies), in key order."""
+        """The applied placements, in key order (shared, not copied: see the class)."""
         with self._lock:
-            found = [
+            return [
                 p
                 for key, p in sorted(self._placements.items())
                 if (servers is None or key.server in servers)
                 and (object_keys is None or key.object_key in object_keys)
             ]
-            return copy.deepcopy(found)
 
     def record_placements(
         self,
@@ -161,9 +163,9 @@ class MemoryStore:
             return {h: self._contents[h] for h in hashes if h in self._contents}
 
     def applied(self) -> dict[str, ObjectSnapshot]:
-        """The newest snapshot of every placed object (copies)."""
+        """The newest snapshot of every placed object (shared, not copied: see the class)."""
         with self._lock:
-            return copy.deepcopy(newest_snapshots(self._placements.values()))
+            return newest_snapshots(self._placements.values())
 
     def record_desired(self, snapshots: Sequence[ObjectSnapshot]) -> None:
         """Remember what was last asked of these objects."""
