@@ -54,6 +54,7 @@ from orchestra_core.backends.steps import (
     Step,
     WriteFile,
 )
+from orchestra_core.backends.trash import move_to_trash
 from orchestra_core.billing.metrics import BillingMetric
 from orchestra_core.catalogue import (
     Database,
@@ -128,6 +129,7 @@ __all__ = [
     "command",
     "file_name",
     "hookimpl",
+    "move_to_trash",
     "program",
     "quote",
     "server_path",

@@ -59,6 +59,7 @@ from orchestra_core.driver import (
     Step,
     WriteFile,
     file_name,
+    move_to_trash,
     quote,
     server_path,
 )
@@ -336,17 +337,13 @@ class PostfixMailbox(_Mail[Mailbox]):
                 path=f"{ctx.path(settings.dovecot_dir)}/passwords/{address}",
             )
         )
-        home = self.home(ctx)
         steps.append(
-            Command(
-                description=f"move the home of {address} to the trash",
-                script=self.templates.shell(
-                    "trash.sh.j2",
-                    home=home,
-                    trash=ctx.path(settings.trash_dir),
-                    address=address,
-                ),
-                unless=f"[ ! -e {quote(home)} ] && [ ! -L {quote(home)} ]",
+            move_to_trash(
+                f"move the home of {address} to the trash",
+                self.home(ctx),
+                ctx.path(settings.trash_dir),
+                address,
+                prune=True,
             )
         )
         return steps
