@@ -279,12 +279,16 @@ def test_a_site_apache_refuses_leaves_the_live_one_serving(
     a.put(web_server, "index.html", "live\n")
     live = (web_server.sites_dir / f"acme~{a.site.name}.conf").read_text()
     missing = str(web_server.dir / "no-such.crt")
+    reloads = web_server.apache_reloads()
     with driving(web_server, certificate=missing) as broken:
         broken.objects = list(a.objects)
         result = broken.apply(ChangeSet().save(a.site))
     assert not result.ok
     words = "".join(log.stderr for log in result.logs)
     assert "SSLCertificateFile" in words, words[-2000:]
+    # Refused by apache2 -t before it went live: Apache never restarted with it.
+    assert web_server.apache_reloads() == reloads
+    assert [s.state.value for log in result.logs for s in log.steps if s.state.value == "failure"]
     assert (web_server.sites_dir / f"acme~{a.site.name}.conf").read_text() == live
     assert web_server.fetch("alpha.acme.example", "/index.html", https=True).text == "live\n"
 
@@ -312,3 +316,30 @@ def test_delete_leaves_nothing_but_the_trashed_home(driver: Driver, web_server: 
         (day / n / "index.html").exists() for n in names
     )
     assert web_server.fetch("alpha.acme.example", "/index.html").status != 200
+
+
+def test_traffic_requests_and_disk_are_measured(driver: Driver, web_server: WebServer) -> None:
+    """The monitors, as an operator's cron runs them, after real requests: bytes and
+    requests per site and UTC hour (counted once when measured twice), the app's disk."""
+    a = Site("alpha", domain="alpha.acme.example")
+    assert ok(save(driver, *a.objects))
+    a.put(web_server, "page.html", "x" * 5000)
+    for _ in range(3):
+        assert web_server.fetch("alpha.acme.example", "/page.html").status == 200
+    assert web_server.fetch("www-alpha.acme.example", "/page.html").status == 200
+    index = driver.index()
+    names = ["apache-web-traffic", "apache-web-requests", "apache-webapp-disk"]
+    first = driver.orchestra.measure(index, monitors=names)
+    assert first.ok, first.failures
+    by = {(s.monitor.rpartition("/")[2], s.object_key): s for s in first.samples}
+    requests = by[("apache-web-requests", a.site.key)]
+    traffic = by[("apache-web-traffic", a.site.key)]
+    assert requests.value == 4  # both domains: %v is the site's ServerName
+    assert traffic.value > 4 * 5000
+    assert requests.measured_at.minute == 0 and requests.measured_at.utcoffset() is not None
+    disk = by[("apache-webapp-disk", a.app.key)]
+    assert disk.value >= 5000
+    again = driver.orchestra.measure(index, monitors=names)
+    assert {s.idempotency_key for s in again.samples if "web-re" in s.monitor} == {
+        requests.idempotency_key
+    }

@@ -7,7 +7,14 @@ from __future__ import annotations
 import hashlib
 import re
 
-__all__ = ["apache_quote", "define_name", "ini_quote", "pool_name", "site_name"]
+__all__ = [
+    "apache_quote",
+    "define_name",
+    "ini_quote",
+    "pool_name",
+    "server_name",
+    "site_name",
+]
 
 #: A pool's name is also its socket's file name, and a unix socket path holds at most 107
 #: bytes: a long account or app name is cut and marked with its hash.
@@ -33,6 +40,16 @@ def pool_name(account: str, app: str) -> str:
 def site_name(account: str, name: str) -> str:
     """The stem of website ``account/name``'s files: ``ACCOUNT~NAME``."""
     return f"{account}~{name}"
+
+
+def server_name(account: str, name: str, domains: tuple[str, ...]) -> str:
+    """The ``ServerName`` of a website (what Apache logs as ``%v``): its first domain that is
+    not a wildcard; for a site of wildcards only, a name of its own that nobody asks for
+    (``NAME.ACCOUNT.orchestra.invalid``): Apache refuses a wildcard ``ServerName``."""
+    for domain in domains:
+        if not domain.startswith("*"):
+            return domain
+    return f"{name}.{account}.orchestra.invalid"
 
 
 def define_name(site: str) -> str:

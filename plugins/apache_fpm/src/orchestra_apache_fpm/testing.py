@@ -252,19 +252,83 @@ class WebServer:
                 return line.removeprefix("subject=").strip()
         raise AssertionError(f"no certificate from 127.0.0.1:{self.https_port}: {out[-500:]}")
 
+    def add_user(self, name: str) -> Path:
+        """Make system user ``name`` and its CGI user ``name-cgi`` with a home under
+        ``home_base``, as ``apache-systemuser`` does (for the tests of the other backends)."""
+        home = self.home_base / name
+        for user in (name, f"{name}-cgi"):
+            _run(
+                [
+                    "useradd",
+                    "--user-group",
+                    "--no-create-home",
+                    "--home-dir",
+                    str(home),
+                    "--shell",
+                    "/usr/sbin/nologin",
+                    "-K",
+                    f"UID_MIN={ID_RANGE[0]}",
+                    "-K",
+                    f"UID_MAX={ID_RANGE[1]}",
+                    "-K",
+                    f"GID_MIN={ID_RANGE[0]}",
+                    "-K",
+                    f"GID_MAX={ID_RANGE[1]}",
+                    "--",
+                    user,
+                ]
+            )
+        home.mkdir(mode=0o750)
+        shutil.chown(home, name, name)
+        home.chmod(0o750)
+        _run(["setfacl", "-m", f"u:{name}-cgi:--x,u:www-data:--x", str(home)])
+        return home
+
+    def fpm_out_of_reach(self) -> dict[str, object]:
+        """Settings under which no PHP-FPM instance can be reached: a ``run_dir`` (where the
+        instances' sockets are) below a regular file, so that no socket can be made there."""
+        blocker = self.dir / "not-a-folder"
+        blocker.write_text("a file where the sockets' folder should be\n")
+        return {"run_dir": str(blocker / "run")}
+
+    def apache_out_of_reach(self) -> dict[str, object]:
+        """Settings under which ``apache2 -k graceful`` reaches no running Apache: the same
+        configuration with another pid file, so the graceful restart tries to start a second
+        Apache, which cannot bind the ports the first holds."""
+        conf = self.dir / "apache2-stopped.conf"
+        runtime = self.dir / "runtime-stopped"
+        runtime.mkdir(exist_ok=True)
+        conf.write_text(
+            self.conf.read_text()
+            .replace(f"PidFile {self.pid_file}", f"PidFile {runtime / 'apache2.pid'}")
+            .replace(f"ErrorLog {self.error_log}", f"ErrorLog {self.dir / 'logs' / 'stopped.log'}")
+        )
+        return {
+            "apache2": ["apache2", "-f", str(conf)],
+            "pid_file": str(runtime / "apache2.pid"),
+            "error_log": str(self.dir / "logs" / "stopped.log"),
+        }
+
     # -- what runs ------------------------------------------------------------------------------
 
     def pools(self) -> dict[str, int]:
-        """The PHP-FPM instances running, by pool name: their master's pid."""
+        """The PHP-FPM instances running, by pool name: their master's pid (found by what
+        each runs, ``php-fpm: master process (POOLS_DIR/VERSION/POOL.conf)``)."""
         running = {}
-        for pid_file in sorted(self.run_dir.glob("*.pid")):
-            try:
-                pid = int(pid_file.read_text().strip())
-            except (OSError, ValueError):
+        head = b"php-fpm: master process ("
+        for proc in Path("/proc").iterdir():
+            if not proc.name.isdigit():
                 continue
-            if _is_fpm_master(pid):
-                running[pid_file.stem] = pid
-        return running
+            try:
+                cmdline = (proc / "cmdline").read_bytes().rstrip(b"\0")
+            except OSError:
+                continue
+            if not cmdline.startswith(head) or not cmdline.endswith(b")"):
+                continue
+            conf = Path(cmdline[len(head) : -1].decode(errors="replace"))
+            if conf.parent.parent == self.pools_dir:
+                running[conf.stem] = int(proc.name)
+        return dict(sorted(running.items()))
 
     def users(self) -> list[pwd.struct_passwd]:
         """The unix users whose home is under this server's folder: those tests made."""

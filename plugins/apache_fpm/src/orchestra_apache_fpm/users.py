@@ -24,6 +24,7 @@ from typing import Any, ClassVar
 
 import attrs
 
+from orchestra_apache_fpm.acl import acl_step, entry
 from orchestra_apache_fpm.settings import ApacheFpmSettings
 from orchestra_core.driver import (
     Backend,
@@ -191,7 +192,7 @@ class ApacheSystemUser(Backend[SystemUser, ApacheFpmSettings, AccountState]):
 
     def _useradd(self, ctx: UserContext, name: str, shell: str, groups: Sequence[str]) -> str:
         settings = ctx.settings
-        home = ctx.settings.home(ctx.obj.name, ctx.obj.home)
+        home = self.home(ctx)
         words = ["useradd", "--user-group", "--no-create-home", "--home-dir", home]
         words += ["--shell", shell]
         if groups:
@@ -205,7 +206,7 @@ class ApacheSystemUser(Backend[SystemUser, ApacheFpmSettings, AccountState]):
 
     def _save(self, ctx: UserContext, observed: AccountState) -> list[Step]:
         obj, settings = ctx.obj, ctx.settings
-        home = settings.home(obj.name, obj.home)
+        home = self.home(ctx)
         cgi = settings.cgi_user(obj.name)
         expires = "" if ctx.active else "1"
         steps: list[Step] = []
@@ -267,7 +268,13 @@ class ApacheSystemUser(Backend[SystemUser, ApacheFpmSettings, AccountState]):
                 group=obj.name,
             )
         )
-        steps.append(traverse_acl(f"home of {obj.name}", real_home, (cgi, settings.apache_user)))
+        steps.append(
+            acl_step(
+                f"the home of {obj.name}",
+                real_home,
+                [entry(cgi, "--x"), entry(settings.apache_user, "--x")],
+            )
+        )
         return steps
 
     def _delete(self, ctx: UserContext, observed: AccountState) -> list[Step]:
@@ -314,17 +321,3 @@ class ApacheSystemUser(Backend[SystemUser, ApacheFpmSettings, AccountState]):
                 sensitive=True,
             )
         ]
-
-
-def traverse_acl(what: str, path: str, users: Sequence[str], *, mode: str = "--x") -> Command:
-    """The step giving each of ``users`` exactly ``mode`` on ``path`` (an ACL entry each):
-    "nothing" when ``getfacl`` already shows them."""
-    entries = ",".join(f"u:{user}:{mode}" for user in users)
-    wanted = " && ".join(
-        f"printf '%s\\n' \"$a\" | grep -qxF {quote(f'user:{user}:{mode}')}" for user in users
-    )
-    return Command(
-        description=f"{mode} for {', '.join(users)} on the {what}",
-        script=f"__o_safe {quote(path)} || exit 1\nsetfacl -m {quote(entries)} -- {quote(path)}",
-        unless=f"a=$(getfacl -cp -- {quote(path)} 2>/dev/null) && {wanted}",
-    )

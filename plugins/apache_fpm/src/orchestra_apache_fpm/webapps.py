@@ -32,9 +32,9 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from orchestra_apache_fpm import php_options
+from orchestra_apache_fpm.acl import acl_step, entry
 from orchestra_apache_fpm.names import ini_quote, pool_name
 from orchestra_apache_fpm.settings import ApacheFpmSettings
-from orchestra_apache_fpm.users import traverse_acl
 from orchestra_core.driver import (
     CANDIDATE,
     Backend,
@@ -50,13 +50,23 @@ from orchestra_core.driver import (
     WebApp,
     WriteFile,
     move_to_trash,
-    quote,
     server_path,
 )
 
 __all__ = ["ApacheWebApp", "AppPaths", "app_paths"]
 
 AppContext = RenderContext[WebApp, ApacheFpmSettings]
+#: ``php-fpm -t`` of a candidate instance file (``$2``, with the program in ``$1``), its
+#: ``error_log`` pointed at stderr: the check writes "test is successful" to the error log,
+#: and the live instance's log is not the check's to write (nor a link planted in its place).
+CHECK_POOL = (
+    "c=$(mktemp) || exit 1\n"
+    'sed "s|^error_log = .*|error_log = /proc/self/fd/2|" -- "$2" >"$c" || '
+    '{ rm -f -- "$c"; exit 1; }\n'
+    'out=$("$1" -t -y "$c" 2>&1); rc=$?\n'
+    'rm -f -- "$c"\n'
+    '[ "$rc" -eq 0 ] || { printf "%s\\n" "$out" >&2; exit 1; }\n'
+)
 #: The longest unix socket path (``sun_path`` holds 108 bytes with its NUL).
 SOCKET_MAX = 107
 
@@ -154,7 +164,11 @@ class ApacheWebApp(Backend[WebApp, ApacheFpmSettings]):
                     owner="root",
                     group=paths.user,
                 ),
-                traverse_acl(f"folder of {paths.user}'s {what}", real, readers),
+                acl_step(
+                    f"the folder of {paths.user}'s {what}",
+                    real,
+                    [entry(user, "--x") for user in readers],
+                ),
             ]
         code = ctx.path(paths.code)
         steps += [
@@ -220,14 +234,15 @@ class ApacheWebApp(Backend[WebApp, ApacheFpmSettings]):
     ) -> Command:
         """Exactly these named entries on ``path``, as access and default ACLs: ``readers``
         ``r-x``, ``writers`` ``rwx``, and the owner ``rwx`` by default."""
-        entries = [f"user:{u}:r-x" for u in readers] + [f"user:{u}:rwx" for u in writers]
-        wanted = [*entries, *(f"default:{e}" for e in entries), f"default:user:{paths.user}:rwx"]
-        spec = ",".join(e.replace("user:", "u:").replace("default:", "d:") for e in wanted)
-        check = " && ".join(f"printf '%s\\n' \"$a\" | grep -qxF {quote(entry)}" for entry in wanted)
-        return Command(
-            description=f"ACL of the {what}",
-            script=f"__o_safe {quote(path)} || exit 1\nsetfacl -m {quote(spec)} -- {quote(path)}",
-            unless=f"a=$(getfacl -cp -- {quote(path)} 2>/dev/null) && {check}",
+        entries = [(u, "r-x") for u in readers] + [(u, "rwx") for u in writers]
+        return acl_step(
+            f"the {what}",
+            path,
+            [
+                *(entry(user, mode) for user, mode in entries),
+                *(entry(user, mode, default=True) for user, mode in entries),
+                entry(paths.user, "rwx", default=True),
+            ],
         )
 
     def pool_file(self, ctx: AppContext, paths: AppPaths) -> str:
@@ -271,7 +286,7 @@ class ApacheWebApp(Backend[WebApp, ApacheFpmSettings]):
                     validate=(
                         "bash",
                         "-c",
-                        'out=$("$1" -t -y "$2" 2>&1) || { printf "%s\\n" "$out" >&2; exit 1; }',
+                        CHECK_POOL,
                         "check-pool",
                         settings.fpm_program(paths.version),
                         CANDIDATE,
@@ -305,20 +320,26 @@ class ApacheWebApp(Backend[WebApp, ApacheFpmSettings]):
         return [*self._folders(ctx, paths), *self._pool_steps(ctx, paths, present=False)]
 
     def render_delete(self, ctx: AppContext) -> Sequence[Step]:
-        """The pool stopped and its file gone; the code and tmp folders moved to the trash."""
+        """The pool stopped and its file gone; the code and tmp folders moved to the trash
+        (and the user's base folders removed once no app is left in them)."""
         paths = self.paths(ctx)
         trash = ctx.path(ctx.settings.trash_dir)
         stem = f"{ctx.obj.account}~{ctx.obj.name}"
         return [
             *self._pool_steps(ctx, paths, present=False),
             move_to_trash(
-                f"move {ctx.obj.name}'s code to the trash", ctx.path(paths.code), trash, stem
+                f"move {ctx.obj.name}'s code to the trash",
+                ctx.path(paths.code),
+                trash,
+                stem,
+                prune=True,
             ),
             move_to_trash(
                 f"move {ctx.obj.name}'s temporary files to the trash",
                 ctx.path(paths.tmp),
                 trash,
                 f"{stem}.tmp",
+                prune=True,
             ),
         ]
 

@@ -25,13 +25,14 @@ from typing import Any, ClassVar
 
 import attrs
 
-from orchestra_apache_fpm.names import apache_quote, define_name, site_name
+from orchestra_apache_fpm.names import apache_quote, define_name, server_name, site_name
 from orchestra_apache_fpm.settings import ApacheFpmSettings
 from orchestra_apache_fpm.webapps import AppPaths, app_paths
 from orchestra_core.driver import (
     CANDIDATE,
     Backend,
     BackendError,
+    Command,
     DeleteFile,
     EnsureDirectory,
     FieldError,
@@ -42,6 +43,7 @@ from orchestra_core.driver import (
     Website,
     WriteFile,
     file_name,
+    quote,
     server_path,
 )
 
@@ -49,6 +51,19 @@ __all__ = ["ApacheWebsite"]
 
 SiteContext = RenderContext[Website, ApacheFpmSettings]
 
+#: ``apache2 -t`` of a candidate site file (``$1``; the rest is the apache2 command): the
+#: live file is hidden by defining its ``<IfDefine !$D>``, and a copy of the candidate
+#: without that wrapper (the same text would hide itself too) is included after the
+#: configuration is read.
+CHECK_SITE = (
+    "c=$1; shift\n"
+    "t=$(mktemp --suffix=.conf) || exit 1\n"
+    'sed -e "/^<IfDefine !$D>\\$/d" -e \'$ { /^<\\/IfDefine>$/d }\' -- "$c" >"$t" || '
+    '{ rm -f -- "$t"; exit 1; }\n'
+    'out=$("$@" -t -D "$D" -c "Include \\"$t\\"" 2>&1); rc=$?\n'
+    'rm -f -- "$t"\n'
+    '[ "$rc" -eq 0 ] || { printf "%s\\n" "${out//$t/$c}" >&2; exit 1; }\n'
+)
 #: Files a PHP app's upload folders (and a static app) refuse to serve: what a server could
 #: run rather than send.
 RUNNABLE = r"(?i)\.(php[0-9]?|phtml|phar|pht|phps|cgi|pl|py|sh|shtml)$"
@@ -87,9 +102,21 @@ class ApacheWebsite(Backend[Website, ApacheFpmSettings]):
     template_filters: ClassVar[Any] = {"apache": apache_quote}
 
     def check(self, obj: Website, settings: ApacheFpmSettings) -> list[FieldError]:
-        """Nothing beyond the catalogue's checks: every value reaching the file is a host name
-        or a path the driver made."""
-        return []
+        """A wildcard that would take another customer's names (``*``, ``*.example``): a
+        wildcard needs two labels after its ``*.``. Every other value reaching the file is a
+        host name the catalogue checked or a path the driver made."""
+        errors = []
+        for i, domain in enumerate(obj.domains):
+            if domain.startswith("*") and domain.count(".") < 2:
+                errors.append(
+                    FieldError(
+                        obj.key,
+                        f"domains[{i}]",
+                        f"{domain[:60]!r} would answer for every name under a top-level "
+                        "domain: a wildcard needs two labels after '*.' (*.acme.example)",
+                    )
+                )
+        return errors
 
     def site(self, ctx: SiteContext) -> str:
         """The stem of the site's files."""
@@ -151,6 +178,7 @@ class ApacheWebsite(Backend[Website, ApacheFpmSettings]):
             define=define_name(site),
             vhosts=self.vhosts(ctx),
             domains=ctx.obj.domains,
+            server_name=server_name(ctx.obj.account, ctx.obj.name, ctx.obj.domains),
             contents=self.contents(ctx) if ctx.active else [],
             suspended=not ctx.active,
             empty_root=ctx.path(f"{settings.sites_dir.rstrip('/')}/.empty"),
@@ -164,11 +192,9 @@ class ApacheWebsite(Backend[Website, ApacheFpmSettings]):
         )
 
     def _validate(self, ctx: SiteContext) -> tuple[str, ...]:
-        """``apache2 -t`` with the live file hidden and the candidate included instead."""
-        script = (
-            'c=$1; shift; out=$("$@" -t -D "$D" -c "Include \\"$c\\"" 2>&1) || '
-            '{ printf "%s\\n" "$out" >&2; exit 1; }'
-        )
+        """``apache2 -t`` with the live file hidden (``-D``, which its ``<IfDefine>`` reads)
+        and a copy of the candidate without that wrapper included in its place."""
+        script = CHECK_SITE
         return (
             "env",
             f"D={define_name(self.site(ctx))}",
@@ -203,13 +229,25 @@ class ApacheWebsite(Backend[Website, ApacheFpmSettings]):
         ]
 
     def render_delete(self, ctx: SiteContext) -> Sequence[Step]:
-        """The site's file gone (its overrides folder is the operator's, and stays)."""
+        """The site's file gone; its overrides folder too when it is empty (what the
+        operator put there stays, with the folder)."""
+        overrides = ctx.path(
+            f"{ctx.settings.overrides_dir.rstrip('/')}/{file_name(self.site(ctx))}"
+        )
         return [
             DeleteFile(
                 description=f"virtual hosts of {ctx.obj.name}",
                 path=self.path(ctx),
                 notify="apache2",
-            )
+            ),
+            Command(
+                description=f"the overrides folder of {ctx.obj.name}, if empty",
+                script=f"__o_safe {quote(overrides)} || exit 1\nrmdir -- {quote(overrides)}",
+                unless=(
+                    f"[ ! -d {quote(overrides)} ] || [ -L {quote(overrides)} ] || "
+                    f'[ -n "$(ls -A -- {quote(overrides)})" ]'
+                ),
+            ),
         ]
 
     def reload(self, server: Server, settings: ApacheFpmSettings, daemon: str) -> str | None:
