@@ -125,7 +125,13 @@ def test_allocate_refuses_a_resource_of_another_kind(workdir: Path) -> None:
         "systemuser objects, not a domain (resources of a domain: none)"
     ) in refused
     web = run(workdir, "allocate", "website:acme/main", "home-disk", "1", code=2)
-    assert "(resources of a website: web-disk, web-traffic)" in web
+    # Every installed plugin's website resources, sorted (the core's and the drivers').
+    from orchestra_core.registry import Registry
+
+    kinds = Registry.load().resources.values()
+    listed = ", ".join(sorted(r.name for r in kinds if r.service_kind == "website"))
+    assert "web-disk" in listed and "web-traffic" in listed
+    assert f"(resources of a website: {listed})" in web
     misspelt = run(workdir, "allocate", "systemuser:acme", "home-dsk", "1", code=2)
     assert "no such resource 'home-dsk' (did you mean 'home-disk'" in misspelt
     assert "is not a finite number" in run(

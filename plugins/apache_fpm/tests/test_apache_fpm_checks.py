@@ -159,3 +159,23 @@ def test_the_site_file_serves_php_through_the_pool_and_denies_it_in_uploads() ->
     assert '<Directory "/home/acme/webapps/blog/wp-content/uploads">' in text
     assert "AllowOverride None" in text and "Require all denied" in text
     assert 'IncludeOptional "/etc/apache2/orchestra-overrides/acme~www/*.conf"' in text
+
+
+def test_a_changed_home_re_saves_the_sites_that_serve_its_apps() -> None:
+    """The site's file names folders in the user's home: a change set holding only the user
+    with a new home plans the web app and the website again, with the new paths."""
+    from orchestra_core import ServiceIndex
+    from orchestra_core.driver import Account
+
+    moved = SystemUser(account="acme", name="acme", home="/srv/homes/acme")
+    orchestra = engine()
+    try:
+        plan = orchestra.plan(
+            ChangeSet().save(moved),
+            index=ServiceIndex([Account(name="acme")], [moved, APP, SITE]),
+        )
+    finally:
+        orchestra.close()
+    keys = {key for op in plan.operations() for key in op.object_keys}
+    assert {moved.key, APP.key, SITE.key} <= keys, keys
+    assert 'DocumentRoot "/srv/homes/acme/webapps/blog"' in plan.render_text()

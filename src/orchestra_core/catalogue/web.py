@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from typing import ClassVar
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, ClassVar
 
 import attrs
 
 from orchestra_core.errors import FieldError
 from orchestra_core.model import checks
 from orchestra_core.model.service import Service
+
+if TYPE_CHECKING:
+    from orchestra_core.model.index import ServiceIndex
 
 __all__ = [
     "PROTOCOLS",
@@ -63,6 +66,13 @@ class SystemUser(Service):
             checks.unix_name_field(errors, key, f"groups[{i}]", group)
         checks.unique_items(errors, key, "groups", self.groups)
         return errors
+
+    def related_keys(self, index: ServiceIndex) -> Iterable[str]:
+        """Its web apps and the websites serving them: their files name folders in its home,
+        so a changed home re-saves them."""
+        return index.memo(
+            "orchestra_core.catalogue:sites-by-user", lambda: _sites_by_user(index)
+        ).get((self.account, self.name), ())
 
 
 @attrs.frozen(kw_only=True)
@@ -194,3 +204,21 @@ class Website(Service):
             (f"contents[{i}].webapp", f"webapp:{self.account}/{content.webapp}")
             for i, content in enumerate(self.contents)
         ]
+
+
+def _sites_by_user(index: ServiceIndex) -> dict[tuple[str, str], tuple[str, ...]]:
+    """By (account, system user), the keys of its web apps and of the websites serving one
+    of them."""
+    user_of = {(app.account, app.name): app.system_user for app in index.of_type(WebApp)}
+    found: dict[tuple[str, str], list[str]] = {}
+    for app in index.of_type(WebApp):
+        found.setdefault((app.account, app.system_user), []).append(app.key)
+    for site in index.of_type(Website):
+        users = {
+            user_of[(site.account, content.webapp)]
+            for content in site.contents
+            if (site.account, content.webapp) in user_of
+        }
+        for user in sorted(users):
+            found.setdefault((site.account, user), []).append(site.key)
+    return {key: tuple(keys) for key, keys in found.items()}
