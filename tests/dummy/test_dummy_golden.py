@@ -24,8 +24,9 @@ def test_every_kind_saved(golden: Golden) -> None:
 def test_suspended_with_a_password_and_settings(golden: Golden) -> None:
     [user] = [obj for obj in OBJECTS if obj.kind == "systemuser"]
     [app] = [obj for obj in OBJECTS if obj.kind == "webapp"]
-    # Nothing is applied yet: a change set compares only its own objects, so the web app
-    # that names the user is saved with it to render suspended too.
+    # Nothing is applied yet: a change set compares only its own objects (and those they
+    # re-save: the user's web app and its website), so the web app that names the user is
+    # saved with it to render suspended too.
     changes = ChangeSet().save(user).save(app).set_password(user, Secret("never shown"))
     settings = {"directory": "/srv/dummy", "file_mode": "0600"}
     index = ServiceIndex([Account(name="acme", is_active=False)], OBJECTS)

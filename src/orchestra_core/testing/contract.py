@@ -549,11 +549,14 @@ class BackendContract:
         for markers in (False, True):
             applied = contract.save(self.subject)
             assert applied.ok, describe(applied)
+            # Decided from the server as it is (a probing backend's steps are known only
+            # then): the folders an apply would write into.
             folders, targets = written_folders(
-                contract.plan(ChangeSet().save(change), [change]), markers=markers
+                contract.decided(contract.plan(ChangeSet().save(change), [change])),
+                markers=markers,
             )
             more, also = written_folders(
-                contract.plan(ChangeSet().delete(change), []), markers=markers
+                contract.decided(contract.plan(ChangeSet().delete(change), [])), markers=markers
             )
             if not folders | more:
                 continue

@@ -100,6 +100,15 @@ class ContractHarness:
         index = self.index(objects, suspended=suspended)
         return engine.planner.plan(changes.operations(index), index)
 
+    def decided(self, plan: Plan, *, engine: Orchestra | None = None) -> Plan:
+        """``plan`` with the steps its probing backends decide from the server as it is now
+        (each probe run once, read-only): what an apply would run, for the tests that look at
+        a plan's steps (the folders it writes into, to plant links there)."""
+        from orchestra_core.execution.reconcile import decide_plan
+
+        engine = engine or self.default
+        return decide_plan(plan, engine.transport, executor=engine.executor)
+
     def apply(
         self,
         changes: ChangeSet,
