@@ -39,8 +39,10 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests $(PLUGIN_DIRS)
 	$(BIN)/mypy
 
+# One pytest worker per CPU (pytest-xdist): each test isolates itself (free ports, its own
+# PostgreSQL schema and daemons, unique unix users).
 test: system-packages $(STAMP) lint
-	$(BIN)/pytest -q tests $(PLUGIN_TESTS)
+	$(BIN)/pytest -q -n auto tests $(PLUGIN_TESTS)
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache src/*.egg-info
