@@ -17,11 +17,10 @@ from typing import Any
 import pytest
 from orchestra_apache_fpm.testing import WebServer, unique_name
 
-from orchestra_core import ChangeSet, Secret
+from orchestra_core import ChangeSet
 from orchestra_core.catalogue import SystemUser, WebApp, Website, WebsiteContent
-from orchestra_core.execution.executor import ApplyResult
 from orchestra_core.model.servers import Server
-from orchestra_core.testing.driving import Driver, make_driver, states
+from orchestra_core.testing.driving import Driver, changed, make_driver, ok, states
 
 pytestmark = pytest.mark.daemon
 
@@ -41,12 +40,6 @@ echo json_encode($r);
 """
 
 
-def ok(result: ApplyResult) -> list[str]:
-    """The states of the apply, after asserting none failed (showing why if one did)."""
-    assert result.ok, [(log.operation_id, log.stderr[-3000:]) for log in result.logs if log.stderr]
-    return states(result)
-
-
 @contextlib.contextmanager
 def driving(web: WebServer, **settings: object) -> Iterator[Driver]:
     """The apache-fpm backends routed to ``web``, with ``settings`` over its own."""
@@ -63,27 +56,6 @@ def driving(web: WebServer, **settings: object) -> Iterator[Driver]:
 def driver(web_server: WebServer) -> Iterator[Driver]:
     with driving(web_server) as made:
         yield made
-
-
-def save(driver: Driver, *objects: Any, password: tuple[Any, str] | None = None) -> ApplyResult:
-    for obj in objects:
-        driver.objects = [o for o in driver.objects if o.key != obj.key] + [obj]
-    changes = ChangeSet()
-    for obj in objects:
-        changes = changes.save(obj)
-    if password is not None:
-        changes = changes.set_password(password[0], Secret(password[1]))
-    return driver.apply(changes)
-
-
-def delete(driver: Driver, *objects: Any) -> ApplyResult:
-    driver.objects = [o for o in driver.objects if o.key not in {x.key for x in objects}]
-    changes = ChangeSet()
-    for obj in objects:
-        changes = changes.delete(obj)
-    return driver.orchestra.apply(
-        driver.orchestra.plan(changes, index=driver.index(), allow_deletes=True)
-    )
 
 
 class Site:
@@ -131,7 +103,7 @@ def whoami(web: WebServer, host: str, **query: str) -> dict[str, Any]:
 
 def test_a_php_app_runs_as_its_accounts_cgi_user(driver: Driver, web_server: WebServer) -> None:
     a = Site("alpha", domain="alpha.acme.example")
-    assert set(ok(save(driver, *a.objects))) == {"success"}
+    assert set(ok(driver.save(*a.objects))) == {"success"}
     a.put(web_server, "whoami.php", WHOAMI)
     a.put(web_server, "hello.txt", "static hello\n")
     got = whoami(web_server, "alpha.acme.example")
@@ -142,15 +114,8 @@ def test_a_php_app_runs_as_its_accounts_cgi_user(driver: Driver, web_server: Web
     # An unknown host does not reach the site.
     assert "static hello" not in web_server.fetch("nobody.acme.example", "/hello.txt").text
     # A second apply changes nothing.
-    result = save(driver, *a.objects)
-    again = states(result)
-    assert again and set(again) == {"nothing"}, [
-        (
-            log.operation_id[-40:],
-            [(s.description, s.state) for s in log.steps if s.state.value != "nothing"],
-        )
-        for log in result.logs
-    ]
+    result = driver.save(*a.objects)
+    assert result.logs and set(states(result)) == {"nothing"}, changed(result)
 
 
 def test_php_cannot_read_another_account_nor_write_its_own_code(
@@ -158,7 +123,7 @@ def test_php_cannot_read_another_account_nor_write_its_own_code(
 ) -> None:
     a = Site("alpha", domain="alpha.acme.example")
     b = Site("beta", domain="beta.acme.example")
-    assert ok(save(driver, *a.objects, *b.objects))
+    assert ok(driver.save(*a.objects, *b.objects))
     a.put(web_server, "whoami.php", WHOAMI)
     secret = b.put(web_server, "config.php", "<?php $password = 'hunter2';")
     code = a.code(web_server)
@@ -196,7 +161,7 @@ def test_php_cannot_read_another_account_nor_write_its_own_code(
 
 def test_php_in_an_upload_folder_never_runs(driver: Driver, web_server: WebServer) -> None:
     a = Site("alpha", domain="alpha.acme.example")
-    assert ok(save(driver, *a.objects))
+    assert ok(driver.save(*a.objects))
     for folder in ("uploads", "wp-content/uploads"):
         a.put(web_server, f"{folder}/evil.php", "<?php echo 'RAN' . (6 * 7);")
         a.put(web_server, f"{folder}/.htaccess", "SetHandler proxy:fcgi://localhost\n")
@@ -210,7 +175,7 @@ def test_https_answers_with_the_certificate_and_https_only_redirects(
     driver: Driver, web_server: WebServer
 ) -> None:
     a = Site("alpha", domain="alpha.acme.example", protocol="https-only")
-    assert ok(save(driver, *a.objects))
+    assert ok(driver.save(*a.objects))
     a.put(web_server, "index.html", "secure\n")
     got = web_server.fetch("alpha.acme.example", "/index.html", https=True)
     assert (got.status, got.text) == (200, "secure\n")
@@ -221,7 +186,7 @@ def test_https_answers_with_the_certificate_and_https_only_redirects(
         f"https://alpha.acme.example:{web_server.https_port}/index.html?x=1"
     )
     both = Site("beta", domain="beta.acme.example", protocol="http/https")
-    assert ok(save(driver, *both.objects))
+    assert ok(driver.save(*both.objects))
     both.put(web_server, "index.html", "both\n")
     assert web_server.fetch("beta.acme.example", "/").text == "both\n"
     assert web_server.fetch("beta.acme.example", "/", https=True).text == "both\n"
@@ -231,17 +196,17 @@ def test_suspended_sites_answer_503_and_their_pools_stop(
     driver: Driver, web_server: WebServer
 ) -> None:
     a = Site("alpha", domain="alpha.acme.example")
-    assert ok(save(driver, *a.objects))
+    assert ok(driver.save(*a.objects))
     a.put(web_server, "whoami.php", WHOAMI)
     assert whoami(web_server, "alpha.acme.example")["user"].endswith("-cgi")
     assert list(web_server.pools()) == [f"acme-{a.app.name}"]
     driver.suspend(True)
-    assert ok(save(driver, *a.objects))
+    assert ok(driver.save(*a.objects))
     got = web_server.fetch("alpha.acme.example", "/whoami.php")
     assert got.status == 503 and "suspended" in got.text
     assert web_server.pools() == {}
     driver.suspend(False)
-    assert ok(save(driver, *a.objects))
+    assert ok(driver.save(*a.objects))
     assert whoami(web_server, "alpha.acme.example")["user"].endswith("-cgi")
 
 
@@ -250,7 +215,7 @@ def test_changing_a_php_option_restarts_only_that_pool(
 ) -> None:
     a = Site("alpha", domain="alpha.acme.example", memory_limit="64M")
     b = Site("beta", domain="beta.acme.example")
-    assert ok(save(driver, *a.objects, *b.objects))
+    assert ok(driver.save(*a.objects, *b.objects))
     a.put(web_server, "whoami.php", WHOAMI)
     b.put(web_server, "whoami.php", WHOAMI)
     assert whoami(web_server, "alpha.acme.example")["memory_limit"] == "64M"
@@ -261,7 +226,7 @@ def test_changing_a_php_option_restarts_only_that_pool(
     changed = WebApp(
         account="acme", name=a.app.name, system_user=a.user.name, options={"memory_limit": "96M"}
     )
-    assert ok(save(driver, changed))
+    assert ok(driver.save(changed))
     assert whoami(web_server, "alpha.acme.example")["memory_limit"] == "96M"
     after = {name: log.read_text() for name, log in logs.items()}
     assert "Reloading in progress" in after[a.app.name].removeprefix(before[a.app.name])
@@ -275,7 +240,7 @@ def test_a_site_apache_refuses_leaves_the_live_one_serving(
     driver: Driver, web_server: WebServer
 ) -> None:
     a = Site("alpha", domain="alpha.acme.example", protocol="http/https")
-    assert ok(save(driver, *a.objects))
+    assert ok(driver.save(*a.objects))
     a.put(web_server, "index.html", "live\n")
     live = (web_server.sites_dir / f"acme~{a.site.name}.conf").read_text()
     missing = str(web_server.dir / "no-such.crt")
@@ -295,14 +260,14 @@ def test_a_site_apache_refuses_leaves_the_live_one_serving(
 
 def test_delete_leaves_nothing_but_the_trashed_home(driver: Driver, web_server: WebServer) -> None:
     a = Site("alpha", domain="alpha.acme.example")
-    assert ok(save(driver, *a.objects, password=(a.user, "s3cret pass")))
+    assert ok(driver.save(*a.objects, password=(a.user, "s3cret pass")))
     shadow = subprocess.run(
         ["getent", "shadow", a.user.name], capture_output=True, text=True, check=True
     ).stdout
     assert shadow.split(":")[1].startswith("$6$") and "s3cret" not in shadow
     a.put(web_server, "index.html", "bye\n")
     assert web_server.pools()
-    assert ok(delete(driver, *a.objects))
+    assert ok(driver.delete(*a.objects))
     assert list(web_server.sites_dir.glob("*.conf")) == []
     assert list(web_server.pools_dir.rglob("*.conf")) == []
     assert web_server.pools() == {}
@@ -322,7 +287,7 @@ def test_traffic_requests_and_disk_are_measured(driver: Driver, web_server: WebS
     """The monitors, as an operator's cron runs them, after real requests: bytes and
     requests per site and UTC hour (counted once when measured twice), the app's disk."""
     a = Site("alpha", domain="alpha.acme.example")
-    assert ok(save(driver, *a.objects))
+    assert ok(driver.save(*a.objects))
     a.put(web_server, "page.html", "x" * 5000)
     for _ in range(3):
         assert web_server.fetch("alpha.acme.example", "/page.html").status == 200

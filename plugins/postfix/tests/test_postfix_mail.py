@@ -12,17 +12,15 @@ import sys
 from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any
 
 import attrs
 import pytest
 from orchestra_postfix.testing import MailServer, SMTPSink
 
-from orchestra_core import Account, ChangeSet, Secret
+from orchestra_core import Account, ChangeSet
 from orchestra_core.catalogue import MailAddress, Mailbox
-from orchestra_core.execution.executor import ApplyResult
 from orchestra_core.model.servers import Route, Server
-from orchestra_core.testing.driving import Driver, make_driver, states
+from orchestra_core.testing.driving import Driver, changed, make_driver, ok, states
 
 pytestmark = pytest.mark.daemon
 
@@ -39,12 +37,6 @@ def message(subject: str, body: str = "hello\n", size: int = 0) -> EmailMessage:
     msg["Subject"] = subject
     msg.set_content(body + "x" * size)
     return msg
-
-
-def ok(result: ApplyResult) -> list[str]:
-    """The states of the apply, after asserting none failed (showing why if one did)."""
-    assert result.ok, [(log.operation_id, log.stderr[-2000:]) for log in result.logs if log.stderr]
-    return states(result)
 
 
 @contextlib.contextmanager
@@ -65,32 +57,10 @@ def driver(mail_server: MailServer) -> Iterator[Driver]:
         yield made
 
 
-def save(driver: Driver, *objects: Any, password: str | None = None) -> ApplyResult:
-    """Save ``objects`` (and give the first mailbox ``password``)."""
-    for obj in objects:
-        driver.objects = [o for o in driver.objects if o.key != obj.key] + [obj]
-    changes = ChangeSet()
-    for obj in objects:
-        changes = changes.save(obj)
-    if password is not None:
-        changes = changes.set_password(objects[0], Secret(password))
-    return driver.apply(changes)
-
-
-def delete(driver: Driver, *objects: Any) -> ApplyResult:
-    driver.objects = [o for o in driver.objects if o.key not in {x.key for x in objects}]
-    changes = ChangeSet()
-    for obj in objects:
-        changes = changes.delete(obj)
-    return driver.orchestra.apply(
-        driver.orchestra.plan(changes, index=driver.index(), allow_deletes=True)
-    )
-
-
 def test_a_mailbox_receives_mail_and_logs_in_with_its_password(
     driver: Driver, mail_server: MailServer
 ) -> None:
-    assert ok(save(driver, INFO, password=PASSWORD))
+    assert ok(driver.save(INFO, password=(INFO, PASSWORD)))
     assert mail_server.send(SENDER, [INFO.address], message("first")) == {}
     [got] = mail_server.wait_for_messages(INFO.address, 1)
     assert b"Subject: first" in got
@@ -102,13 +72,13 @@ def test_a_mailbox_receives_mail_and_logs_in_with_its_password(
     stored = (mail_server.dovecot_dir / "passwords" / INFO.address).read_text()
     assert stored.startswith(f"{INFO.address}:{{SHA512-CRYPT}}$6$") and PASSWORD not in stored
     # A second apply changes nothing.
-    again = states(save(driver, INFO))
-    assert again and set(again) == {"nothing"}, again
+    result = driver.save(INFO)
+    assert result.logs and set(states(result)) == {"nothing"}, changed(result)
 
 
 def test_argon2id_hashes_log_in_too(mail_server: MailServer) -> None:
     with driving(mail_server, password_scheme="ARGON2ID") as made:
-        assert ok(save(made, INFO, password=PASSWORD))
+        assert ok(made.save(INFO, password=(INFO, PASSWORD)))
     stored = (mail_server.dovecot_dir / "passwords" / INFO.address).read_text()
     assert "{ARGON2ID}$argon2id$" in stored
     mail_server.imap_login(INFO.address, PASSWORD).logout()
@@ -123,7 +93,7 @@ def test_an_address_delivers_to_its_mailboxes_and_forwards(
         mailboxes=(INFO.address, SALES.address),
         forwards=("boss@outside.test",),
     )
-    assert ok(save(driver, INFO, SALES, orders))
+    assert ok(driver.save(INFO, SALES, orders))
     assert mail_server.send(SENDER, [orders.address], message("order 1")) == {}
     assert b"order 1" in mail_server.wait_for_messages(INFO.address, 1)[0]
     assert b"order 1" in mail_server.wait_for_messages(SALES.address, 1)[0]
@@ -136,7 +106,7 @@ def test_a_catch_all_catches_and_leaves_mailboxes_their_mail(
     driver: Driver, mail_server: MailServer
 ) -> None:
     catch_all = MailAddress(account="acme", address="@acme.example", mailboxes=(SALES.address,))
-    assert ok(save(driver, INFO, SALES, catch_all))
+    assert ok(driver.save(INFO, SALES, catch_all))
     assert mail_server.send(SENDER, ["whoever@acme.example"], message("stray")) == {}
     assert mail_server.send(SENDER, [INFO.address], message("for info")) == {}
     assert b"stray" in mail_server.wait_for_messages(SALES.address, 1)[0]
@@ -146,7 +116,7 @@ def test_a_catch_all_catches_and_leaves_mailboxes_their_mail(
 
 
 def test_an_unknown_recipient_is_refused_at_rcpt(driver: Driver, mail_server: MailServer) -> None:
-    assert ok(save(driver, INFO))
+    assert ok(driver.save(INFO))
     code, text = mail_server.rcpt(SENDER, "nobody@acme.example")
     assert code == 550 and "User unknown" in text
     # A domain nothing of which is here is not ours: relaying is refused.
@@ -158,7 +128,7 @@ def test_over_quota_the_sender_is_refused(driver: Driver, mail_server: MailServe
     import smtplib
 
     small = attrs.evolve(INFO, quota=40_000)
-    assert ok(save(driver, small))
+    assert ok(driver.save(small))
     assert mail_server.send(SENDER, [INFO.address], message("first", size=25_000)) == {}
     mail_server.wait_for_messages(INFO.address, 1)
     # The next one would not fit: refused at RCPT (smtplib says its SIZE), nothing queued.
@@ -169,7 +139,7 @@ def test_over_quota_the_sender_is_refused(driver: Driver, mail_server: MailServe
     assert mail_server.queue() == []
     assert len(mail_server.messages(INFO.address)) == 1
     # Raising the quota takes it back.
-    assert ok(save(driver, attrs.evolve(INFO, quota=5_000_000)))
+    assert ok(driver.save(attrs.evolve(INFO, quota=5_000_000)))
     assert mail_server.send(SENDER, [INFO.address], message("second", size=25_000)) == {}
     assert len(mail_server.wait_for_messages(INFO.address, 2)) == 2
 
@@ -177,38 +147,38 @@ def test_over_quota_the_sender_is_refused(driver: Driver, mail_server: MailServe
 def test_suspend_refuses_logins_keeps_mail_and_resume_gives_it(
     driver: Driver, mail_server: MailServer
 ) -> None:
-    assert ok(save(driver, INFO, password=PASSWORD))
+    assert ok(driver.save(INFO, password=(INFO, PASSWORD)))
     driver.suspend(True)
-    assert ok(save(driver, INFO))
+    assert ok(driver.save(INFO))
     with pytest.raises(Exception):  # noqa: B017
         mail_server.imap_login(INFO.address, PASSWORD)
     assert mail_server.send(SENDER, [INFO.address], message("while away")) == {}
     assert b"while away" in mail_server.wait_for_messages(INFO.address, 1)[0]
     driver.suspend(False)
-    assert ok(save(driver, INFO))
+    assert ok(driver.save(INFO))
     fetched = mail_server.imap_messages(INFO.address, PASSWORD)
     assert any(b"while away" in m for m in fetched)
 
 
 def test_suspended_mailboxes_may_defer_instead(mail_server: MailServer) -> None:
     with driving(mail_server, suspended_mail="defer") as made:
-        assert ok(save(made, INFO))
+        assert ok(made.save(INFO))
         made.suspend(True)
-        assert ok(save(made, INFO))
+        assert ok(made.save(INFO))
         code, text = mail_server.rcpt(SENDER, INFO.address)
         assert code == 450 and "temporarily unavailable" in text
         made.suspend(False)
-        assert ok(save(made, INFO))
+        assert ok(made.save(INFO))
         assert mail_server.rcpt(SENDER, INFO.address)[0] == 250
 
 
 def test_delete_refuses_new_mail_and_keeps_the_maildir_in_the_trash(
     driver: Driver, mail_server: MailServer
 ) -> None:
-    assert ok(save(driver, INFO, SALES))
+    assert ok(driver.save(INFO, SALES))
     assert mail_server.send(SENDER, [INFO.address], message("keep me")) == {}
     mail_server.wait_for_messages(INFO.address, 1)
-    assert ok(delete(driver, INFO))
+    assert ok(driver.delete(INFO))
     assert mail_server.rcpt(SENDER, INFO.address)[0] == 550
     day = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d")
     trashed = mail_server.trash_dir / day / INFO.address
@@ -216,7 +186,7 @@ def test_delete_refuses_new_mail_and_keeps_the_maildir_in_the_trash(
     assert any(b"keep me" in m for m in kept)
     assert not Path(mail_server.settings()["mail_base"], "acme.example", "info").exists()
     assert mail_server.rcpt(SENDER, SALES.address)[0] == 250  # the domain stays with sales
-    assert ok(delete(driver, SALES))
+    assert ok(driver.delete(SALES))
     code, text = mail_server.rcpt(SENDER, SALES.address)
     assert code >= 500 and "Relay access denied" in text  # not a domain of the server any more
 
@@ -224,10 +194,10 @@ def test_delete_refuses_new_mail_and_keeps_the_maildir_in_the_trash(
 def test_a_refused_configuration_leaves_the_live_maps_with_postfixs_words(
     driver: Driver, mail_server: MailServer
 ) -> None:
-    assert ok(save(driver, INFO))
+    assert ok(driver.save(INFO))
     live = {p.name: p.read_bytes() for p in mail_server.maps_dir.iterdir() if p.is_file()}
     with driving(mail_server, config_dir=str(mail_server.broken_config_dir())) as made:
-        result = save(made, INFO, SALES)
+        result = made.save(INFO, SALES)
     assert not result.ok
     said = "\n".join(log.stderr for log in result.logs)
     assert "postfix: fatal:" in said and "mail_owner" in said, said
@@ -238,10 +208,10 @@ def test_a_refused_configuration_leaves_the_live_maps_with_postfixs_words(
 def test_a_failed_reload_puts_the_previous_maps_back(
     driver: Driver, mail_server: MailServer
 ) -> None:
-    assert ok(save(driver, INFO))
+    assert ok(driver.save(INFO))
     live = (mail_server.maps_dir / "virtual_mailboxes").read_bytes()
     with driving(mail_server, config_dir=str(mail_server.stopped_config_dir())) as made:
-        result = save(made, INFO, SALES)
+        result = made.save(INFO, SALES)
     assert not result.ok
     assert (mail_server.maps_dir / "virtual_mailboxes").read_bytes() == live
 
@@ -252,18 +222,18 @@ def test_hostile_addresses_are_refused_and_the_longest_is_delivered_exactly(
     domain = ".".join(["d" * 60, "e" * 60, "f" * 60]) + ".exampl"
     longest = Mailbox(account="acme", address="l" * 64 + "@" + domain)
     assert len(longest.address) == 254
-    assert ok(save(driver, longest))
+    assert ok(driver.save(longest))
     assert mail_server.send(SENDER, [longest.address], message("long")) == {}
     assert b"long" in mail_server.wait_for_messages(longest.address, 1)[0]
     for bad in ('"a b"@acme.example', "$(id)@acme.example", "a\n@acme.example", "ü@acme.example"):
         with pytest.raises(Exception, match="address"):
-            save(driver, Mailbox(account="acme", address=bad))
+            driver.save(Mailbox(account="acme", address=bad))
 
 
 def test_a_mailbox_over_its_allocation_refuses_mail_until_it_recovers(
     driver: Driver, mail_server: MailServer
 ) -> None:
-    assert ok(save(driver, INFO))
+    assert ok(driver.save(INFO))
     over = driver.orchestra.plan(
         ChangeSet().save(INFO),
         index=driver.index(),
@@ -272,7 +242,7 @@ def test_a_mailbox_over_its_allocation_refuses_mail_until_it_recovers(
     assert driver.orchestra.apply(over).ok
     assert mail_server.rcpt(SENDER, INFO.address, size=100)[0] == 552
     # The customer still logs in (and may delete mail); recovered, the quota is back.
-    assert ok(save(driver, attrs.evolve(INFO, quota=5_000_001)))
+    assert ok(driver.save(attrs.evolve(INFO, quota=5_000_001)))
     assert mail_server.rcpt(SENDER, INFO.address, size=100)[0] == 250
 
 

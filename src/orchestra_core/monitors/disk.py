@@ -75,12 +75,7 @@ class FolderUsage(Monitor):
 
     def parse(self, output: str, objects: Sequence[Service], measured_at: datetime) -> list[Sample]:
         """A sample per ``INDEX<TAB>BYTES`` line, for the object at that index."""
-        samples = []
-        for line in output.splitlines():
-            index, _, size = line.partition("\t")
-            if index.isdigit() and int(index) < len(objects) and size.isdigit():
-                samples.append(self.gauge(objects[int(index)].key, float(size), measured_at))
-        return samples
+        return self.indexed_gauges(output, objects, measured_at)
 
 
 class DiskUsage(FolderUsage):

@@ -72,13 +72,4 @@ class WebTraffic(Monitor):
                 continue
             key = (owner[parts[0]].key, hour)
             totals[key] = totals.get(key, 0.0) + float(parts[2])
-        return [
-            Sample(
-                monitor=self.name,
-                object_key=key,
-                value=value,
-                measured_at=hour,
-                idempotency_key=f"{self.name}:{key}:{hour.strftime('%Y-%m-%dT%H')}",
-            )
-            for (key, hour), value in sorted(totals.items())
-        ]
+        return self.hourly(totals)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import enum
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Generic
 
@@ -113,6 +113,39 @@ class Monitor(ABC, Generic[ServiceT, SettingsT]):
             measured_at=measured_at,
             idempotency_key=f"{self.name}:{object_key}:{measured_at.isoformat()}",
         )
+
+    def indexed_gauges(
+        self, output: str, objects: Sequence[Service], measured_at: datetime
+    ) -> list[Sample]:
+        """A gauge per ``INDEX<TAB>NUMBER`` line of ``output`` (what a ``du`` of one folder per
+        object prints), for the object at that index; other lines are passed over."""
+        samples = []
+        for line in output.splitlines():
+            index, _, value = line.partition("\t")
+            if (
+                index.isascii()
+                and index.isdigit()
+                and int(index) < len(objects)
+                and value.isascii()
+                and value.isdigit()
+            ):
+                samples.append(self.gauge(objects[int(index)].key, float(value), measured_at))
+        return samples
+
+    def hourly(self, totals: Mapping[tuple[str, datetime], float]) -> list[Sample]:
+        """A counter's samples: one per object and UTC hour of ``totals`` (``(object key,
+        hour's start) -> amount``), stamped with the hour and keyed by it, so that the hour
+        read again by a later run replaces its sample instead of adding to it."""
+        return [
+            Sample(
+                monitor=self.name,
+                object_key=key,
+                value=value,
+                measured_at=hour,
+                idempotency_key=f"{self.name}:{key}:{hour.astimezone(UTC).strftime('%Y-%m-%dT%H')}",
+            )
+            for (key, hour), value in sorted(totals.items())
+        ]
 
     @property
     def templates(self) -> Templates:

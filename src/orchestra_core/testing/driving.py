@@ -18,11 +18,12 @@ import attrs
 from orchestra_core.engine import Orchestra
 from orchestra_core.execution.executor import ApplyResult
 from orchestra_core.model.index import ServiceIndex
+from orchestra_core.model.secret import Secret
 from orchestra_core.model.servers import Route, Server
 from orchestra_core.model.service import Account, Service
 from orchestra_core.planning.changeset import ChangeSet
 
-__all__ = ["Driver", "make_driver", "states"]
+__all__ = ["Driver", "changed", "make_driver", "ok", "states"]
 
 #: The account that owns the objects of a :class:`Driver`'s tests.
 ACCOUNT = "acme"
@@ -57,6 +58,29 @@ class Driver:
         """Suspend (or reactivate) the account that owns the objects."""
         self.accounts = [Account(name=ACCOUNT, is_active=not suspended)]
 
+    def save(self, *objects: Service, password: tuple[Service, str] | None = None) -> ApplyResult:
+        """Save ``objects`` (known from now on, replacing those of the same key), and give
+        ``password[0]`` the password ``password[1]`` in the same apply."""
+        keys = {obj.key for obj in objects}
+        self.objects = [o for o in self.objects if o.key not in keys] + list(objects)
+        changes = ChangeSet()
+        for obj in objects:
+            changes = changes.save(obj)
+        if password is not None:
+            changes = changes.set_password(password[0], Secret(password[1]))
+        return self.apply(changes)
+
+    def delete(self, *objects: Service) -> ApplyResult:
+        """Delete ``objects`` (known no more), the plan allowed to delete them all."""
+        keys = {obj.key for obj in objects}
+        self.objects = [o for o in self.objects if o.key not in keys]
+        changes = ChangeSet()
+        for obj in objects:
+            changes = changes.delete(obj)
+        return self.orchestra.apply(
+            self.orchestra.plan(changes, index=self.index(), allow_deletes=True)
+        )
+
 
 def make_driver(
     backends: Sequence[str], settings: Mapping[str, Any], server: Server | None = None
@@ -74,3 +98,23 @@ def make_driver(
 def states(result: ApplyResult) -> list[str]:
     """The state of every operation log of ``result``, in order (``["success", "nothing"]``)."""
     return [log.state.value for log in result.logs]
+
+
+def ok(result: ApplyResult) -> list[str]:
+    """The states of ``result``'s operations, after asserting that none failed (showing the
+    end of each one's stderr if one did)."""
+    assert result.ok, [(log.operation_id, log.stderr[-3000:]) for log in result.logs if log.stderr]
+    return states(result)
+
+
+def changed(result: ApplyResult) -> list[tuple[str, list[str]]]:
+    """The operations of ``result`` that changed something, each with the steps that did
+    (their descriptions): what to show when an apply that should change nothing did."""
+    return [
+        (
+            log.operation_id,
+            [step.description for step in log.steps if step.state.value != "nothing"],
+        )
+        for log in result.logs
+        if log.state.value != "nothing"
+    ]

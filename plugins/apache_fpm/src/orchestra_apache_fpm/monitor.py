@@ -92,16 +92,7 @@ class _SiteLog(Monitor[Website, ApacheFpmSettings]):
                 continue
             key = (owner[parts[0]], hour)
             totals[key] = totals.get(key, 0.0) + float(parts[self.column])
-        return [
-            Sample(
-                monitor=self.name,
-                object_key=key,
-                value=value,
-                measured_at=hour,
-                idempotency_key=f"{self.name}:{key}:{hour.strftime('%Y-%m-%dT%H')}",
-            )
-            for (key, hour), value in sorted(totals.items())
-        ]
+        return self.hourly(totals)
 
 
 class SiteTraffic(_SiteLog):
@@ -148,18 +139,7 @@ class WebAppDisk(Monitor[WebApp, ApacheFpmSettings]):
 
     def parse(self, output: str, objects: Sequence[WebApp], measured_at: datetime) -> list[Sample]:
         """A sample per ``INDEX<TAB>BYTES`` line, for the app at that index."""
-        samples = []
-        for line in output.splitlines():
-            index, _, size = line.partition("\t")
-            if (
-                index.isascii()
-                and index.isdigit()
-                and int(index) < len(objects)
-                and size.isascii()
-                and size.isdigit()
-            ):
-                samples.append(self.gauge(objects[int(index)].key, float(size), measured_at))
-        return samples
+        return self.indexed_gauges(output, objects, measured_at)
 
 
 #: A web app's folders on disk (GiB), checked daily against its allocation.

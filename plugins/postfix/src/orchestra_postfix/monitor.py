@@ -106,18 +106,7 @@ class MailboxDisk(Monitor[Mailbox, PostfixSettings]):
 
     def parse(self, output: str, objects: Sequence[Mailbox], measured_at: datetime) -> list[Sample]:
         """A sample per ``INDEX<TAB>BYTES`` line, for the mailbox at that index."""
-        samples = []
-        for line in output.splitlines():
-            index, _, size = line.partition("\t")
-            if (
-                index.isascii()
-                and index.isdigit()
-                and int(index) < len(objects)
-                and size.isascii()
-                and size.isdigit()
-            ):
-                samples.append(self.gauge(objects[int(index)].key, float(size), measured_at))
-        return samples
+        return self.indexed_gauges(output, objects, measured_at)
 
 
 class MailDeliveries(Monitor[Mailbox, PostfixSettings]):
@@ -179,16 +168,7 @@ class MailDeliveries(Monitor[Mailbox, PostfixSettings]):
                 continue
             key = (keys[delivery.recipient], hour)
             totals[key] = totals.get(key, 0.0) + self.amount(delivery)
-        return [
-            Sample(
-                monitor=self.name,
-                object_key=key,
-                value=value,
-                measured_at=hour,
-                idempotency_key=f"{self.name}:{key}:{hour.strftime('%Y-%m-%dT%H')}",
-            )
-            for (key, hour), value in sorted(totals.items())
-        ]
+        return self.hourly(totals)
 
 
 class MailTraffic(MailDeliveries):
