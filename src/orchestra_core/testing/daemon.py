@@ -43,6 +43,8 @@ __all__ = [
     "listening_sockets",
     "open_sockets",
     "port_open",
+    "traversable",
+    "wait_until",
     "write_config",
 ]
 
@@ -267,6 +269,26 @@ def _holders(inodes: set[int]) -> set[int]:
         if entry.name.isdigit() and _socket_inodes(int(entry.name)) & inodes:
             found.add(int(entry.name))
     return found
+
+
+def traversable(dir: Path) -> None:
+    """Let other users pass through ``dir`` and the folders above it (search, not read): a
+    daemon's own user (``postfix``, ``www-data``, a CGI user) reaches its folders below a
+    pytest temp dir that only root may enter."""
+    for folder in (dir, *dir.parents):
+        info = folder.stat()
+        if not info.st_mode & 0o001 and info.st_uid == os.geteuid():
+            folder.chmod((info.st_mode & 0o7777) | 0o011)
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    """Poll ``predicate`` every 50 ms until it is true; ``TimeoutError(what)`` after
+    ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() >= deadline:
+            raise TimeoutError(what)
+        time.sleep(0.05)
 
 
 def write_config(tmp_dir: Path | str, name: str, text: str, *, mode: int = 0o644) -> Path:

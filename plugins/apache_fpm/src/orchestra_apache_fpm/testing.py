@@ -7,7 +7,7 @@ driver's ``sites_dir``) and runs ``apache2 -DFOREGROUND`` through
 :class:`~orchestra_core.testing.daemon.DaemonProcess`, as root with its children as
 ``www-data``. PHP-FPM has no process of the fixture's: the driver starts one instance per PHP
 web app (see :mod:`orchestra_apache_fpm.webapps`); the fixture stops them all at reset and
-stop, from the pid files in ``run_dir``.
+stop, found by their process title (``php-fpm: master process (POOLS_DIR/...)``).
 
 The driver creates real unix users. The fixture's settings put their homes under
 ``home_base`` (in the temp dir) and their ids in :data:`ID_RANGE`; reset and stop remove
@@ -32,7 +32,7 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -384,9 +384,11 @@ class WebServer:
         self.access_log.write_bytes(b"")
         if not self.apache.running:
             raise AssertionError(f"Apache of {self.name} is not running: {self.apache.log_tail()}")
+        from orchestra_core.testing.daemon import wait_until
+
         before = self.apache_reloads()
         self.graceful()
-        _wait(lambda: self.apache_reloads() > before, 15, "Apache's graceful restart")
+        wait_until(lambda: self.apache_reloads() > before, 15, "Apache's graceful restart")
         return self
 
     def stop(self) -> None:
@@ -433,24 +435,6 @@ def _wait_no_processes(user: str, timeout: float = 10.0) -> None:
         time.sleep(0.05)
 
 
-def _traversable(dir: Path) -> None:
-    """Let other users pass through ``dir`` and the folders above it (search, not read):
-    Apache's children (``www-data``) and the CGI users reach the homes below a pytest temp
-    dir that only root may enter."""
-    for folder in (dir, *dir.parents):
-        mode = folder.stat().st_mode
-        if not mode & 0o001 and folder.stat().st_uid == os.geteuid():
-            folder.chmod((mode & 0o7777) | 0o011)
-
-
-def _wait(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() >= deadline:
-            raise TimeoutError(what)
-        time.sleep(0.05)
-
-
 def php_version() -> str:
     """The PHP-FPM version installed (``8.2``): the newest ``/usr/sbin/php-fpmX.Y``."""
     found = sorted(
@@ -492,11 +476,11 @@ def _certificate(folder: Path) -> tuple[Path, Path]:
 def start_web_server(dir: Path, *, name: str = "web1", timeout: float = 30.0) -> WebServer:
     """Start Apache with everything in ``dir`` (see the module's docs) and return once it
     answers on both ports."""
-    from orchestra_core.testing.daemon import DaemonProcess, free_port
+    from orchestra_core.testing.daemon import DaemonProcess, free_port, traversable, wait_until
 
     dir = Path(dir)
     dir.mkdir(parents=True, exist_ok=True)
-    _traversable(dir)
+    traversable(dir)
     folders = {
         key: dir / key
         for key in ("sites", "overrides", "home", "trash", "pools", "logs", "runtime", "default")
@@ -563,7 +547,7 @@ def start_web_server(dir: Path, *, name: str = "web1", timeout: float = 30.0) ->
     server.log_dir.mkdir(exist_ok=True)
     apache.start(timeout=timeout)
     try:
-        _wait(lambda: apache.listens_on(http_port), timeout, "Apache's HTTP port")
+        wait_until(lambda: apache.listens_on(http_port), timeout, "Apache's HTTP port")
     except BaseException:
         server.stop()
         raise

@@ -31,7 +31,7 @@ import shutil
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from email.message import EmailMessage
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -583,24 +583,6 @@ def _mail_ids() -> tuple[int, int]:
     return entry.pw_uid, entry.pw_gid
 
 
-def _traversable(dir: Path) -> None:
-    """Let other users pass through ``dir`` and the folders above it (search, not read):
-    Postfix's ``postfix`` user reaches its data folder, Dovecot's delivery (as the ``mail``
-    user) the Maildirs, below a pytest temp dir that only root may enter."""
-    for folder in (dir, *dir.parents):
-        mode = folder.stat().st_mode
-        if not mode & 0o001 and folder.stat().st_uid == os.geteuid():
-            folder.chmod((mode & 0o7777) | 0o011)
-
-
-def _wait(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() >= deadline:
-            raise TimeoutError(what)
-        time.sleep(0.05)
-
-
 def start_mail_server(
     dir: Path,
     *,
@@ -612,7 +594,7 @@ def start_mail_server(
 ) -> MailServer:
     """Start Postfix and Dovecot with everything in ``dir``, listening on ``address`` (any
     127.0.0.x), with the clock of ``timezone`` for their logs; see the module's docs."""
-    from orchestra_core.testing.daemon import DaemonProcess, free_port
+    from orchestra_core.testing.daemon import DaemonProcess, free_port, traversable, wait_until
 
     dir = Path(dir)
     uid, gid = _mail_ids()
@@ -633,7 +615,7 @@ def start_mail_server(
     }
     for path in paths.values():
         path.mkdir(parents=True, exist_ok=True)
-    _traversable(dir)
+    traversable(dir)
     shutil.chown(paths["data"], "postfix")
     for folder in (paths["vmail"], paths["trash"]):
         os.chown(folder, uid, gid)
@@ -714,7 +696,7 @@ def start_mail_server(
     server.dovecot.start(timeout=timeout)
     try:
         server.postfix.start(timeout=timeout)
-        _wait(
+        wait_until(
             lambda: (
                 _run(["postfix", "-c", str(paths["conf"]), "status"], check=False).returncode == 0
             ),
