@@ -276,10 +276,9 @@ def test_delete_leaves_nothing_but_the_trashed_home(driver: Driver, web_server: 
     assert not (web_server.home_base / a.user.name).exists()
     [day] = web_server.trash_dir.iterdir()
     names = sorted(p.name for p in day.iterdir())
-    assert a.user.name in names, names
-    assert (day / a.user.name / "webapps").exists() or any(
-        (day / n / "index.html").exists() for n in names
-    )
+    # The app went first (its code and tmp folders), then the home it leaves.
+    assert names == sorted([a.user.name, f"acme~{a.app.name}", f"acme~{a.app.name}.tmp"]), names
+    assert (day / f"acme~{a.app.name}" / "index.html").read_text() == "bye\n"
     assert web_server.fetch("alpha.acme.example", "/index.html").status != 200
 
 
