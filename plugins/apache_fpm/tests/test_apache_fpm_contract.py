@@ -26,6 +26,7 @@ from typing import Any
 import attrs
 import pytest
 from orchestra_apache_fpm.testing import WebServer, unique_name
+from orchestra_apache_fpm.userdb_lock import user_database_locked
 
 from orchestra_core import Server, Service
 from orchestra_core.catalogue import SystemUser, WebApp, Website, WebsiteContent
@@ -161,8 +162,11 @@ class TestApacheSystemUserContract(_Contract):
         assert isinstance(obj, SystemUser)
         return Rejection(obj=attrs.evolve(obj, groups=("nosuchgroupx",)))
 
-    def unreachable(self, obj: Service) -> Unreachable | None:
-        return None  # no daemon: the user database is the server's own files
+    def unreachable(self, obj: Service) -> Unreachable:
+        """No daemon holds the users: the user database is the server's own files, and what
+        keeps a change out is another program holding their lock (``vipw``, a package adding
+        its user): useradd and usermod fail with "cannot lock /etc/passwd"."""
+        return Unreachable(during=user_database_locked)
 
     def check_password(self, obj: Service, secret: str) -> None:
         assert isinstance(obj, SystemUser)

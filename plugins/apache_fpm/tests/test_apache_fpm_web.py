@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 from orchestra_apache_fpm.testing import WebServer, unique_name
 
@@ -280,6 +281,53 @@ def test_delete_leaves_nothing_but_the_trashed_home(driver: Driver, web_server: 
     assert names == sorted([a.user.name, f"acme~{a.app.name}", f"acme~{a.app.name}.tmp"]), names
     assert (day / f"acme~{a.app.name}" / "index.html").read_text() == "bye\n"
     assert web_server.fetch("alpha.acme.example", "/index.html").status != 200
+
+
+def test_a_new_home_takes_the_old_ones_files_and_the_site_follows(
+    driver: Driver, web_server: WebServer
+) -> None:
+    """A system user given another home: the home is moved there with the customer's
+    files, the pool and the site serve from it, and nothing is left at the old place."""
+    a = Site("alpha", domain="alpha.acme.example")
+    assert ok(driver.save(*a.objects))
+    a.put(web_server, "whoami.php", WHOAMI)
+    a.put(web_server, "mine.txt", "kept\n")
+    old = web_server.home_base / a.user.name
+    new = web_server.home_base / "moved" / a.user.name
+    (web_server.home_base / "moved").mkdir(mode=0o755)
+    moved = attrs.evolve(a.user, home=str(new))
+    # Only the user is in the change set: its web app and site follow (related_keys).
+    result = driver.save(moved)
+    assert ok(result)
+    assert {key for log in result.logs for key in log.object_keys} >= {a.app.key, a.site.key}
+    assert not old.exists()
+    assert pwd.getpwnam(a.user.name).pw_dir == str(new)
+    assert pwd.getpwnam(f"{a.user.name}-cgi").pw_dir == str(new)
+    assert (new / "webapps" / a.app.name / "mine.txt").read_text() == "kept\n"
+    got = whoami(web_server, "alpha.acme.example")
+    assert got["user"] == f"{a.user.name}-cgi"
+    assert got["open_basedir"].startswith(str(new / "webapps" / a.app.name) + "/")
+    assert web_server.fetch("alpha.acme.example", "/mine.txt").text == "kept\n"
+    again = driver.save(moved)
+    assert again.logs and set(states(again)) == {"nothing"}, changed(again)
+
+
+def test_a_home_is_never_moved_onto_something_already_there(
+    driver: Driver, web_server: WebServer
+) -> None:
+    a = Site("alpha", domain="alpha.acme.example")
+    assert ok(driver.save(*a.objects))
+    a.put(web_server, "mine.txt", "kept\n")
+    taken = web_server.home_base / "taken"
+    taken.mkdir()
+    (taken / "other.txt").write_text("not the customer's\n")
+    moved = attrs.evolve(a.user, home=str(taken))
+    result = driver.save(moved)
+    assert not result.ok
+    assert any("is already there" in log.stderr for log in result.logs), changed(result)
+    assert pwd.getpwnam(a.user.name).pw_dir == str(web_server.home_base / a.user.name)
+    assert (a.code(web_server) / "mine.txt").read_text() == "kept\n"
+    assert sorted(p.name for p in taken.iterdir()) == ["other.txt"]
 
 
 def test_traffic_requests_and_disk_are_measured(driver: Driver, web_server: WebServer) -> None:

@@ -34,7 +34,8 @@ import difflib
 import json
 import pprint
 import secrets as _secrets
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -73,14 +74,23 @@ class Unreachable:
 
     ``out_of_reach``: backend settings overrides under which every command that reaches the
     daemon fails as it would with the daemon down or its key wrong (an rndc config with
-    another key, a client socket where no server listens, a pid file of no process). The
-    change is ``obj`` (by default the backend's ``changed()`` of the subject) with the backend
-    ``settings`` overrides of its own (a slave's new master), which the apply in reach keeps.
+    another key, a client socket where no server listens, a pid file of no process).
+    ``during``, for what no setting can cut off: a context manager factory; the change is
+    applied inside the context it makes (the user database locked by another program, a
+    daemon stopped and started again), and the contract checks the server once it has been
+    left. Give either, or both. The change is ``obj`` (by default the backend's ``changed()``
+    of the subject) with the backend ``settings`` overrides of its own (a slave's new
+    master), which the apply in reach keeps.
     """
 
-    out_of_reach: Mapping[str, Any]
+    out_of_reach: Mapping[str, Any] = attrs.field(factory=dict)
     obj: Service | None = None
     settings: Mapping[str, Any] = attrs.field(factory=dict)
+    during: Callable[[], AbstractContextManager[object]] | None = None
+
+    def __attrs_post_init__(self) -> None:
+        if not self.out_of_reach and self.during is None:
+            raise TypeError("Unreachable needs out_of_reach settings, a during() context, or both")
 
 
 def names_field(error: FieldError, path: str) -> bool:
@@ -503,7 +513,8 @@ class BackendContract:
         assert applied.ok, describe(applied)
         before = self.observe()
         cut_off = contract.engine(settings={**unreachable.settings, **unreachable.out_of_reach})
-        result = contract.apply(ChangeSet().save(change), [change], engine=cut_off)
+        with unreachable.during() if unreachable.during is not None else nullcontext():
+            result = contract.apply(ChangeSet().save(change), [change], engine=cut_off)
         mine = [log for log in result.logs if log.backend == self.backend]
         assert mine, f"the change ran nothing of {self.backend}:\n{describe(result)}"
         failed = [log for log in mine if not log.state.is_ok]

@@ -39,6 +39,8 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import pytest
 
+from orchestra_apache_fpm.userdb_lock import tests_share_users
+
 if TYPE_CHECKING:
     from orchestra_core.testing.daemon import DaemonProcess
     from orchestra_core.testing.factory import InstanceFactory, MakeDir, SharedDaemons
@@ -588,13 +590,15 @@ if not TYPE_CHECKING:  # mypy reads WebServerFactory above, and checks every oth
 
 
 @pytest.fixture
-def web_server(shared_daemons: SharedDaemons) -> WebServer:
+def web_server(shared_daemons: SharedDaemons) -> Iterator[WebServer]:
     """The session's Apache on 127.0.0.1 (function scope), reset for this test: running, no
     site, pool, home or test user (see :meth:`WebServer.reset`). Started on first use by
     orchestra's ``shared_daemons``, stopped at the end of the session. Drive it with the
-    apache-fpm backends and ``web_server.settings()`` in a server's ``apache_fpm`` block."""
-    server: WebServer = shared_daemons.instance(WebServerKind(), "web", "web1")
-    return server
+    apache-fpm backends and ``web_server.settings()`` in a server's ``apache_fpm`` block.
+    The test holds the user database shared (:mod:`orchestra_apache_fpm.userdb_lock`)."""
+    with tests_share_users():
+        server: WebServer = shared_daemons.instance(WebServerKind(), "web", "web1")
+        yield server
 
 
 @pytest.fixture
@@ -603,5 +607,5 @@ def web_server_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Web
     "web2")``; every one it started is stopped at the end of the test."""
     from orchestra_core.testing.factory import InstanceFactory
 
-    with InstanceFactory(WebServerKind(), tmp_path_factory) as factory:
+    with tests_share_users(), InstanceFactory(WebServerKind(), tmp_path_factory) as factory:
         yield factory

@@ -5,11 +5,13 @@ what differs: ``useradd`` or ``usermod`` (home, shell, supplementary groups, the
 that suspends), the home made ``NAME:NAME`` 0750 with an ACL giving the CGI user and
 Apache's user ``--x`` on it (they reach the web apps inside, nothing else). Suspended: the
 account expires (``usermod -e 1``: no password, key or ``su`` log-in works; its files and
-cron stay); resumed, it does not. ``set_password`` hashes on the server (``openssl passwd
--6`` reading stdin) and hands the hash to ``chpasswd -e``: the password is on no command
-line and only its SHA512-crypt hash is kept, in ``/etc/shadow``. A delete ends the users'
-processes, removes both users and their groups, and moves the home to
-``TRASH_DIR/YYYY-MM-DD/NAME``.
+cron stay); resumed, it does not. A new home (the object's ``home``, or ``home_base``
+changed) moves the old one there with everything in it, when it is a real folder of the
+user's and nothing is in the new place yet (a move onto something fails, saying so).
+``set_password`` hashes on the server (``openssl passwd -6`` reading stdin) and hands the
+hash to ``chpasswd -e``: the password is on no command line and only its SHA512-crypt hash
+is kept, in ``/etc/shadow``. A delete ends the users' processes, removes both users and
+their groups, and moves the home to ``TRASH_DIR/YYYY-MM-DD/NAME``.
 
 Why ACLs rather than groups: what a customer's tools create carries their umask, and a
 group rule (Apache or the CGI user in the customer's group) gives away whatever a ``umask
@@ -218,15 +220,22 @@ class ApacheSystemUser(Backend[SystemUser, ApacheFpmSettings, AccountState]):
             steps.append(Command(description=f"create the user {obj.name}", script=script))
         else:
             words: list[str] = []
-            if user.home != home:
-                words += ["--home", home]
             if user.shell != obj.shell:
                 words += ["--shell", obj.shell]
             if user.groups != tuple(sorted(obj.groups)):
                 words += ["--groups", ",".join(obj.groups)]
             if (user.expires not in ("", "-1")) != (not ctx.active):
                 words += ["--expiredate", expires]
-            if words:
+            if user.home != home:
+                steps.append(
+                    Command(
+                        description=f"move the home of {obj.name} to {home}",
+                        script=self.templates.shell(
+                            "move-home.sh.j2", user=obj.name, old=user.home, new=home, more=words
+                        ),
+                    )
+                )
+            elif words:
                 steps.append(
                     Command(
                         description=f"change the user {obj.name}",
