@@ -46,6 +46,7 @@ from orchestra_core.registry import Registry
 from orchestra_core.resources import Period, fold
 from orchestra_core.resources.measure import Measurer
 from orchestra_core.storage.memory import MemoryStore
+from orchestra_core.testing.driving import with_state_dir
 from orchestra_core.testing.sshd import SSHHost
 
 GIB = 2**30
@@ -466,7 +467,10 @@ def mail_operator(mail_server_factory: Any) -> Iterator[MailOperator]:
     # The current log and the one rotated before it (not there yet): as Debian's logrotate
     # names them. A list whose oldest file is there leaves that file's first hour out.
     log = str(mail.postfix_log)
-    server = Server(name="mx1", settings={"postfix": mail.settings(maillog=[log, log + ".1"])})
+    server = with_state_dir(
+        Server(name="mx1", settings={"postfix": mail.settings(maillog=[log, log + ".1"])}),
+        mail.dir / "orchestra-state",
+    )
     engine = Orchestra(
         servers=[server],
         routes=[Route(backend=backend, servers=("mx1",)) for backend in MAIL_BACKENDS],

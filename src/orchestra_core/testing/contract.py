@@ -49,6 +49,7 @@ from orchestra_core.model.servers import Route, Server
 from orchestra_core.model.service import Service
 from orchestra_core.planning.changeset import ChangeSet
 from orchestra_core.registry import Registry
+from orchestra_core.testing.driving import with_state_dir
 from orchestra_core.testing.execwatch import ExecWatcher
 from orchestra_core.testing.fields import replace_field, text_fields
 from orchestra_core.testing.harness import ContractHarness, describe
@@ -221,7 +222,7 @@ class BackendContract:
         self, request: pytest.FixtureRequest, contract_transport: str, tmp_path: Path
     ) -> Iterator[ContractHarness]:
         """The harness for this test: the backend on :meth:`servers` over the transport."""
-        servers = [_with_state_dir(s, tmp_path / "state") for s in self.servers()]
+        servers = [with_state_dir(s, tmp_path / "state") for s in self.servers()]
         watch: tuple[int, ...] = ()
         if contract_transport == "ssh":
             host = request.getfixturevalue("ssh_host")
@@ -609,11 +610,3 @@ def _difference(now: Any, expected: Any) -> str:
 def _log_text(log: OperationLog) -> str:
     """Every field of ``log``, as text."""
     return json.dumps(attrs.asdict(log), default=str, ensure_ascii=False) + repr(log)
-
-
-def _with_state_dir(server: Server, state_dir: Path) -> Server:
-    """``server`` keeping orchestra's own state (owed reloads) in ``state_dir`` unless it
-    says where already: a test must not write under /var/lib/orchestra."""
-    if "state_dir" in server.settings:
-        return server
-    return attrs.evolve(server, settings={**server.settings, "state_dir": str(state_dir)})

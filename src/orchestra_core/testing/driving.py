@@ -6,11 +6,20 @@ and the objects the test has saved so far. ``driver.apply(changes)`` plans again
 object known so far and applies through the server's real transport; :func:`states` reads the
 result back as the list of operation states. A driver's own ``testing`` module wraps it with
 its backend names (``orchestra_mysql.testing.make_driver(mariadb.settings())``).
+
+Each server of a test keeps orchestra's own state (the owed-reload markers) in a folder of
+its own (:func:`with_state_dir`; :func:`make_driver` makes one): tests running in parallel
+each have a server named ``mx1`` with a daemon of their own, and a marker under the shared
+``/var/lib/orchestra`` would make one test reload the other's daemon.
 """
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+import weakref
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -23,7 +32,7 @@ from orchestra_core.model.servers import Route, Server
 from orchestra_core.model.service import Account, Service
 from orchestra_core.planning.changeset import ChangeSet
 
-__all__ = ["Driver", "changed", "make_driver", "ok", "states"]
+__all__ = ["Driver", "changed", "make_driver", "ok", "states", "with_state_dir"]
 
 #: The account that owns the objects of a :class:`Driver`'s tests.
 ACCOUNT = "acme"
@@ -82,17 +91,33 @@ class Driver:
         )
 
 
+def with_state_dir(server: Server, state_dir: str | Path) -> Server:
+    """``server`` keeping orchestra's own state (owed reloads) in ``state_dir`` unless it
+    says where already: a test must not write under /var/lib/orchestra, which every test
+    process on the machine shares."""
+    if "state_dir" in server.settings:
+        return server
+    return attrs.evolve(server, settings={**server.settings, "state_dir": str(state_dir)})
+
+
 def make_driver(
     backends: Sequence[str], settings: Mapping[str, Any], server: Server | None = None
 ) -> Driver:
     """A :class:`Driver` whose one server (``server``, by default a local one named ``db1``)
-    takes ``settings`` for each of ``backends``, with a route from each backend to it."""
+    takes ``settings`` for each of ``backends``, with a route from each backend to it, and a
+    state folder of its own (removed with the driver) unless it names one."""
     base = server or Server(name="db1", transport="local")
-    server = attrs.evolve(
-        base, settings={**base.settings, **{backend: dict(settings) for backend in backends}}
+    state = tempfile.mkdtemp(prefix="orchestra-state-")
+    server = with_state_dir(
+        attrs.evolve(
+            base, settings={**base.settings, **{backend: dict(settings) for backend in backends}}
+        ),
+        state,
     )
     routes = [Route(backend=backend, servers=(server.name,)) for backend in backends]
-    return Driver(Orchestra(servers=[server], routes=routes))
+    driver = Driver(Orchestra(servers=[server], routes=routes))
+    weakref.finalize(driver, shutil.rmtree, state, True)
+    return driver
 
 
 def states(result: ApplyResult) -> list[str]:
