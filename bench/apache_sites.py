@@ -43,8 +43,8 @@ above the fixture's range): the work of b without its probes and checks (no ``ge
 ``php-fpm -t``, no ``apache2 -t``). Both ``useradd`` of each site, the folders with the same
 owners, modes and ``setfacl`` entries in the driver's order, each pool file and site file
 written (their bytes taken from one orchestra wrote, the names substituted), each instance
-started (``php-fpm --fpm-config``), one ``apache2 -k graceful`` and waiting until the error
-log says Apache serves again. Checked: its N instances run beside orchestra's, Apache
+started (``php-fpm --fpm-config``), one graceful restart (``kill -USR1``) and waiting until
+the error log says Apache serves again. Checked: its N instances run beside orchestra's, Apache
 restarted once, one floor site's page answers its CGI user, and its folders' modes, owners
 and ACLs are those of an orchestra site's. Then (not timed) its instances, files and users are
 removed and Apache restarted, so the server is as orchestra left it. x-e is the one-change
@@ -627,7 +627,7 @@ def graceful(web: WebServer) -> str:
     log = str(web.error_log)
     return (
         f"mark=$(stat -c %s -- {q(log)})\n"
-        f"apache2 -f {q(web.conf)} -k graceful </dev/null\n"
+        f"kill -USR1 \"$(cat -- {q(str(web.pid_file))})\"\n"
         + wait_for(log, "resuming normal operations", "apache2 did not come back")
     )
 

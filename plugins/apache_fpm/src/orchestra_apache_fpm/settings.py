@@ -238,13 +238,15 @@ class ApacheFpmSettings:
     )
 
     # -- Apache ---------------------------------------------------------------------------------
-    #: Apache's control program and its arguments; ``-t`` checks, ``-k graceful`` reloads.
+    #: Apache's control program and its arguments: ``-t`` checks a site before it goes live.
+    #: (The graceful restart signals the master ``pid_file`` names, without this program.)
     apache2: tuple[str, ...] = attrs.field(
         default=("apache2ctl",), converter=_tuple, validator=command
     )
     #: The user Apache's children run as: it gets read access to web apps (an ACL).
     apache_user: str = attrs.field(default="www-data", validator=_unix)
-    #: Apache's pid file and error log: the reload checks that Apache came back.
+    #: Apache's pid file and error log: the reload signals that master (``SIGUSR1``, once
+    #: it is known to be Apache) and waits until its log says it serves again.
     pid_file: str = attrs.field(default="/run/apache2/apache2.pid", validator=absolute_path)
     error_log: str = attrs.field(default="/var/log/apache2/error.log", validator=absolute_path)
     #: One file per website (see the module's docs).

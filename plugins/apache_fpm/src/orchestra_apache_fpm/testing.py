@@ -294,9 +294,9 @@ class WebServer:
         return {"run_dir": str(blocker / "run")}
 
     def apache_out_of_reach(self) -> dict[str, object]:
-        """Settings under which ``apache2 -k graceful`` reaches no running Apache: the same
-        configuration with another pid file, so the graceful restart tries to start a second
-        Apache, which cannot bind the ports the first holds."""
+        """Settings under which the graceful restart reaches no running Apache: the same
+        configuration (``apache2 -t`` passes) with another pid file, which no process wrote,
+        as on a server whose Apache has stopped."""
         conf = self.dir / "apache2-stopped.conf"
         runtime = self.dir / "runtime-stopped"
         runtime.mkdir(exist_ok=True)

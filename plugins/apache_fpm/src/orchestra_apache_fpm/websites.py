@@ -14,8 +14,9 @@ additions. A suspended site answers ``503`` with ``suspended_page`` on every pat
 The file is checked before it goes live by ``apache2 -t`` on the whole configuration with the
 candidate in its place: the live file is wrapped in ``<IfDefine !orchestra_skip_...>`` and the
 check defines that name and includes the candidate, so the live file is never touched before
-the check passes. One ``apache2 -k graceful`` per batch, and the reload waits for Apache's
-error log to say it is serving again.
+the check passes. One graceful restart per batch (``SIGUSR1`` to the master in
+``pid_file``: ``apache2 -k graceful`` would parse every site once more before sending it),
+and the reload waits for Apache's error log to say it is serving again.
 """
 
 from __future__ import annotations
@@ -251,10 +252,10 @@ class ApacheWebsite(Backend[Website, ApacheFpmSettings]):
         ]
 
     def reload(self, server: Server, settings: ApacheFpmSettings, daemon: str) -> str | None:
-        """``apache2 -k graceful``, then waiting until the error log says it serves again."""
+        """A graceful restart (``SIGUSR1`` to the master), then waiting until the error log
+        says it serves again."""
         return self.templates.shell(
             "reload-apache.sh.j2",
-            apache2=list(settings.apache2),
             pid_file=server_path(server, settings.pid_file),
             error_log=server_path(server, settings.error_log),
         )
