@@ -16,6 +16,7 @@ from typing import Any
 
 import attrs
 import pytest
+from orchestra_apache_fpm.names import pool_name
 from orchestra_apache_fpm.testing import WebServer, unique_name
 
 from orchestra_core import ChangeSet
@@ -26,6 +27,8 @@ from orchestra_core.testing.driving import Driver, changed, make_driver, ok, sta
 pytestmark = pytest.mark.daemon
 
 BACKENDS = ["apache-systemuser", "apache-webapp", "apache-website"]
+#: The files an operator installs on a web server by hand (the boot unit and its script).
+CONTRIB = Path(__file__).resolve().parents[1] / "contrib"
 
 #: PHP that says who runs it and what it may do, as JSON.
 WHOAMI = """<?php
@@ -328,6 +331,44 @@ def test_a_home_is_never_moved_onto_something_already_there(
     assert pwd.getpwnam(a.user.name).pw_dir == str(web_server.home_base / a.user.name)
     assert (a.code(web_server) / "mine.txt").read_text() == "kept\n"
     assert sorted(p.name for p in taken.iterdir()) == ["other.txt"]
+
+
+def test_after_a_reboot_the_boot_script_starts_every_instance_again(
+    driver: Driver, web_server: WebServer
+) -> None:
+    """``contrib/start-php-fpm-instances`` (what ``orchestra-php-fpm.service`` runs at boot)
+    with the driver's settings: every app's instance runs again, its page answers, and a
+    second run starts nothing. ``run_dir`` is gone, as /run is after a boot."""
+    a = Site("alpha", domain="alpha.acme.example")
+    b = Site("beta", domain="beta.acme.example")
+    assert ok(driver.save(*a.objects, *b.objects))
+    a.put(web_server, "whoami.php", WHOAMI)
+    assert sorted(web_server.pools()) == sorted([pool_name("acme", a.app.name), pool_name("acme", b.app.name)])
+    web_server.stop_pools()
+    web_server.run_dir.rmdir()
+    assert web_server.pools() == {}
+    settings = web_server.settings()
+    argv = [
+        str(CONTRIB / "start-php-fpm-instances"),
+        str(settings["run_dir"]),
+        str(settings["pools_dir"]),
+        "php-fpm{version}",
+        str(settings["log_dir"]),
+    ]
+    done = subprocess.run(argv, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert sorted(done.stdout.split("\n")[:-1]) == sorted(
+        f"started {pool_name('acme', x.app.name)} (PHP {web_server.php_version})" for x in (a, b)
+    ), done.stdout
+    running = web_server.pools()
+    assert sorted(running) == sorted([pool_name("acme", a.app.name), pool_name("acme", b.app.name)])
+    assert whoami(web_server, "alpha.acme.example")["user"] == f"{a.user.name}-cgi"
+    again = subprocess.run(argv, capture_output=True, text=True, check=False)
+    assert (again.returncode, again.stdout, again.stderr) == (0, "", "")
+    assert web_server.pools() == running
+    # orchestra finds them as its own: nothing to do.
+    result = driver.save(*a.objects, *b.objects)
+    assert set(states(result)) == {"nothing"}, changed(result)
 
 
 def test_traffic_requests_and_disk_are_measured(driver: Driver, web_server: WebServer) -> None:

@@ -350,7 +350,9 @@ class WebServer:
 
     # -- between tests --------------------------------------------------------------------------
 
-    def _stop_pools(self) -> None:
+    def stop_pools(self) -> None:
+        """Every PHP-FPM instance killed and its pid file and socket gone, as a reboot
+        leaves them (``run_dir`` itself stays)."""
         for pid in self.pools().values():
             _kill_and_wait(pid)
         for leftover in (*self.run_dir.glob("*.pid"), *self.run_dir.glob("*.sock")):
@@ -374,7 +376,7 @@ class WebServer:
         """Back to the state :func:`start_web_server` left: no pool running, no site, pool,
         override, home or trash, no user the tests made, the logs emptied, Apache restarted
         gracefully (and running)."""
-        self._stop_pools()
+        self.stop_pools()
         self._remove_users()
         for folder in (self.sites_dir, self.overrides_dir, self.home_base, self.trash_dir):
             shutil.rmtree(folder, ignore_errors=True)
@@ -396,7 +398,7 @@ class WebServer:
     def stop(self) -> None:
         """Every pool and Apache stopped, the test users removed."""
         try:
-            self._stop_pools()
+            self.stop_pools()
             self._remove_users()
         finally:
             self.apache.stop()
