@@ -242,7 +242,16 @@ class Planner:
         """The placements routing gives the objects of ``index`` (those of ``candidates``
         only, when given), with their fingerprints; and the objects routed nowhere."""
         over = exceeded or {}
-        snapshots = {obj.key: snapshot(obj, index) for obj in index}
+        # Only the objects placed here and those they name are snapshotted: a change set of
+        # one among thousands unstructures a handful, not every object of the index.
+        snapshots: dict[str, ObjectSnapshot | None] = {}
+
+        def snapshot_of(key: str) -> ObjectSnapshot | None:
+            if key not in snapshots:
+                found = index.get(key)
+                snapshots[key] = snapshot(found, index) if found is not None else None
+            return snapshots[key]
+
         gathered: dict[str, list[str]] = {}
         for obj in index:
             for owner in obj.related_keys(index):
@@ -253,12 +262,14 @@ class Planner:
             if candidates is not None and obj.key not in candidates:
                 continue
             related = [
-                (key, snapshots.get(key))
+                (key, snapshot_of(key))
                 for key in (
                     *(key for _, key in obj.references()),
                     *gathered.get(obj.key, ()),
                 )
             ]
+            own = snapshot_of(obj.key)
+            assert own is not None  # obj is in the index
             keys = [obj.key, *(key for key, _ in related)]
             exceeded_here = {key: over[key] for key in keys if over.get(key)}
             placed = False
@@ -280,13 +291,13 @@ class Planner:
                         server=server,
                         route=route,
                         settings=self.settings(name, server, route),
-                        snapshot=snapshots[obj.key],
+                        snapshot=own,
                         fingerprint=fingerprint(
                             backend=name,
                             version=self.versions.get(name, ""),
                             settings=self._data_of(name, server, route),
                             server=server,
-                            snapshot=snapshots[obj.key],
+                            snapshot=own,
                             related=related,
                             exceeded=exceeded_here,
                             peers=peers,
