@@ -343,7 +343,9 @@ def test_after_a_reboot_the_boot_script_starts_every_instance_again(
     b = Site("beta", domain="beta.acme.example")
     assert ok(driver.save(*a.objects, *b.objects))
     a.put(web_server, "whoami.php", WHOAMI)
-    assert sorted(web_server.pools()) == sorted([pool_name("acme", a.app.name), pool_name("acme", b.app.name)])
+    assert sorted(web_server.pools()) == sorted(
+        [pool_name("acme", a.app.name), pool_name("acme", b.app.name)]
+    )
     web_server.stop_pools()
     web_server.run_dir.rmdir()
     assert web_server.pools() == {}
