@@ -4,7 +4,7 @@ embedding API.
 Run by hand, never by the test suite::
 
     .venv/bin/python bench/apache_sites.py                      # 500 sites, against 10
-    .venv/bin/python bench/apache_sites.py --count 100 --repeat 5
+    .venv/bin/python bench/apache_sites.py --count 100 --repeat 9 --floor-repeat 1
     .venv/bin/python bench/apache_sites.py --json               # the figures as JSON
 
 It starts Apache in a temp dir (``orchestra_apache_fpm.testing.start_web_server``), routes
@@ -13,9 +13,10 @@ local-transport server, and builds N sites. Site ``i`` is one account ``a0001``,
 ``b0001XXXX`` (``unique_name``: unique on the machine, and short enough for its CGI user
 ``b0001XXXX-cgi``), its PHP web app ``app`` (``memory_limit`` 128M: one PHP-FPM instance of
 its own) and its website ``site0001`` answering plain HTTP for ``s0001.acme.example`` with the
-app at ``/``. It runs the phases twice, on a fresh server each time: once with ``--small``
-sites (default 10) and once with ``--count`` (default 500), and times with
-``time.perf_counter``:
+app at ``/``. It starts two servers, one with ``--small`` sites (default 10) and one with
+``--count`` (default 500), builds each (a to d), then takes the samples of e, f and x-f on
+both in turn (small then large, then large then small...), so that a slow minute of this
+machine falls on both sizes rather than on one. It times with ``time.perf_counter``:
 
 a. planning (validating, routing, rendering) all of them;
 b. applying that plan: 2N unix users, the homes and web app folders with their ACLs, N pool
@@ -35,7 +36,11 @@ e. one app's ``memory_limit`` changed (129M, 130M... one per run), a change set 
 f. one website's domains changed (an alias added, another each run), a change set holding just
    that website: plan and apply (its file checked by ``apache2 -t`` over the whole
    configuration, one graceful restart). Checked: the alias answers with the site's page,
-   Apache restarted once, no PHP-FPM instance restarted.
+   Apache restarted once, no PHP-FPM instance restarted;
+x-f. (on both servers) the floor of f, by hand: the site's file rewritten in place with the
+   bytes it has (the old one kept aside), ``apache2 -t`` (the old file back if it fails),
+   ``kill -USR1`` and waiting until the error log says Apache serves again. What Apache's
+   own parse of every site (twice) costs a site change, without orchestra.
 
 Then, on the large server, the hand-written floor, bash scripts read on stdin (with 500 users,
 ``bash -c`` would exceed the argument list). x-b makes N more sites (other names, ids just
@@ -51,10 +56,12 @@ removed and Apache restarted, so the server is as orchestra left it. x-e is the 
 floor: the changed app's pool file rewritten (with the bytes it has), ``kill -USR2`` its
 master, waiting until its log says it is ready again. The floors poll every 0.01 s.
 
-The fixture's id range (``ID_RANGE``, 63000-63999) holds 1000 ids: 500 sites fill it, and
-the run refuses to start when fewer ids than it needs are free (a test run using it too).
+The fixture's id range (``ID_RANGE``, 63000-63999) holds 1000 ids: the large server's 500
+sites fill it, the small one takes ``SMALL_IDS`` (62000-62999), and the run refuses to start
+when fewer ids than it needs are free (a test run using them too).
 
-e, f and the floors run ``--repeat`` times and report the median; the rest run once. Peak RSS is
+e, f, x-e and x-f take ``--repeat`` samples (7) and report the median, x-b runs
+``--floor-repeat`` times (3); the rest run once. Peak RSS is
 ``ru_maxrss`` of this Python process (the daemons and the batch's shells are not counted). A
 phase that did not do its work raises, so the figures never lie.
 """
@@ -62,6 +69,7 @@ phase that did not do its work raises, so the figures never lie.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import difflib
 import grp
 import json
@@ -318,6 +326,7 @@ class Figures:
     count: int
     small: int
     repeat: int
+    floor_repeat: int = 3
     phases: dict[str, dict[str, dict[str, Any]]] = attrs.field(factory=dict)
 
     def add(self, size: str, phase: str, **figures: Any) -> None:
@@ -327,36 +336,77 @@ class Figures:
         }
 
 
+#: The small server's user ids: the fixture's range (``ID_RANGE``) is the large one's, whole.
+SMALL_IDS = (62000, 62999)
+
+
+@attrs.define
+class Bench:
+    """One server of the run: its Apache, its orchestra and its sites."""
+
+    size: str
+    web: WebServer
+    orchestra: Orchestra
+    work: Work
+
+
 def run(figures: Figures, batch_timeout: float) -> Figures:
-    for size, n in (("small", figures.small), ("large", figures.count)):
-        free = free_ids(*ID_RANGE)
-        if free < 2 * n:
-            raise BenchError(
-                f"{n} sites need {2 * n} user ids in {ID_RANGE[0]}-{ID_RANGE[1]}, the test "
-                f"fixture's range, and {free} are free"
-            )
-        with tempfile.TemporaryDirectory(prefix=f"bench-apache-{size}-") as tmp:
+    """Both servers built (a to d, small then large), then e, f and x-f sampled on each in
+    turn, small and large alternating which goes first: a slow minute of the machine falls
+    on both sizes, not on one."""
+    with contextlib.ExitStack() as stack:
+        benches: list[Bench] = []
+        for size, n, ids in (
+            ("small", figures.small, SMALL_IDS),
+            ("large", figures.count, ID_RANGE),
+        ):
+            free = free_ids(*ids)
+            if free < 2 * n:
+                raise BenchError(
+                    f"{n} sites need {2 * n} user ids in {ids[0]}-{ids[1]}, and {free} are free"
+                    + (
+                        " (the test fixture's range: is a test run using it?)"
+                        if ids == ID_RANGE
+                        else ""
+                    )
+                )
+            tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix=f"bench-apache-{size}-"))
             web = start_web_server(Path(tmp), name=f"bench-{size}", timeout=60)
+            stack.callback(web.stop)
             orchestra = Orchestra(
                 servers=[
-                    Server(name=SERVER, transport="local", settings={"apache_fpm": web.settings()})
+                    Server(
+                        name=SERVER,
+                        transport="local",
+                        settings={"apache_fpm": web.settings(id_range=list(ids))},
+                    )
                 ],
                 routes=[Route(backend=backend, servers=(SERVER,)) for backend in BACKENDS],
                 batch_timeout=batch_timeout,
             )
-            try:
-                work = make_work(n)
-                phases(orchestra, web, work, figures, size)
-                site_floor(web, work, figures, size)
-                if size == "large":
-                    floors(web, work, figures)
-            finally:
-                orchestra.close()
-                web.stop()
+            stack.callback(orchestra.close)
+            bench = Bench(size=size, web=web, orchestra=orchestra, work=make_work(n))
+            build(bench, figures)
+            benches.append(bench)
+        for phase, sample in (
+            ("e_one_change", app_change),
+            ("f_one_site_change", site_change),
+            ("x_f_one_site", site_floor),
+        ):
+            samples: dict[str, list[dict[str, Any]]] = {b.size: [] for b in benches}
+            for r in range(1, figures.repeat + 1):
+                for bench in benches if r % 2 else benches[::-1]:
+                    samples[bench.size].append(sample(bench, r))
+            for size, taken in samples.items():
+                figures.add(size, phase, **median_of(taken), samples=taken)
+        large = benches[-1]
+        floors(large.web, large.work, figures)
     return figures
 
 
-def phases(orchestra: Orchestra, web: WebServer, work: Work, figures: Figures, size: str) -> None:
+def build(bench: Bench, figures: Figures) -> None:
+    """Phases a to d on one server."""
+    orchestra, web, work, size = bench.orchestra, bench.web, bench.work, bench.size
     n = len(work.sites)
 
     def plan_all() -> Plan:
@@ -422,73 +472,73 @@ def phases(orchestra: Orchestra, web: WebServer, work: Work, figures: Figures, s
     )
     del plan, result
 
-    # e: one app's memory_limit changed, a change set of one, the index of all
-    target = work.sites[n // 2]
-    put_page(web, target.user.name)
-    samples: list[dict[str, Any]] = []
-    for r in range(1, figures.repeat + 1):
-        value = f"{MEMORY + r}M"
-        changed = attrs.evolve(target.app, options={"memory_limit": value})
-        target.app = changed
-        before = web.apache_reloads()
-        pools = web.pools()
-        log = pool_log(web, target.pool)
-        mark = log_size(log)
 
-        def plan_one(app: WebApp = changed) -> Plan:
-            return orchestra.plan(ChangeSet().save(app), index=work.index())
+def app_change(bench: Bench, r: int) -> dict[str, Any]:
+    """One sample of e: one app's ``memory_limit`` changed, a change set of that app, the
+    index of all."""
+    orchestra, web, work = bench.orchestra, bench.web, bench.work
+    target = work.sites[len(work.sites) // 2]
+    if r == 1:
+        put_page(web, target.user.name)
+    value = f"{MEMORY + r}M"
+    changed = attrs.evolve(target.app, options={"memory_limit": value})
+    target.app = changed
+    before = web.apache_reloads()
+    pools = web.pools()
+    log = pool_log(web, target.pool)
+    mark = log_size(log)
 
-        plan, plan_seconds = timed(plan_one)
-        result, apply_seconds = timed(partial(orchestra.apply, plan))
-        require_ok(result, "e")
-        check_one_change(web, target, value, pools, log, mark)
-        if web.apache_reloads() != before:
-            raise BenchError("phase e: changing a PHP option restarted Apache")
-        samples.append(
-            {
-                "plan_seconds": plan_seconds,
-                "apply_seconds": apply_seconds,
-                "seconds": plan_seconds + apply_seconds,
-                **plan_counts(plan),
-                **result_counts(result),
-            }
-        )
-    figures.add(size, "e_one_change", **median_of(samples), samples=samples)
+    def plan_one() -> Plan:
+        return orchestra.plan(ChangeSet().save(changed), index=work.index())
 
-    # f: one website gets another domain, a change set of one, the index of all
-    other = work.sites[n // 3]
-    put_page(web, other.user.name)
-    samples = []
-    for r in range(1, figures.repeat + 1):
-        alias = f"alias{r}-{other.domain}"
-        grown = attrs.evolve(other.website, domains=(*other.website.domains, alias))
-        other.website = grown
-        before = web.apache_reloads()
-        pools = web.pools()
+    plan, plan_seconds = timed(plan_one)
+    result, apply_seconds = timed(partial(orchestra.apply, plan))
+    require_ok(result, "e")
+    check_one_change(web, target, value, pools, log, mark)
+    if web.apache_reloads() != before:
+        raise BenchError("phase e: changing a PHP option restarted Apache")
+    return {
+        "plan_seconds": plan_seconds,
+        "apply_seconds": apply_seconds,
+        "seconds": plan_seconds + apply_seconds,
+        **plan_counts(plan),
+        **result_counts(result),
+    }
 
-        def plan_site(website: Website = grown) -> Plan:
-            return orchestra.plan(ChangeSet().save(website), index=work.index())
 
-        plan, plan_seconds = timed(plan_site)
-        result, apply_seconds = timed(partial(orchestra.apply, plan))
-        require_ok(result, "f")
-        if web.apache_reloads() - before != 1:
-            raise BenchError(f"phase f: Apache restarted {web.apache_reloads() - before} times")
-        got = page(web, alias, "f")
-        if got[0] != other.cgi:
-            raise BenchError(f"phase f: {alias} answers as {got}, not as {other.cgi}")
-        if web.pools() != pools:
-            raise BenchError("phase f: a website change restarted PHP-FPM instances")
-        samples.append(
-            {
-                "plan_seconds": plan_seconds,
-                "apply_seconds": apply_seconds,
-                "seconds": plan_seconds + apply_seconds,
-                **plan_counts(plan),
-                **result_counts(result),
-            }
-        )
-    figures.add(size, "f_one_site_change", **median_of(samples), samples=samples)
+def site_change(bench: Bench, r: int) -> dict[str, Any]:
+    """One sample of f: one website gets another domain, a change set of that site, the
+    index of all."""
+    orchestra, web, work = bench.orchestra, bench.web, bench.work
+    other = work.sites[len(work.sites) // 3]
+    if r == 1:
+        put_page(web, other.user.name)
+    alias = f"alias{r}-{other.domain}"
+    grown = attrs.evolve(other.website, domains=(*other.website.domains, alias))
+    other.website = grown
+    before = web.apache_reloads()
+    pools = web.pools()
+
+    def plan_site() -> Plan:
+        return orchestra.plan(ChangeSet().save(grown), index=work.index())
+
+    plan, plan_seconds = timed(plan_site)
+    result, apply_seconds = timed(partial(orchestra.apply, plan))
+    require_ok(result, "f")
+    if web.apache_reloads() - before != 1:
+        raise BenchError(f"phase f: Apache restarted {web.apache_reloads() - before} times")
+    got = page(web, alias, "f")
+    if got[0] != other.cgi:
+        raise BenchError(f"phase f: {alias} answers as {got}, not as {other.cgi}")
+    if web.pools() != pools:
+        raise BenchError("phase f: a website change restarted PHP-FPM instances")
+    return {
+        "plan_seconds": plan_seconds,
+        "apply_seconds": apply_seconds,
+        "seconds": plan_seconds + apply_seconds,
+        **plan_counts(plan),
+        **result_counts(result),
+    }
 
 
 def check_one_change(
@@ -776,19 +826,19 @@ def site_change_script(web: WebServer, path: Path) -> str:
     )
 
 
-def site_floor(web: WebServer, work: Work, figures: Figures, size: str) -> None:
-    """x-f on this server: the floor of f, which Apache's parse of every site bounds."""
+def site_floor(bench: Bench, r: int) -> dict[str, Any]:
+    """One sample of x-f on this server: the floor of f, which Apache's parse of every site
+    bounds."""
+    web, work = bench.web, bench.work
     other = work.sites[len(work.sites) // 3]
     script = site_change_script(web, site_conf(web, other.account.name, other.website.name))
-    samples = []
-    for _ in range(figures.repeat):
-        before = web.apache_reloads()
-        samples.append({"seconds": run_script(script, "x_f_one_site")})
-        if web.apache_reloads() - before != 1:
-            raise BenchError(f"floor x-f: Apache restarted {web.apache_reloads() - before}x")
+    before = web.apache_reloads()
+    sample = {"seconds": run_script(script, "x_f_one_site")}
+    if web.apache_reloads() - before != 1:
+        raise BenchError(f"floor x-f: Apache restarted {web.apache_reloads() - before}x")
     if page(web, other.domain, "x-f")[0] != other.cgi:
         raise BenchError(f"floor x-f: {other.domain} no longer answers as {other.cgi}")
-    figures.add(size, "x_f_one_site", **median_of(samples), samples=samples)
+    return sample
 
 
 def run_script(script: str, phase: str) -> float:
@@ -836,7 +886,7 @@ def floors(web: WebServer, work: Work, figures: Figures) -> None:
     orchestra_pools = web.pools()
     samples: list[dict[str, Any]] = []
     script_bytes = 0
-    for _ in range(figures.repeat):
+    for _ in range(figures.floor_repeat):
         sites = [
             FloorSite(number=f"{j:0{width}d}", user=unique_name(f"f{j:0{width}d}"))
             for j in range(1, n + 1)
@@ -961,7 +1011,8 @@ def table(figures: Figures) -> str:
     )
     lines += [
         "",
-        f"repeat {figures.repeat} (e, f and the floors: median)",
+        f"e, f, x-e and x-f: median of {figures.repeat}, small and large in turn; "
+        f"x-b: median of {figures.floor_repeat}",
         f"one app change among {figures.count} / among {figures.small}: {e_large / e_small:.2f}x; "
         f"one site change: {f_large / f_small:.2f}x (the issue asks at most 2x); "
         f"the floor of a site change: "
@@ -989,7 +1040,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--count", type=int, default=500, help="sites on the large server (500)")
     parser.add_argument("--small", type=int, default=10, help="the small run's count (10)")
-    parser.add_argument("--repeat", type=int, default=3, help="runs of e and the floors (3)")
+    parser.add_argument(
+        "--repeat", type=int, default=7, help="samples of e, f, x-e and x-f on each server (7)"
+    )
+    parser.add_argument("--floor-repeat", type=int, default=3, help="runs of x-b (3)")
     parser.add_argument(
         "--json", action="store_true", help="print the figures as JSON (the table on stderr)"
     )
@@ -997,9 +1051,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--batch-timeout", type=float, default=3600, help="seconds one batch may take (3600)"
     )
     args = parser.parse_args(argv)
-    if min(args.count, args.small, args.repeat) < 1:
-        parser.error("--count, --small and --repeat must be at least 1")
-    figures = Figures(count=args.count, small=args.small, repeat=args.repeat)
+    if min(args.count, args.small, args.repeat, args.floor_repeat) < 1:
+        parser.error("--count, --small, --repeat and --floor-repeat must be at least 1")
+    figures = Figures(
+        count=args.count, small=args.small, repeat=args.repeat, floor_repeat=args.floor_repeat
+    )
     try:
         run(figures, args.batch_timeout)
     except (BenchError, OSError) as exc:
