@@ -240,6 +240,37 @@ def test_changing_a_php_option_restarts_only_that_pool(
     assert set(now) == set(pids)
 
 
+def test_a_stale_pid_file_is_never_signalled(driver: Driver, web_server: WebServer) -> None:
+    """The reload finds an instance's master by its pid file only when /proc says that
+    process runs the instance's file: a pid file naming another program (stale, or planted)
+    is not sent USR2 (which would end it); the real master is found and reloaded."""
+    a = Site("alpha", domain="alpha.acme.example", memory_limit="64M")
+    assert ok(driver.save(*a.objects))
+    a.put(web_server, "whoami.php", WHOAMI)
+    pool = pool_name("acme", a.app.name)
+    assert pool in web_server.pools()
+    bystander = subprocess.Popen(["sleep", "300"])
+    try:
+        (web_server.run_dir / f"{pool}.pid").write_text(f"{bystander.pid}\n")
+        changed = attrs.evolve(a.app, options={"memory_limit": "80M"})
+        result = driver.save(changed)
+        assert ok(result)
+        assert f"reloaded {pool}" in "".join(log.stdout for log in result.logs)
+        assert bystander.poll() is None, "the reload signalled the process a stale pid file named"
+        assert whoami(web_server, "alpha.acme.example")["memory_limit"] == "80M"
+        # One master still (a USR2 reload re-executes it: its pid may change).
+        masters = subprocess.run(
+            ["pgrep", "-c", "-f", f"^php-fpm: master process \\({web_server.pools_dir}/"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert masters.stdout.strip() == "1", masters
+    finally:
+        bystander.kill()
+        bystander.wait()
+
+
 def test_a_site_apache_refuses_leaves_the_live_one_serving(
     driver: Driver, web_server: WebServer
 ) -> None:
