@@ -1,0 +1,279 @@
+"""A real Mailman 3 core for tests: its own var dir, LMTP and REST on free loopback ports.
+
+:func:`start_mailman` writes a ``mailman.cfg`` whose layout puts every folder of Mailman's
+(queues, lists, archives, logs, locks, the SQLite database) under one temp dir, owned by the
+``list`` user, and runs Mailman's master in the foreground as ``list`` (``runuser``: the
+command line refuses root without ``--run-as-root``, and the runners' cron jobs fail as
+root) through :class:`~orchestra_core.testing.daemon.DaemonProcess`. The master starts the
+runners (about 16 processes); the fixture is ready once the REST API answers, which takes
+several seconds (see the README for what was measured). Mail for lists comes in over LMTP
+on ``lmtp_port``; what Mailman sends goes out by SMTP to ``smtp_port`` (a Postfix fixture's
+port, or a sink). Mailman writes the Postfix maps of its lists (``postfix_lmtp``,
+``postfix_domains``) into its data dir; ``postmap_command`` runs ``postmap`` on them with
+the given Postfix config dir, or ``/bin/true`` when there is none (DAEMONS.md: a postmap
+that fails makes list creation roll back).
+
+This module is the pytest plugin ``orchestra_mailman`` (``pytest11``): ``mailman_server``,
+the session's, reset for each test (every list removed). It imports orchestra inside
+functions only.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+import shutil
+import subprocess
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import pytest
+
+if TYPE_CHECKING:
+    from orchestra_core.testing.daemon import DaemonProcess
+    from orchestra_core.testing.factory import MakeDir, SharedDaemons
+
+__all__ = ["MailmanServer", "MailmanServerKind", "mailman_server", "start_mailman"]
+
+#: Mailman's own programs (Debian's ``mailman3`` package).
+BIN_DIR = Path("/usr/lib/mailman3/bin")
+#: The user Mailman runs as (Debian's package makes it).
+MAILMAN_USER = "list"
+
+MAILMAN_CFG = """\
+# Written by orchestra_mailman.testing for one test Mailman.
+[mailman]
+site_owner: postmaster@lists.test
+layout: test
+
+[paths.test]
+var_dir: {var}
+bin_dir: {bin_dir}
+etc_dir: {dir}
+log_dir: {var}/logs
+pid_file: {var}/master.pid
+lock_file: {var}/locks/master.lck
+
+[database]
+class: mailman.database.sqlite.SQLiteDatabase
+url: sqlite:///{var}/data/mailman.db
+
+[webservice]
+hostname: 127.0.0.1
+port: {rest_port}
+admin_user: {admin_user}
+admin_pass: {admin_pass}
+
+[mta]
+incoming: mailman.mta.postfix.LMTP
+outgoing: mailman.mta.deliver.deliver
+smtp_host: 127.0.0.1
+smtp_port: {smtp_port}
+lmtp_host: 127.0.0.1
+lmtp_port: {lmtp_port}
+configuration: {dir}/postfix.cfg
+"""
+
+POSTFIX_CFG = """\
+[postfix]
+postmap_command: {postmap}
+transport_file_type: hash
+"""
+
+
+@attrs.frozen(kw_only=True)
+class MailmanServer:
+    """A running Mailman started by :func:`start_mailman`."""
+
+    name: str
+    dir: Path
+    var_dir: Path
+    config: Path
+    rest_port: int
+    lmtp_port: int
+    smtp_port: int
+    admin_user: str
+    admin_pass: str = attrs.field(repr=False)
+    master: DaemonProcess
+
+    def mailman(self, *args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
+        """Mailman's command line on this instance, as its user (not checked)."""
+        return subprocess.run(
+            ["runuser", "-u", MAILMAN_USER, "--", "mailman", "-C", str(self.config), *args],
+            input=input,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        )
+
+    def rest(self, method: str, path: str, data: dict[str, Any] | None = None) -> tuple[int, Any]:
+        """A call of the REST API (``/3.1/PATH``): its status and its JSON (None if empty)."""
+        body = json.dumps(data).encode() if data is not None else None
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.rest_port}/3.1/{path.lstrip('/')}",
+            data=body,
+            method=method,
+            headers={
+                "Authorization": "Basic "
+                + base64.b64encode(f"{self.admin_user}:{self.admin_pass}".encode()).decode(),
+                **({"Content-Type": "application/json"} if body is not None else {}),
+            },
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                raw = response.read()
+                return response.status, json.loads(raw) if raw else None
+        except urllib.error.HTTPError as exc:
+            raw = exc.read()
+            try:
+                return exc.code, json.loads(raw) if raw else None
+            except ValueError:
+                return exc.code, raw.decode(errors="replace")
+
+    def lists(self) -> list[str]:
+        """The posting addresses of every list, sorted."""
+        status, body = self.rest("GET", "lists")
+        if status != 200:
+            raise AssertionError(f"GET lists answered {status}: {body!r}")
+        return sorted(entry["fqdn_listname"] for entry in (body or {}).get("entries", []))
+
+    def lmtp_map(self) -> dict[str, str]:
+        """What Mailman's ``postfix_lmtp`` says: address -> transport."""
+        path = self.var_dir / "data" / "postfix_lmtp"
+        if not path.exists():
+            return {}
+        pairs = (line.split() for line in path.read_text().splitlines())
+        return {p[0]: p[1] for p in pairs if len(p) == 2 and not p[0].startswith("#")}
+
+    def reset(self) -> MailmanServer:
+        """Every list and domain removed: a fresh Mailman for the next test."""
+        for address in self.lists():
+            done = self.mailman("remove", address)
+            if done.returncode != 0:
+                raise AssertionError(f"mailman remove {address}: {done.stderr}")
+        status, body = self.rest("GET", "domains")
+        for entry in (body or {}).get("entries", []) if status == 200 else []:
+            self.rest("DELETE", f"domains/{entry['mail_host']}")
+        return self
+
+    def processes(self) -> list[str]:
+        """The processes running with this instance's config (``PID COMMAND`` lines)."""
+        done = subprocess.run(
+            ["pgrep", "-a", "-f", "--", str(self.config)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        return [line for line in done.stdout.splitlines() if line]
+
+    def stop(self) -> None:
+        """The master and its runners stopped (SIGTERM to the group, then SIGKILL)."""
+        self.master.stop(timeout=15)
+
+
+def _listening(port: int) -> bool:
+    import socket
+
+    with socket.socket() as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def start_mailman(
+    dir: Path,
+    *,
+    name: str = "lists1",
+    smtp_port: int | None = None,
+    postfix_config_dir: Path | None = None,
+    timeout: float = 90.0,
+) -> MailmanServer:
+    """Start Mailman with everything in ``dir`` and return once its REST API answers and
+    its LMTP server listens. ``smtp_port``: where it sends mail (by default a free port
+    nobody listens on); ``postfix_config_dir``: the Postfix whose ``postmap`` builds its
+    maps."""
+    from orchestra_core.testing.daemon import DaemonProcess, free_port, traversable, wait_until
+
+    dir = Path(dir)
+    dir.mkdir(parents=True, exist_ok=True)
+    traversable(dir)
+    var = dir / "var"
+    var.mkdir(exist_ok=True)
+    rest_port, lmtp_port = free_port(), free_port()
+    admin_user, admin_pass = "restadmin", secrets.token_urlsafe(16)
+    config = dir / "mailman.cfg"
+    config.write_text(
+        MAILMAN_CFG.format(
+            dir=dir,
+            var=var,
+            bin_dir=BIN_DIR,
+            rest_port=rest_port,
+            lmtp_port=lmtp_port,
+            smtp_port=smtp_port if smtp_port is not None else free_port(),
+            admin_user=admin_user,
+            admin_pass=admin_pass,
+        )
+    )
+    postmap = f"/usr/sbin/postmap -c {postfix_config_dir}" if postfix_config_dir else "/bin/true"
+    (dir / "postfix.cfg").write_text(POSTFIX_CFG.format(postmap=postmap))
+    for path in (config, dir / "postfix.cfg"):
+        path.chmod(0o644)
+    shutil.chown(var, MAILMAN_USER, MAILMAN_USER)
+    master = DaemonProcess(
+        ["runuser", "-u", MAILMAN_USER, "--", str(BIN_DIR / "master"), "-C", str(config)],
+        cwd=dir,
+        name="mailman",
+    )
+    server = MailmanServer(
+        name=name,
+        dir=dir,
+        var_dir=var,
+        config=config,
+        rest_port=rest_port,
+        lmtp_port=lmtp_port,
+        smtp_port=smtp_port or 0,
+        admin_user=admin_user,
+        admin_pass=admin_pass,
+        master=master,
+    )
+    master.start(timeout=timeout)
+    try:
+        wait_until(
+            lambda: _listening(rest_port) and server.rest("GET", "system/versions")[0] == 200,
+            timeout,
+            "Mailman's REST API",
+        )
+        wait_until(lambda: _listening(lmtp_port), timeout, "Mailman's LMTP runner")
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
+class MailmanServerKind:
+    """Mailman as a :class:`~orchestra_core.testing.factory.DaemonKind`: ``start(make_dir,
+    name="lists1")`` is :func:`start_mailman` in a new folder; reset removes every list."""
+
+    name = "mailman"
+
+    def start(self, make_dir: MakeDir, /, name: str = "lists1") -> MailmanServer:
+        return start_mailman(make_dir(f"mailman-{name}"), name=name)
+
+    def reset(self, instance: MailmanServer, /) -> None:
+        instance.reset()
+
+    def stop(self, instance: MailmanServer, /) -> None:
+        instance.stop()
+
+
+@pytest.fixture
+def mailman_server(shared_daemons: SharedDaemons) -> MailmanServer:
+    """The session's Mailman on 127.0.0.1 (function scope), reset for this test (no list,
+    no domain). Started on first use by orchestra's ``shared_daemons``, stopped at the end of
+    the session."""
+    server: MailmanServer = shared_daemons.instance(MailmanServerKind(), "mailman", "lists1")
+    return server
