@@ -473,6 +473,19 @@ def build(bench: Bench, figures: Figures) -> None:
     del plan, result
 
 
+def sample_of(
+    plan: Plan, plan_seconds: float, result: ApplyResult, apply_seconds: float
+) -> dict[str, Any]:
+    """One sample of a one-change phase: its times and what it planned and ran."""
+    return {
+        "plan_seconds": plan_seconds,
+        "apply_seconds": apply_seconds,
+        "seconds": plan_seconds + apply_seconds,
+        **plan_counts(plan),
+        **result_counts(result),
+    }
+
+
 def app_change(bench: Bench, r: int) -> dict[str, Any]:
     """One sample of e: one app's ``memory_limit`` changed, a change set of that app, the
     index of all."""
@@ -497,13 +510,7 @@ def app_change(bench: Bench, r: int) -> dict[str, Any]:
     check_one_change(web, target, value, pools, log, mark)
     if web.apache_reloads() != before:
         raise BenchError("phase e: changing a PHP option restarted Apache")
-    return {
-        "plan_seconds": plan_seconds,
-        "apply_seconds": apply_seconds,
-        "seconds": plan_seconds + apply_seconds,
-        **plan_counts(plan),
-        **result_counts(result),
-    }
+    return sample_of(plan, plan_seconds, result, apply_seconds)
 
 
 def site_change(bench: Bench, r: int) -> dict[str, Any]:
@@ -532,13 +539,7 @@ def site_change(bench: Bench, r: int) -> dict[str, Any]:
         raise BenchError(f"phase f: {alias} answers as {got}, not as {other.cgi}")
     if web.pools() != pools:
         raise BenchError("phase f: a website change restarted PHP-FPM instances")
-    return {
-        "plan_seconds": plan_seconds,
-        "apply_seconds": apply_seconds,
-        "seconds": plan_seconds + apply_seconds,
-        **plan_counts(plan),
-        **result_counts(result),
-    }
+    return sample_of(plan, plan_seconds, result, apply_seconds)
 
 
 def check_one_change(

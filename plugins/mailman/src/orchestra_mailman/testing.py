@@ -176,14 +176,6 @@ class MailmanServer:
         self.master.stop(timeout=15)
 
 
-def _listening(port: int) -> bool:
-    import socket
-
-    with socket.socket() as sock:
-        sock.settimeout(0.2)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
 def start_mailman(
     dir: Path,
     *,
@@ -204,6 +196,7 @@ def start_mailman(
     var = dir / "var"
     var.mkdir(exist_ok=True)
     rest_port, lmtp_port = free_port(), free_port()
+    smtp_port = smtp_port if smtp_port is not None else free_port()
     admin_user, admin_pass = "restadmin", secrets.token_urlsafe(16)
     config = dir / "mailman.cfg"
     config.write_text(
@@ -213,7 +206,7 @@ def start_mailman(
             bin_dir=BIN_DIR,
             rest_port=rest_port,
             lmtp_port=lmtp_port,
-            smtp_port=smtp_port if smtp_port is not None else free_port(),
+            smtp_port=smtp_port,
             admin_user=admin_user,
             admin_pass=admin_pass,
         )
@@ -235,7 +228,7 @@ def start_mailman(
         config=config,
         rest_port=rest_port,
         lmtp_port=lmtp_port,
-        smtp_port=smtp_port or 0,
+        smtp_port=smtp_port,
         admin_user=admin_user,
         admin_pass=admin_pass,
         master=master,
@@ -243,11 +236,13 @@ def start_mailman(
     master.start(timeout=timeout)
     try:
         wait_until(
-            lambda: _listening(rest_port) and server.rest("GET", "system/versions")[0] == 200,
+            lambda: (
+                master.listens_on(rest_port) and server.rest("GET", "system/versions")[0] == 200
+            ),
             timeout,
             "Mailman's REST API",
         )
-        wait_until(lambda: _listening(lmtp_port), timeout, "Mailman's LMTP runner")
+        wait_until(lambda: master.listens_on(lmtp_port), timeout, "Mailman's LMTP runner")
     except BaseException:
         server.stop()
         raise
