@@ -37,3 +37,63 @@ def test_stop_leaves_no_process(tmp_path: Path) -> None:
     finally:
         server.stop()
     assert server.processes() == []
+
+
+def test_a_start_whose_port_is_taken_is_tried_again_on_new_ports(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first try's REST port is held by another process: Mailman's REST runner cannot
+    bind it, the try fails with Mailman's own log, and the second try runs on new ports."""
+    import socket
+
+    from orchestra_core.testing import daemon
+
+    squatter = socket.socket()
+    squatter.bind(("127.0.0.1", 0))
+    squatter.listen()
+    taken = squatter.getsockname()[1]
+    real_free_port = daemon.free_port
+    handed = iter([taken])
+    monkeypatch.setattr(daemon, "free_port", lambda *a, **k: next(handed, None) or real_free_port())
+    try:
+        server = start_mailman(tmp_path / "own")
+    finally:
+        squatter.close()
+    try:
+        assert server.rest_port != taken
+        assert server.rest("GET", "system/versions")[0] == 200
+        failed = (tmp_path / "own" / "var.failed-1" / "logs" / "mailman.log").read_text()
+        assert f"Connection in use: ('127.0.0.1', {taken})" in failed
+    finally:
+        server.stop()
+
+
+def test_a_start_that_never_succeeds_says_what_mailman_logged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import socket
+
+    from orchestra_core.testing import daemon
+    from orchestra_core.testing.daemon import DaemonError
+
+    squatter = socket.socket()
+    squatter.bind(("127.0.0.1", 0))
+    squatter.listen()
+    taken = squatter.getsockname()[1]
+    monkeypatch.setattr(daemon, "free_port", lambda *a, **k: taken)
+    try:
+        with pytest.raises(DaemonError) as caught:
+            start_mailman(tmp_path / "own", attempts=1)
+    finally:
+        squatter.close()
+    text = str(caught.value)
+    assert "could not bind its port" in text
+    assert "mailman.log" in text and f"Can't connect to ('127.0.0.1', {taken})" in text
+    assert not any("mailman.cfg" in line for line in _processes_of(tmp_path / "own"))
+
+
+def _processes_of(dir: Path) -> list[str]:
+    import subprocess
+
+    done = subprocess.run(["pgrep", "-a", "-f", str(dir)], capture_output=True, text=True)
+    return done.stdout.splitlines()

@@ -43,6 +43,8 @@ __all__ = ["MailmanServer", "MailmanServerKind", "mailman_server", "start_mailma
 BIN_DIR = Path("/usr/lib/mailman3/bin")
 #: The user Mailman runs as (Debian's package makes it).
 MAILMAN_USER = "list"
+#: How many lines of Mailman's own log a failed start shows.
+TAIL_LINES = 40
 
 MAILMAN_CFG = """\
 # Written by orchestra_mailman.testing for one test Mailman.
@@ -111,8 +113,11 @@ class MailmanServer:
             timeout=60,
         )
 
-    def rest(self, method: str, path: str, data: dict[str, Any] | None = None) -> tuple[int, Any]:
-        """A call of the REST API (``/3.1/PATH``): its status and its JSON (None if empty)."""
+    def rest(
+        self, method: str, path: str, data: dict[str, Any] | None = None, *, timeout: float = 30
+    ) -> tuple[int, Any]:
+        """A call of the REST API (``/3.1/PATH``): its status and its JSON (None if empty).
+        A connection refused or timed out is status 0 with the reason."""
         body = json.dumps(data).encode() if data is not None else None
         request = urllib.request.Request(
             f"http://127.0.0.1:{self.rest_port}/3.1/{path.lstrip('/')}",
@@ -125,7 +130,7 @@ class MailmanServer:
             },
         )
         try:
-            with urllib.request.urlopen(request, timeout=30) as response:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
                 raw = response.read()
                 return response.status, json.loads(raw) if raw else None
         except urllib.error.HTTPError as exc:
@@ -134,6 +139,8 @@ class MailmanServer:
                 return exc.code, json.loads(raw) if raw else None
             except ValueError:
                 return exc.code, raw.decode(errors="replace")
+        except (urllib.error.URLError, OSError) as exc:
+            return 0, str(exc)
 
     def lists(self) -> list[str]:
         """The posting addresses of every list, sorted."""
@@ -183,18 +190,63 @@ def start_mailman(
     smtp_port: int | None = None,
     postfix_config_dir: Path | None = None,
     timeout: float = 90.0,
+    attempts: int = 2,
 ) -> MailmanServer:
     """Start Mailman with everything in ``dir`` and return once its REST API answers and
     its LMTP server listens. ``smtp_port``: where it sends mail (by default a free port
     nobody listens on); ``postfix_config_dir``: the Postfix whose ``postmap`` builds its
-    maps."""
-    from orchestra_core.testing.daemon import DaemonProcess, free_port, traversable, wait_until
+    maps.
+
+    A start that fails (the master exits, or is not ready within ``timeout``) is tried again
+    on new ports, up to ``attempts`` in all, the failed try's var dir kept beside as
+    ``var.failed-N``; the :class:`~orchestra_core.testing.daemon.DaemonError` of the last
+    try carries the tail of Mailman's own log and says what each earlier try printed."""
+    from orchestra_core.testing.daemon import DaemonError, traversable
 
     dir = Path(dir)
     dir.mkdir(parents=True, exist_ok=True)
     traversable(dir)
+    failures: list[str] = []
+    for attempt in range(1, attempts + 1):
+        try:
+            return _start_once(
+                dir,
+                name=name,
+                smtp_port=smtp_port,
+                postfix_config_dir=postfix_config_dir,
+                timeout=timeout,
+            )
+        except DaemonError as exc:
+            failures.append(f"try {attempt}: {exc}")
+            if attempt == attempts:
+                if len(failures) == 1:
+                    raise
+                raise DaemonError(
+                    f"{exc.message}\n(tried {attempts} times; the earlier tries:\n"
+                    + "\n".join(failures[:-1])
+                    + ")",
+                    argv=exc.argv,
+                    exit_code=exc.exit_code,
+                    stderr_tail=exc.stderr_tail,
+                ) from exc
+            (dir / "var").rename(dir / f"var.failed-{attempt}")
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _start_once(
+    dir: Path,
+    *,
+    name: str,
+    smtp_port: int | None,
+    postfix_config_dir: Path | None,
+    timeout: float,
+) -> MailmanServer:
+    """One try of :func:`start_mailman`: config written on new ports, master started,
+    waited for."""
+    from orchestra_core.testing.daemon import DaemonError, DaemonProcess, free_port
+
     var = dir / "var"
-    var.mkdir(exist_ok=True)
+    var.mkdir()
     rest_port, lmtp_port = free_port(), free_port()
     smtp_port = smtp_port if smtp_port is not None else free_port()
     admin_user, admin_pass = "restadmin", secrets.token_urlsafe(16)
@@ -216,10 +268,23 @@ def start_mailman(
     for path in (config, dir / "postfix.cfg"):
         path.chmod(0o644)
     shutil.chown(var, MAILMAN_USER, MAILMAN_USER)
+
+    log = var / "logs" / "mailman.log"
+
+    def ready() -> bool:
+        if _port_lost(log):
+            raise DaemonError("a Mailman runner could not bind its port", argv=master.argv)
+        return (
+            master.listens_on(rest_port)
+            and master.listens_on(lmtp_port)
+            and server.rest("GET", "system/versions", timeout=5)[0] == 200
+        )
+
     master = DaemonProcess(
         ["runuser", "-u", MAILMAN_USER, "--", str(BIN_DIR / "master"), "-C", str(config)],
         cwd=dir,
         name="mailman",
+        ready=ready,
     )
     server = MailmanServer(
         name=name,
@@ -233,20 +298,31 @@ def start_mailman(
         admin_pass=admin_pass,
         master=master,
     )
-    master.start(timeout=timeout)
     try:
-        wait_until(
-            lambda: (
-                master.listens_on(rest_port) and server.rest("GET", "system/versions")[0] == 200
-            ),
-            timeout,
-            "Mailman's REST API",
-        )
-        wait_until(lambda: master.listens_on(lmtp_port), timeout, "Mailman's LMTP runner")
-    except BaseException:
-        server.stop()
-        raise
+        master.start(timeout=timeout)
+    except DaemonError as exc:
+        try:
+            tail = "\n".join(log.read_text(errors="replace").splitlines()[-TAIL_LINES:])
+        except FileNotFoundError:
+            tail = "(Mailman wrote no log)"
+        raise DaemonError(
+            f"{exc.message} (REST on {rest_port}, LMTP on {lmtp_port});"
+            f" the last lines of {log}:\n{tail}\n---",
+            argv=exc.argv,
+            exit_code=exc.exit_code,
+            stderr_tail=exc.stderr_tail,
+        ) from exc
     return server
+
+
+def _port_lost(log: Path) -> bool:
+    """True once Mailman's log says a runner gave up binding its port (gunicorn's REST
+    runner logs "Can't connect to" after five tries and is not restarted)."""
+    try:
+        text = log.read_text(errors="replace")
+    except FileNotFoundError:
+        return False
+    return "Can't connect to" in text or "Address already in use" in text
 
 
 class MailmanServerKind:
