@@ -54,23 +54,7 @@ ADDRESS = MailAddress(
 def files(mail: MailServer) -> dict[str, Any]:
     """Every file the backends may write on this server, by path: content and mode (a
     table's ``.db`` as its dump)."""
-    found: dict[str, Any] = {}
-    for folder in (mail.maps_dir, mail.dovecot_dir):
-        for path in sorted(folder.rglob("*")):
-            if not path.is_file():
-                continue
-            name = str(path.relative_to(mail.dir))
-            if path.suffix == ".db":
-                dump = subprocess.run(
-                    ["postmap", "-c", str(mail.config_dir), "-s", f"hash:{path.with_suffix('')}"],
-                    capture_output=True,
-                    text=True,
-                    check=False,
-                )
-                found[name] = (sorted(dump.stdout.splitlines()), dump.returncode)
-            else:
-                found[name] = (path.read_bytes(), oct(path.stat().st_mode))
-    return found
+    return mail.owned_files()
 
 
 def homes(mail: MailServer) -> list[tuple[str, str, int, int]]:

@@ -34,6 +34,8 @@ import attrs
 import pytest
 
 if TYPE_CHECKING:
+    from orchestra_postfix.testing import MailServer
+
     from orchestra_core.testing.daemon import DaemonProcess
     from orchestra_core.testing.factory import MakeDir, SharedDaemons
 
@@ -167,6 +169,47 @@ class MailmanServer:
         for entry in (body or {}).get("entries", []) if status == 200 else []:
             self.rest("DELETE", f"domains/{entry['mail_host']}")
         return self
+
+    def settings(self, **overrides: object) -> dict[str, object]:
+        """The ``mailman`` settings block that reaches this instance."""
+        return {"config": str(self.config), "lmtp": f"127.0.0.1:{self.lmtp_port}", **overrides}
+
+    def out_of_reach_config(self) -> Path:
+        """A copy of the instance's config whose REST port nobody listens on: ``mailman
+        info`` reads it and the REST calls are refused, as with Mailman's REST runner down."""
+        from orchestra_core.testing.daemon import free_port
+
+        path = self.dir / "out-of-reach.cfg"
+        text = self.config.read_text().replace(
+            f"port: {self.rest_port}\n", f"port: {free_port()}\n"
+        )
+        path.write_text(text)
+        path.chmod(0o644)
+        return path
+
+    def held(self, fqdn: str) -> list[dict[str, Any]]:
+        """The posts of list ``fqdn`` held for moderation."""
+        status, body = self.rest("GET", f"lists/{fqdn}/held")
+        if status != 200:
+            raise AssertionError(f"GET lists/{fqdn}/held answered {status}: {body!r}")
+        return list((body or {}).get("entries", []))
+
+    def subscribe(self, fqdn: str, email: str) -> None:
+        """``email`` a member of ``fqdn``, without confirmation or moderation."""
+        status, body = self.rest(
+            "POST",
+            "members",
+            {
+                "list_id": fqdn.replace("@", "."),
+                "subscriber": email,
+                "pre_verified": True,
+                "pre_confirmed": True,
+                "pre_approved": True,
+                "send_welcome_message": False,
+            },
+        )
+        if status != 201:
+            raise AssertionError(f"subscribing {email} to {fqdn} answered {status}: {body!r}")
 
     def processes(self) -> list[str]:
         """The processes running with this instance's config (``PID COMMAND`` lines)."""
@@ -327,12 +370,15 @@ def _port_lost(log: Path) -> bool:
 
 class MailmanServerKind:
     """Mailman as a :class:`~orchestra_core.testing.factory.DaemonKind`: ``start(make_dir,
-    name="lists1")`` is :func:`start_mailman` in a new folder; reset removes every list."""
+    name="lists1", smtp_port=None)`` is :func:`start_mailman` in a new folder, sending its
+    mail to ``smtp_port``; reset removes every list."""
 
     name = "mailman"
 
-    def start(self, make_dir: MakeDir, /, name: str = "lists1") -> MailmanServer:
-        return start_mailman(make_dir(f"mailman-{name}"), name=name)
+    def start(
+        self, make_dir: MakeDir, /, name: str = "lists1", smtp_port: int | None = None
+    ) -> MailmanServer:
+        return start_mailman(make_dir(f"mailman-{name}"), name=name, smtp_port=smtp_port)
 
     def reset(self, instance: MailmanServer, /) -> None:
         instance.reset()
@@ -342,9 +388,12 @@ class MailmanServerKind:
 
 
 @pytest.fixture
-def mailman_server(shared_daemons: SharedDaemons) -> MailmanServer:
+def mailman_server(shared_daemons: SharedDaemons, mail_server: MailServer) -> MailmanServer:
     """The session's Mailman on 127.0.0.1 (function scope), reset for this test (no list,
-    no domain). Started on first use by orchestra's ``shared_daemons``, stopped at the end of
-    the session."""
-    server: MailmanServer = shared_daemons.instance(MailmanServerKind(), "mailman", "lists1")
+    no domain), beside the session's Postfix (``mail_server`` of orchestra-postfix), to
+    whose SMTP port it sends its mail. Started on first use by orchestra's
+    ``shared_daemons``, stopped at the end of the session."""
+    server: MailmanServer = shared_daemons.instance(
+        MailmanServerKind(), "mailman", "lists1", smtp_port=mail_server.smtp_port
+    )
     return server

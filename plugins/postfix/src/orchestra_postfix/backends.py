@@ -56,6 +56,7 @@ from orchestra_core.driver import (
     Mailbox,
     RenderContext,
     Server,
+    Service,
     Step,
     WriteFile,
     file_name,
@@ -73,6 +74,7 @@ __all__ = [
     "PostfixMailbox",
     "PostfixRelayAddress",
     "PostfixRelayMailbox",
+    "PostfixTables",
 ]
 
 #: The Postfix tables orchestra owns, by file name in ``maps_dir``: the main.cf parameter
@@ -94,7 +96,8 @@ MAILBOX_DISK = "mailbox-disk"
 #: The quota of a mailbox over its allocation: no new message fits.
 OVER_ALLOCATION_QUOTA = 1
 
-ServiceT = TypeVar("ServiceT", Mailbox, MailAddress)
+ServiceT = TypeVar("ServiceT", bound=Service)
+MailT = TypeVar("MailT", Mailbox, MailAddress)
 
 #: postmap, failing on any warning (a duplicate key, a line without a value): such a table
 #: would lose lines without a word. ``$@`` is the postmap command and its arguments.
@@ -106,9 +109,13 @@ POSTMAP_STRICT = (
 )
 
 
-class _Mail(Backend[ServiceT, PostfixSettings], Generic[ServiceT]):
-    """What every postfix backend shares: the settings, the files and their checks, the
-    reloads."""
+class PostfixTables(Backend[ServiceT, PostfixSettings], Generic[ServiceT]):
+    """What every backend that writes orchestra's Postfix tables shares: the ``postfix``
+    settings, the assembled files and their checks, the reloads. A backend of another
+    distribution (orchestra-mailman's list addresses) subclasses it to put its own lines in
+    the same tables, which the same checks and the same one reload per batch cover; its
+    objects' fragments are named by their kind and :attr:`~orchestra_core.driver.Service.identity`.
+    """
 
     daemon: ClassVar[str | None] = "postfix"
     settings_class: ClassVar[type[Any]] = PostfixSettings
@@ -178,14 +185,13 @@ class _Mail(Backend[ServiceT, PostfixSettings], Generic[ServiceT]):
             managed_by="orchestra-postfix",
         )
 
-    def fragment(self, target: AssembleFile, obj: Mailbox | MailAddress) -> str:
-        """Where ``obj`` keeps its lines of ``target``: its kind and address name the file, so
-        a mailbox and an address of the same name keep apart."""
-        return f"{target.fragments}/{file_name(f'{obj.kind}~{obj.address}', target.suffix)}"
+    def fragment(self, target: AssembleFile, obj: Service) -> str:
+        """Where ``obj`` keeps its lines of ``target``: its kind and identity (a mailbox's or
+        an address's address) name the file, so a mailbox and an address of the same name
+        keep apart."""
+        return f"{target.fragments}/{file_name(f'{obj.kind}~{obj.identity}', target.suffix)}"
 
-    def write(
-        self, target: AssembleFile, obj: Mailbox | MailAddress, content: str, what: str
-    ) -> Sequence[Step]:
+    def write(self, target: AssembleFile, obj: Service, content: str, what: str) -> Sequence[Step]:
         """The steps that give ``obj`` the lines ``content`` in ``target``."""
         return [
             EnsureDirectory(
@@ -200,7 +206,7 @@ class _Mail(Backend[ServiceT, PostfixSettings], Generic[ServiceT]):
             ),
         ]
 
-    def remove(self, target: AssembleFile, obj: Mailbox | MailAddress, what: str) -> Step:
+    def remove(self, target: AssembleFile, obj: Service, what: str) -> Step:
         """The step that takes ``obj``'s lines out of ``target`` (nothing when absent)."""
         return DeleteFile(
             description=f"{what} out of {target.description}",
@@ -208,9 +214,24 @@ class _Mail(Backend[ServiceT, PostfixSettings], Generic[ServiceT]):
             fragment_of=target,
         )
 
-    # -- checks and reloads ---------------------------------------------------------------------
+    # -- reloads --------------------------------------------------------------------------------
 
-    def check(self, obj: ServiceT, settings: PostfixSettings) -> list[FieldError]:
+    def reload(self, server: Server, settings: PostfixSettings, daemon: str) -> str | None:
+        """``postfix -c CONFIG_DIR reload`` (on a pseudo-terminal, for its words) or
+        ``doveadm reload``."""
+        if daemon == "dovecot":
+            return " ".join(quote(word) for word in (*settings.doveadm, "reload"))
+        return self.templates.shell(
+            "reload-postfix.sh.j2",
+            postfix=list(settings.postfix),
+            conf=server_path(server, settings.config_dir),
+        )
+
+
+class _Mail(PostfixTables[MailT], Generic[MailT]):
+    """The postfix driver's own backends: mailboxes and addresses, with their checks."""
+
+    def check(self, obj: MailT, settings: PostfixSettings) -> list[FieldError]:
         """Addresses the tables and passwd-files cannot hold, each with its field."""
         errors = []
         catch_all = isinstance(obj, MailAddress) and obj.is_catch_all
@@ -226,17 +247,6 @@ class _Mail(Backend[ServiceT, PostfixSettings], Generic[ServiceT]):
                             FieldError(obj.key, f"{field}[{i}]", f"{_short(value)} {problem}")
                         )
         return errors
-
-    def reload(self, server: Server, settings: PostfixSettings, daemon: str) -> str | None:
-        """``postfix -c CONFIG_DIR reload`` (on a pseudo-terminal, for its words) or
-        ``doveadm reload``."""
-        if daemon == "dovecot":
-            return " ".join(quote(word) for word in (*settings.doveadm, "reload"))
-        return self.templates.shell(
-            "reload-postfix.sh.j2",
-            postfix=list(settings.postfix),
-            conf=server_path(server, settings.config_dir),
-        )
 
 
 class PostfixMailbox(_Mail[Mailbox]):
@@ -418,12 +428,12 @@ class PostfixAddress(_Mail[MailAddress]):
         ]
 
 
-class _Relay(_Mail[ServiceT], Generic[ServiceT]):
+class _Relay(_Mail[MailT], Generic[MailT]):
     """A backup MX for the objects of its primary backend (``primary``)."""
 
     primary: ClassVar[str]
 
-    def relay_to(self, ctx: RenderContext[ServiceT, PostfixSettings]) -> str:
+    def relay_to(self, ctx: RenderContext[MailT, PostfixSettings]) -> str:
         """Where the domain's mail goes: the primary's ``relay_address`` (port 25 unless it
         says), from the first server (by name) its primary backend sends the object to."""
         peers = sorted(ctx.peers(self.primary), key=lambda peer: peer[0].name)
@@ -444,7 +454,7 @@ class _Relay(_Mail[ServiceT], Generic[ServiceT]):
             host, port = address.strip("[]"), "25"
         return f"smtp:[{host}]:{port}"
 
-    def render_save(self, ctx: RenderContext[ServiceT, PostfixSettings]) -> Sequence[Step]:
+    def render_save(self, ctx: RenderContext[MailT, PostfixSettings]) -> Sequence[Step]:
         """The domain relayed to the primary, the address a known recipient."""
         obj: Mailbox | MailAddress = ctx.obj
         return [
@@ -465,7 +475,7 @@ class _Relay(_Mail[ServiceT], Generic[ServiceT]):
             ),
         ]
 
-    def render_delete(self, ctx: RenderContext[ServiceT, PostfixSettings]) -> Sequence[Step]:
+    def render_delete(self, ctx: RenderContext[MailT, PostfixSettings]) -> Sequence[Step]:
         """Its lines out; the domain goes with the last object of it."""
         return [
             self.remove(self.table(ctx, name), ctx.obj, ctx.obj.address)

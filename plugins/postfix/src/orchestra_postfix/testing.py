@@ -349,6 +349,34 @@ class MailServer:
         settings.update(overrides)
         return settings
 
+    def owned_files(self) -> dict[str, Any]:
+        """Every file orchestra's backends may write under ``maps_dir`` and ``dovecot_dir``,
+        by path relative to ``dir``: content and mode, a table's ``.db`` as ``postmap -s``
+        dumps it (Berkeley DB's pages are not the data)."""
+        found: dict[str, Any] = {}
+        for folder in (self.maps_dir, self.dovecot_dir):
+            for path in sorted(folder.rglob("*")):
+                if not path.is_file():
+                    continue
+                name = str(path.relative_to(self.dir))
+                if path.suffix == ".db":
+                    dump = subprocess.run(
+                        [
+                            "postmap",
+                            "-c",
+                            str(self.config_dir),
+                            "-s",
+                            f"hash:{path.with_suffix('')}",
+                        ],
+                        capture_output=True,
+                        text=True,
+                        check=False,
+                    )
+                    found[name] = (sorted(dump.stdout.splitlines()), dump.returncode)
+                else:
+                    found[name] = (path.read_bytes(), oct(path.stat().st_mode))
+        return found
+
     def doveadm_out_of_reach(self) -> list[str]:
         """A ``doveadm`` setting that talks to no running Dovecot (another ``base_dir``):
         ``doveadm reload`` fails as with Dovecot down; ``doveadm pw`` still works."""
