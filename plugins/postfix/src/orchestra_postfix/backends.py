@@ -58,6 +58,7 @@ from orchestra_core.driver import (
     Server,
     Service,
     Step,
+    Templates,
     WriteFile,
     file_name,
     move_to_trash,
@@ -122,6 +123,12 @@ class PostfixTables(Backend[ServiceT, PostfixSettings], Generic[ServiceT]):
     settings_section: ClassVar[str | None] = "postfix"
     tools: ClassVar[tuple[str, ...]] = ("postfix", "postmap", "postconf", "doveconf", "doveadm")
 
+    @property
+    def postfix_templates(self) -> Templates:
+        """The postfix driver's own templates (the tables' checks, the reload), whichever
+        package the backend is in."""
+        return Templates.for_package("orchestra_postfix")
+
     # -- files ----------------------------------------------------------------------------------
 
     def table(self, ctx: RenderContext[Any, PostfixSettings], name: str) -> AssembleFile:
@@ -131,7 +138,7 @@ class PostfixTables(Backend[ServiceT, PostfixSettings], Generic[ServiceT]):
         conf = ctx.path(settings.config_dir)
         path = f"{maps_dir}/{name}"
         parameter, unique = POSTFIX_TABLES[name]
-        check = self.templates.shell(
+        check = self.postfix_templates.shell(
             "check-table.sh.j2",
             postfix=list(settings.postfix),
             postconf=settings.postconf,
@@ -170,7 +177,7 @@ class PostfixTables(Backend[ServiceT, PostfixSettings], Generic[ServiceT]):
         settings = ctx.settings
         dovecot_dir = ctx.path(settings.dovecot_dir)
         path = f"{dovecot_dir}/{name}"
-        check = self.templates.shell(
+        check = self.postfix_templates.shell(
             "check-dovecot.sh.j2", doveconf=list(settings.doveconf), file=path
         )
         return AssembleFile(
@@ -221,7 +228,7 @@ class PostfixTables(Backend[ServiceT, PostfixSettings], Generic[ServiceT]):
         ``doveadm reload``."""
         if daemon == "dovecot":
             return " ".join(quote(word) for word in (*settings.doveadm, "reload"))
-        return self.templates.shell(
+        return self.postfix_templates.shell(
             "reload-postfix.sh.j2",
             postfix=list(settings.postfix),
             conf=server_path(server, settings.config_dir),
