@@ -571,3 +571,36 @@ def test_a_long_file_name_keeps_room_for_its_derived_outputs(run: RunSteps, root
     assert Path(target.path + ".db").read_text() == "a 1\n"
     with pytest.raises(ValueError, match="longer than a file name"):
         assembly(root, path=str(root / "etc" / ("m" * 253)), derived=(derive_counting(root),))
+
+
+def test_a_refusal_takes_back_the_batch_s_other_files_for_the_daemon(
+    run: RunSteps, root: Path
+) -> None:
+    """One object's lines are in two tables of one daemon: the first is assembled and
+    swapped in, the second refused. Both tables and both fragment folders are as the batch
+    found them (a list's addresses were left in three tables whose assembly never ran)."""
+    domains = assembly(
+        root, path=str(root / "etc/postfix/domains"), fragments=str(root / "etc/postfix/d.d")
+    )
+    refuse = ("bash", "-c", '! grep -q bad -- "$1"', "check", CANDIDATE)
+    maps = assembly(root, validate=refuse)
+    assert ok(
+        run(
+            fragment(domains, "a", "a.test OK\n"),
+            fragment(maps, "a", "a@a.test a\n"),
+            domains,
+            maps,
+        )
+    )
+    before = {p: p.read_bytes() for p in (Path(domains.path), Path(maps.path))}
+    refused = run(
+        fragment(domains, "b", "b.test OK\n"),
+        fragment(maps, "b", "b@b.test bad\n"),
+        domains,
+        maps,
+    )
+    assert statuses(refused) == ["changed", "changed", "changed", "failed"], explain(refused)
+    assert "what this batch changed before for postfix" in refused.steps[3].stderr
+    assert {p: p.read_bytes() for p in before} == before
+    assert sorted(p.name for p in Path(domains.fragments).iterdir()) == ["a.map"]
+    assert sorted(p.name for p in Path(maps.fragments).iterdir()) == ["a.map"]

@@ -20,7 +20,7 @@ from typing import Protocol, runtime_checkable
 
 import attrs
 
-from orchestra_core.backends.steps import Inspect, WriteFile
+from orchestra_core.backends.steps import AssembleFile, DeleteFile, Inspect, Step, WriteFile
 from orchestra_core.execution.executor import ApplyResult
 from orchestra_core.execution.results import OperationLog, utcnow
 from orchestra_core.model.state import Placement, PlacementKey, content_hash
@@ -94,6 +94,22 @@ def record_outcome(store: OutcomeStore, plan: Plan, result: ApplyResult) -> None
         if log.action in ("reload", "assemble") and not log.state.is_ok
         for key in log.object_keys
     }
+    # A refused assembled file takes back what the batch changed for its daemon: every
+    # operation with a file of that daemon is not applied either.
+    refused = {
+        (op.server, step.notify)
+        for op in plan.operations()
+        if op.action == "assemble" and op.id in logs and not logs[op.id].state.is_ok
+        for step in op.steps
+        if isinstance(step, AssembleFile) and step.notify is not None
+    }
+    if refused:
+        failed_reloads |= {
+            (op.server, key)
+            for op in plan.operations()
+            if any((op.server, _daemon(step)) in refused for step in op.steps)
+            for key in op.object_keys
+        }
     failed_backends = {(log.server, log.backend) for log in result.logs if not log.state.is_ok}
     recorded: list[Placement] = []
     forgotten: list[PlacementKey] = []
@@ -125,6 +141,13 @@ def record_outcome(store: OutcomeStore, plan: Plan, result: ApplyResult) -> None
         return
     store.record_placements(recorded, forgotten, contents=contents)
     _lifetimes(store, recorded, forgotten)
+
+
+def _daemon(step: Step) -> str | None:
+    """The daemon a step's file is for: its own ``notify``, or its assembled file's."""
+    if isinstance(step, WriteFile | DeleteFile) and step.fragment_of is not None:
+        return step.fragment_of.notify
+    return step.notify
 
 
 def _lifetimes(

@@ -442,16 +442,23 @@ def _assemble_snippet(step: AssembleFile, i: int, earlier: list[tuple[int, Step]
     room = max((len(o.encode("utf-8")) for o in outputs), default=0)
     template = companion(".", base, _CANDIDATE + "x" * room)
     template = template[: len(template) - room]
-    fragments = [
-        (j, s.path)
-        for j, s in earlier
-        if isinstance(s, WriteFile | DeleteFile)
-        and s.fragment_of is not None
-        and s.fragment_of.path == step.path
-    ]
+    # A refusal takes back what the batch changed for the file's daemon so far (the other
+    # tables' fragments, the files already assembled: one object's lines are in several),
+    # or, for a file no daemon reads, this file's own fragments.
+    if step.notify is not None:
+        restored = _restorable(step.notify, earlier)
+    else:
+        restored = [
+            (j, s.path, str(j))
+            for j, s in earlier
+            if isinstance(s, WriteFile | DeleteFile)
+            and s.fragment_of is not None
+            and s.fragment_of.path == step.path
+        ]
     takeback = "__o_takeback() {\n  local p n\n"
-    for j, path in fragments:
-        takeback += "  " + _restore_block(str(j), path, str(j)).replace("\n", "\n  ").rstrip(" ")
+    for j, path, saved in restored:
+        takeback += "  " + _restore_block(str(j), path, saved).replace("\n", "\n  ").rstrip(" ")
+    for j in dict.fromkeys(j for j, _, _ in restored):
         takeback += f'  rm -f -- "$T/{j}.changed"\n'
     takeback += "  :\n}\n"
     fresh = "".join(
@@ -465,9 +472,14 @@ def _assemble_snippet(step: AssembleFile, i: int, earlier: list[tuple[int, Step]
         f"d={quote(posixpath.normpath(step.fragments))}\n",
         takeback,
         "__o_refuse() {\n"
-        "  printf 'orchestra: %s is refused: the live file and its fragments stay as they "
-        'were\\n\' "$p" >&2\n'
-        '  __o_takeback\n  exit "$1"\n}\n',
+        + (
+            "  printf 'orchestra: %s is refused: the live file and its fragments stay as they "
+            'were\\n\' "$p" >&2\n'
+            if step.notify is None
+            else "  printf 'orchestra: %s is refused: it, its fragments and what this batch "
+            f'changed before for %s stay as they were\\n\' "$p" {quote(step.notify)} >&2\n'
+        )
+        + '  __o_takeback\n  exit "$1"\n}\n',
         'if [ -d "$p" ] && [ ! -L "$p" ]; then\n'
         "  printf 'orchestra: %s is a directory\\n' \"$p\" >&2\n  exit 1\nfi\n",
         '__o_safe -l "$p"' + "".join(f' "$p"{quote(o)}' for o in outputs) + " || exit 1\n",
