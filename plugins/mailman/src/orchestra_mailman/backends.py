@@ -88,7 +88,6 @@ class ListState:
     exists: bool
     config: dict[str, Any]
     owners: tuple[str, ...]
-    members: int
 
 
 def parse_state(output: str) -> ListState:
@@ -100,7 +99,6 @@ def parse_state(output: str) -> ListState:
             exists=bool(data["exists"]),
             config=dict(data["config"]),
             owners=tuple(data["owners"]),
-            members=int(data["members"]),
         )
     except (ValueError, KeyError, TypeError) as exc:
         raise ValueError(f"the list probe printed {output[:200]!r}, not a list's state") from exc

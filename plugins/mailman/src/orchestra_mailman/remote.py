@@ -16,8 +16,8 @@ Verbs (``verb`` in the input):
 ``read``
     One JSON line, keys sorted: ``domain`` (whether Mailman has the list's domain),
     ``exists``, ``config`` (the list's values of the ``fields`` asked for, empty when absent),
-    ``owners`` (sorted, lower case), ``members`` (subscribers). What the backend's probe and
-    observation print.
+    ``owners`` (sorted, lower case): what orchestra decides of a list (its members are the
+    list's own, not drift). What the backend's probe and observation print.
 ``apply``
     Each of ``ops`` in order: ``{"op": "domain"}``, ``{"op": "create"}``, ``{"op":
     "owner", "email": ...}``, ``{"op": "config", "values": {...}, "previous": {...}}`` (one
@@ -165,7 +165,6 @@ def read(rest: Rest, fqdn: str, fields: list[str]) -> dict[str, Any]:
         "exists": False,
         "config": {},
         "owners": [],
-        "members": 0,
     }
     found = rest.get(f"lists/{_q(fqdn)}")
     if found is None:
@@ -176,7 +175,6 @@ def read(rest: Rest, fqdn: str, fields: list[str]) -> dict[str, Any]:
         exists=True,
         config={field: config.get(field) for field in fields},
         owners=sorted(entry["email"].lower() for entry in owners.get("entries", [])),
-        members=int(found.get("member_count", 0)),
     )
     return state
 

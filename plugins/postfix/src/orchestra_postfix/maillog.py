@@ -64,7 +64,7 @@ can write to it (``logger -t postfix/lmtp``) can forge lines.
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -78,6 +78,7 @@ __all__ = [
     "Reading",
     "ServerClock",
     "read",
+    "scan",
     "zone_from",
 ]
 
@@ -325,11 +326,29 @@ def read(output: str, recipients: Collection[str]) -> Reading:
     Raises ValueError when the output does not say the server's clock (no ``now`` line, or
     an unknown zone without an offset): nothing can be counted then.
     """
+    sizes: dict[str, int] = {}
+    deliveries: list[Delivery] = []
+    clock, first = scan(output, lambda rest, at: _line(rest, at, recipients, sizes, deliveries))
+    reading = Reading(clock=clock, deliveries=deliveries)
+    if first is not None:
+        reading.incomplete_until = first.replace(minute=0, second=0, microsecond=0)
+    return reading
+
+
+def scan(
+    output: str, on_line: Callable[[str, datetime], None]
+) -> tuple[ServerClock, datetime | None]:
+    """Read the output of a log monitor's script (the head ``log-files.sh.j2`` prints, then
+    ``file``, ``time`` and ``line`` lines): ``on_line(REST, AT)`` for each ``line`` whose
+    time this reads, REST being the line after its time and AT that time in UTC, in the
+    log's order. Returns the server's clock and, when older log files exist than those read,
+    the time of the first line of the oldest file read (before it, and in its hour or day,
+    counts may be incomplete), else None.
+
+    Raises ValueError when the output does not say the server's clock."""
     lines = output.splitlines()
     clock = _header(lines)
     local = LocalClock(clock.tzinfo(), clock.now)
-    reading = Reading(clock=clock)
-    sizes: dict[str, int] = {}
     oldest_exists = False
     files = 0
     first: datetime | None = None
@@ -347,10 +366,8 @@ def read(output: str, recipients: Collection[str]) -> Reading:
             if files == 1 and first is None:
                 first = at
             if tag == "line":
-                _line(text[end:], at, recipients, sizes, reading.deliveries)
-    if oldest_exists and first is not None:
-        reading.incomplete_until = first.replace(minute=0, second=0, microsecond=0)
-    return reading
+                on_line(text[end:], at)
+    return clock, first if oldest_exists else None
 
 
 def _line(
