@@ -136,15 +136,22 @@ class Monitor(ABC, Generic[ServiceT, SettingsT]):
         """A counter's samples: one per object and UTC hour of ``totals`` (``(object key,
         hour's start) -> amount``), stamped with the hour and keyed by it, so that the hour
         read again by a later run replaces its sample instead of adding to it."""
+        return self._bucketed(totals, "%Y-%m-%dT%H")
+
+    def daily(self, totals: Mapping[tuple[str, datetime], float]) -> list[Sample]:
+        """As :meth:`hourly`, per UTC day (``(object key, day's start) -> amount``)."""
+        return self._bucketed(totals, "%Y-%m-%d")
+
+    def _bucketed(self, totals: Mapping[tuple[str, datetime], float], stamp: str) -> list[Sample]:
         return [
             Sample(
                 monitor=self.name,
                 object_key=key,
                 value=value,
-                measured_at=hour,
-                idempotency_key=f"{self.name}:{key}:{hour.astimezone(UTC).strftime('%Y-%m-%dT%H')}",
+                measured_at=start,
+                idempotency_key=f"{self.name}:{key}:{start.astimezone(UTC).strftime(stamp)}",
             )
-            for (key, hour), value in sorted(totals.items())
+            for (key, start), value in sorted(totals.items())
         ]
 
     @property

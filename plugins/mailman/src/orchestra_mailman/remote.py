@@ -25,6 +25,9 @@ Verbs (``verb`` in the input):
     fails, what the others did is undone.
 ``absent``
     Exits 0 when the list does not exist, 1 when it does (a step's ``unless``).
+``members``
+    For each of ``lists`` that exists, ``INDEX<TAB>MEMBERS``: its subscribers (Mailman's
+    ``member_count``). The ``list`` is not read.
 ``delete``
     Removes the list (Mailman keeps its archive), then its domain if no list is left in it.
 
@@ -293,9 +296,14 @@ def main() -> int:
     try:
         job = json.loads(sys.stdin.read())
         rest = Rest(*credentials(list(job["mailman"]), job.get("config")))
-        fqdn = str(job["list"])
+        fqdn = str(job.get("list", ""))
         verb = job["verb"]
-        if verb == "read":
+        if verb == "members":
+            for i, name in enumerate(job["lists"]):
+                found = rest.get(f"lists/{_q(str(name))}")
+                if found is not None:
+                    print(f"{i}\t{int(found.get('member_count', 0))}")
+        elif verb == "read":
             print(json.dumps(read(rest, fqdn, list(job.get("fields", []))), sort_keys=True))
         elif verb == "absent":
             return 1 if rest.get(f"lists/{_q(fqdn)}") is not None else 0

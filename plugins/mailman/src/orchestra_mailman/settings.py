@@ -54,6 +54,18 @@ def _program(instance: object, attribute: attrs.Attribute[Any], value: str) -> N
     driver.program(instance, attribute, value)
 
 
+def _log_files(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    from orchestra_postfix import settings
+
+    settings.log_files(instance, attribute, value)
+
+
+def _zone_name(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    from orchestra_postfix import settings
+
+    settings.zone_name(instance, attribute, value)
+
+
 def _lmtp(_: object, attribute: attrs.Attribute[str], value: str) -> None:
     if not isinstance(value, str) or not _LMTP.fullmatch(value):
         raise ValueError(f"{attribute.name} {value!r} is not HOST:PORT (127.0.0.1:8024)")
@@ -118,5 +130,14 @@ class MailmanSettings:
     )
     #: Where a deleted list's archive goes with ``archive_on_delete: trash``.
     trash_dir: str = attrs.field(default="/var/lib/mailman3/trash", validator=_absolute_path)
+    #: Mailman's ``smtp.log`` files, newest first: the posts monitor counts the ``post to``
+    #: line Mailman writes for every post it sends out (held posts count once released).
+    post_logs: tuple[str, ...] = attrs.field(
+        default=("/var/log/mailman3/smtp.log", "/var/log/mailman3/smtp.log.1"),
+        validator=_log_files,
+    )
+    #: The zone the log's times are in; None asks the server (``TZ``, ``/etc/timezone``,
+    #: ``/etc/localtime``), as the postfix monitors do.
+    timezone: str | None = attrs.field(default=None, validator=_zone_name)
     #: Seconds one step (``mailman info`` and its REST calls) may take.
     timeout: float = attrs.field(default=120.0, validator=_timeout)

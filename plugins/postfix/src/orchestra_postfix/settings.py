@@ -29,7 +29,14 @@ from typing import Any
 
 import attrs
 
-__all__ = ["MAP_TYPES", "PASSWORD_SCHEMES", "SUSPENDED_MAIL", "PostfixSettings"]
+__all__ = [
+    "MAP_TYPES",
+    "PASSWORD_SCHEMES",
+    "SUSPENDED_MAIL",
+    "PostfixSettings",
+    "log_files",
+    "zone_name",
+]
 
 
 # The core's validators, imported when first used: importing this package (its pytest fixtures
@@ -113,12 +120,16 @@ def _no_colon(_: object, attribute: attrs.Attribute[str], value: str) -> None:
         )
 
 
-def _zone(_: object, attribute: attrs.Attribute[str | None], value: str | None) -> None:
+def zone_name(_: object, attribute: attrs.Attribute[str | None], value: str | None) -> None:
+    """Validator: None or a time zone's name (``Europe/Madrid``)."""
     if value is not None and (not isinstance(value, str) or not _ZONE.fullmatch(value)):
         raise ValueError(f"{attribute.name} {value!r} is not a time zone name (Europe/Madrid)")
 
 
-def _logs(_: object, attribute: attrs.Attribute[tuple[str, ...]], value: tuple[str, ...]) -> None:
+def log_files(
+    _: object, attribute: attrs.Attribute[tuple[str, ...]], value: tuple[str, ...]
+) -> None:
+    """Validator: a tuple of absolute paths (log files, newest first)."""
     from orchestra_core import driver
 
     if not isinstance(value, tuple) or not all(isinstance(item, str) for item in value):
@@ -173,11 +184,11 @@ class PostfixSettings:
     relay_address: str | None = attrs.field(default=None, validator=_relay)
     #: Postfix's log files, newest first (the traffic monitor reads them).
     maillog: tuple[str, ...] = attrs.field(
-        default=("/var/log/mail.log", "/var/log/mail.log.1"), validator=_logs
+        default=("/var/log/mail.log", "/var/log/mail.log.1"), validator=log_files
     )
     #: The zone the log's times are in; None asks the server (``TZ``, ``/etc/timezone``,
     #: ``/etc/localtime``).
-    timezone: str | None = attrs.field(default=None, validator=_zone)
+    timezone: str | None = attrs.field(default=None, validator=zone_name)
 
     @property
     def map_suffix(self) -> str:
