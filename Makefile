@@ -18,7 +18,7 @@ PLUGIN_PYPROJECTS := $(wildcard plugins/*/pyproject.toml)
 PLUGIN_DIRS := $(patsubst %/pyproject.toml,%,$(PLUGIN_PYPROJECTS))
 PLUGIN_TESTS := $(wildcard plugins/*/tests)
 
-.PHONY: demo test lint system-packages venv .venv clean
+.PHONY: demo demo-real test lint system-packages venv .venv clean
 
 # The virtualenv, rebuilt when a pyproject changes.
 $(STAMP): pyproject.toml $(PLUGIN_PYPROJECTS)
@@ -31,6 +31,12 @@ venv .venv: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/orchestra apply examples/hosting.yaml --yes
+
+# The inventory of examples/hosting-real.yaml applied to private named, MariaDB, Postfix with
+# Dovecot, Mailman and Apache with PHP-FPM on loopback, each service shown working, then all
+# stopped. As root on Debian, after `make system-packages`.
+demo-real: $(STAMP)
+	$(BIN)/python examples/demo_real.py
 
 system-packages:
 	bash scripts/install-system-packages
