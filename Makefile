@@ -42,7 +42,7 @@ system-packages:
 	bash scripts/install-system-packages
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests $(PLUGIN_DIRS)
+	$(BIN)/ruff check src tests examples $(PLUGIN_DIRS)
 	$(BIN)/mypy
 
 # One pytest worker per CPU (pytest-xdist): each test isolates itself (free ports, its own
