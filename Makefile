@@ -23,6 +23,11 @@ PLUGIN_TESTS := $(wildcard plugins/*/tests)
 # The virtualenv, rebuilt when a pyproject changes.
 $(STAMP): pyproject.toml $(PLUGIN_PYPROJECTS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	# First each distribution alone: a driver may need another (orchestra-mailman needs
+	# orchestra-postfix), which pip 23 finds among the editable paths of one command only
+	# when it comes first; once installed, it is found whatever the order.
+	$(BIN)/python -m pip install -qq --disable-pip-version-check --no-deps \
+		-e . $(foreach dir,$(PLUGIN_DIRS),-e './$(dir)')
 	$(BIN)/python -m pip install -qq --disable-pip-version-check \
 		-e '.[dev]' $(foreach dir,$(PLUGIN_DIRS),-e './$(dir)[test]')
 	touch $@

@@ -116,6 +116,9 @@ class Rest:
     def __init__(self, root: str, authorization: str) -> None:
         self.root = root
         self.authorization = authorization
+        # Never through a proxy the environment names (http_proxy): the API is Mailman's
+        # own, on this server, and its credentials must not leave it.
+        self.opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
     def call(self, method: str, path: str, data: dict[str, Any] | None = None) -> tuple[int, Any]:
         """Status and JSON body (None when empty) of ``METHOD ROOT/PATH``; a status of 400
@@ -128,7 +131,7 @@ class Rest:
             self.root + path, data=body, method=method, headers=headers
         )
         try:
-            with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
+            with self.opener.open(request, timeout=TIMEOUT) as response:
                 raw = response.read()
                 return response.status, json.loads(raw) if raw else None
         except urllib.error.HTTPError as exc:
