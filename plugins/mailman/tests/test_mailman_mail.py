@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from email.message import EmailMessage
+from pathlib import Path
 
 import attrs
 import pytest
@@ -197,4 +198,48 @@ def _wait_subjects(mail: MailServer, wanted: set[str], timeout: float = 60) -> s
         found = set(subjects(mail.messages(MEMBER.address)))
         if wanted <= found or time.monotonic() > deadline:
             return found
+        time.sleep(0.2)
+
+
+@pytest.mark.parametrize("archive_on_delete", ["keep", "trash"])
+def test_a_deleted_list_keeps_its_archive_or_moves_it_to_the_trash(
+    mail_server: MailServer, mailman_server: MailmanServer, tmp_path: Path, archive_on_delete: str
+) -> None:
+    trash = tmp_path / "trash"
+    settings = mailman_server.settings(
+        archive_on_delete=archive_on_delete,
+        archive_dir=str(mailman_server.archive_dir),
+        trash_dir=str(trash),
+    )
+    server = Server(name="mx1", settings={"postfix": mail_server.settings(), "mailman": settings})
+    made = make_driver(BACKENDS, {}, server)
+    try:
+        assert ok(made.save(MEMBER, NEWS))
+        mailman_server.subscribe(NEWS.identity, MEMBER.address)
+        assert mail_server.send(MEMBER.address, [NEWS.identity], post("archived")) == {}
+        mail_server.wait_for_messages(MEMBER.address, 1, timeout=60)
+        archive = mailman_server.archive_dir / NEWS.identity
+        assert _archived(archive), f"no archive in {archive}"
+        assert ok(made.delete(NEWS))
+    finally:
+        made.orchestra.close()
+    assert mailman_server.lists() == []
+    if archive_on_delete == "keep":
+        assert _archived(archive, timeout=0)
+        assert not trash.exists()
+    else:
+        assert not archive.exists()
+        [day] = trash.iterdir()
+        assert _archived(day / NEWS.identity, timeout=0)
+
+
+def _archived(maildir: Path, timeout: float = 30) -> bool:
+    """True once the Maildir ``maildir`` holds a message with the post."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = [*maildir.glob("new/*"), *maildir.glob("cur/*")]
+        if any(b"archived" in path.read_bytes() for path in found):
+            return True
+        if time.monotonic() >= deadline:
+            return False
         time.sleep(0.2)

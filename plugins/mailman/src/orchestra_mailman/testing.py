@@ -72,6 +72,9 @@ port: {rest_port}
 admin_user: {admin_user}
 admin_pass: {admin_pass}
 
+[archiver.prototype]
+enable: yes
+
 [mta]
 incoming: mailman.mta.postfix.LMTP
 outgoing: mailman.mta.deliver.deliver
@@ -160,7 +163,7 @@ class MailmanServer:
         return {p[0]: p[1] for p in pairs if len(p) == 2 and not p[0].startswith("#")}
 
     def reset(self) -> MailmanServer:
-        """Every list and domain removed: a fresh Mailman for the next test."""
+        """Every list, domain and archive removed: a fresh Mailman for the next test."""
         for address in self.lists():
             done = self.mailman("remove", address)
             if done.returncode != 0:
@@ -168,7 +171,14 @@ class MailmanServer:
         status, body = self.rest("GET", "domains")
         for entry in (body or {}).get("entries", []) if status == 200 else []:
             self.rest("DELETE", f"domains/{entry['mail_host']}")
+        shutil.rmtree(self.archive_dir, ignore_errors=True)
         return self
+
+    @property
+    def archive_dir(self) -> Path:
+        """Where the prototype archiver (enabled) keeps each list's posts: a Maildir per
+        list, ``ARCHIVE_DIR/LIST@DOMAIN``."""
+        return self.var_dir / "archives" / "prototype"
 
     def settings(self, **overrides: object) -> dict[str, object]:
         """The ``mailman`` settings block that reaches this instance."""
