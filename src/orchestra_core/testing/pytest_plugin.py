@@ -55,6 +55,22 @@ __all__ = [
 OrchestraFactory = Callable[..., "Orchestra"]
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    """A session run as root without ``--basetemp`` keeps its temp dirs under a root of its
+    own (:func:`orchestra_core.testing.basetemp.private_basetemp`): another pytest session,
+    started by a test or beside this one, takes ``/tmp/pytest-of-root`` back to mode 0700 and
+    would cut the daemons' own users off their folders. Before pytest's own configure, which
+    reads ``--basetemp``; xdist's workers take theirs from this session's."""
+    import os
+
+    if config.option.basetemp or hasattr(config, "workerinput") or os.geteuid() != 0:
+        return
+    from orchestra_core.testing.basetemp import private_basetemp
+
+    config.option.basetemp = str(private_basetemp())
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     """``--update-golden``: rewrite golden files instead of comparing with them."""
     parser.getgroup("orchestra").addoption(
