@@ -18,7 +18,8 @@ the observations.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import attrs
 import pytest
@@ -125,7 +126,7 @@ class TestMailmanPostfixContract(BackendContract):
 
     backend = "mailman-postfix"
     transports = ("local", "ssh")
-    hostile_skip = {
+    hostile_skip: ClassVar[Mapping[str, str]] = {
         "description": "it reaches Mailman only, never Postfix's tables: "
         "TestMailmanListContract tries every hostile value in it"
     }
