@@ -14,20 +14,91 @@ import sys
 import click
 
 from orchestra_core.cli import session
-from orchestra_core.cli.db_commands import db
-from orchestra_core.cli.inventory_commands import apply, plan, validate
-from orchestra_core.cli.log_commands import log, retry
-from orchestra_core.cli.scaffold_commands import new_driver
-from orchestra_core.cli.session import Session, colour, fail
-from orchestra_core.cli.state_commands import check, unlock
-from orchestra_core.cli.topology_commands import drivers, routes, servers
-from orchestra_core.cli.usage_commands import allocate, allocations, monitor, usage
+from orchestra_core.cli.session import colour, fail
 from orchestra_core.errors import OrchestraError
 
-__all__ = ["cli", "main"]
+__all__ = ["COMMANDS", "cli", "main"]
+
+#: Every command: its name, the module and attribute that define it, and its one-line help
+#: (what ``orchestra --help`` lists without importing the command: the modules import the
+#: engine, the planner and the store, which a help or a typo does not need).
+#: The one-line help is also the command's ``short_help`` once imported;
+#: ``tests/cli/test_lazy_commands.py`` checks that every command is here.
+COMMANDS: tuple[tuple[str, str, str, str], ...] = (
+    (
+        "validate",
+        "inventory_commands",
+        "validate",
+        "Check an inventory: load, validate, plan; no server touched.",
+    ),
+    (
+        "plan",
+        "inventory_commands",
+        "plan",
+        "Show what applying an inventory would change, and where.",
+    ),
+    (
+        "apply",
+        "inventory_commands",
+        "apply",
+        "Apply an inventory: show the plan, confirm, run, report.",
+    ),
+    (
+        "check",
+        "state_commands",
+        "check",
+        "Compare what the servers hold with what orchestra applied.",
+    ),
+    ("unlock", "state_commands", "unlock", "Remove the lock an apply holds on a server."),
+    ("log", "log_commands", "log", "Recent operations, newest first (show one, prune)."),
+    ("retry", "log_commands", "retry", "Run a failed operation again."),
+    (
+        "drivers",
+        "topology_commands",
+        "drivers",
+        "List the installed drivers, their backends and types.",
+    ),
+    ("servers", "topology_commands", "servers", "The servers of the latest apply (test them)."),
+    ("routes", "topology_commands", "routes", "The routes of the latest apply."),
+    ("db", "db_commands", "db", "The store's database: its schema revision and upgrades."),
+    (
+        "new-driver",
+        "scaffold_commands",
+        "new_driver",
+        "Write a working driver for a daemon, to adapt.",
+    ),
+    ("monitor", "usage_commands", "monitor", "Run the monitors once and keep what they measured."),
+    ("usage", "usage_commands", "usage", "An account's usage, or a period's usage records."),
+    ("allocate", "usage_commands", "allocate", "Give an object an allocation of a resource."),
+    ("allocations", "usage_commands", "allocations", "Every allocation, with its last usage."),
+)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(click.Group):
+    """A group whose commands are imported when one runs (or its help is asked for), and
+    whose help lists them from :data:`COMMANDS` without importing any."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [name for name, *_ in COMMANDS]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        for name, module, attribute, summary in COMMANDS:
+            if name == cmd_name:
+                from importlib import import_module
+
+                command = getattr(import_module(f"orchestra_core.cli.{module}"), attribute)
+                assert isinstance(command, click.Command), (module, attribute)
+                command.short_help = summary
+                return command
+        return None
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, short) for name, _, _, short in COMMANDS]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="orchestra-core", prog_name="orchestra")
 @click.option(
     "--db",
@@ -39,30 +110,11 @@ __all__ = ["cli", "main"]
 @click.pass_context
 def cli(ctx: click.Context, db: str | None) -> None:
     """Turn hosting accounts and their services into what the servers run."""
+    from orchestra_core.cli.session import Session
+
     session = Session(db)
     ctx.obj = session
     ctx.call_on_close(session.close)
-
-
-for command in (
-    validate,
-    plan,
-    apply,
-    check,
-    unlock,
-    log,
-    retry,
-    drivers,
-    servers,
-    routes,
-    db,
-    new_driver,
-    monitor,
-    usage,
-    allocate,
-    allocations,
-):
-    cli.add_command(command)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -7,14 +7,16 @@ import sys
 import threading
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import click
 
 from orchestra_core.errors import shown
 from orchestra_core.execution.results import OperationLog, State, StepResult
-from orchestra_core.planning.plan import Plan
+
+if TYPE_CHECKING:
+    from orchestra_core.planning.plan import Plan
 
 __all__ = ["LogPrinter", "echo_json", "log_to_dict", "per_server_line", "table"]
 

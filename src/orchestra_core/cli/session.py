@@ -5,12 +5,13 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Mapping
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 
-from orchestra_core.registry import Registry
-from orchestra_core.storage.protocol import Store
+if TYPE_CHECKING:  # imported when first used: `orchestra --help` needs neither
+    from orchestra_core.registry import Registry
+    from orchestra_core.storage.protocol import Store
 
 __all__ = [
     "EXIT_BAD_INPUT",
@@ -122,6 +123,8 @@ class Session:
     def registry(self) -> Registry:
         """Every installed plugin."""
         if self._registry is None:
+            from orchestra_core.registry import Registry
+
             self._registry = Registry.load()
         return self._registry
 

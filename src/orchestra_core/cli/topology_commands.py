@@ -9,9 +9,7 @@ import click
 
 from orchestra_core.cli.output import echo_json, table
 from orchestra_core.cli.session import EXIT_FAILED, Session, pass_session
-from orchestra_core.engine import Orchestra
 from orchestra_core.errors import OrchestraError, shown
-from orchestra_core.execution.transport import Probe
 
 __all__ = ["drivers", "routes", "servers"]
 
@@ -109,6 +107,9 @@ def test_servers(session: Session, inventory: str | None, as_json: bool) -> None
         found, routed = list(inv.servers), list(inv.routes)
     else:
         found, routed = session.store.servers(), session.store.routes()
+    from orchestra_core.engine import Orchestra
+    from orchestra_core.execution.transport import Probe
+
     engine = Orchestra(servers=found, routes=routed, registry=session.registry, store=session.store)
     results = []
     try:
