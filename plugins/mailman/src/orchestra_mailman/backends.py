@@ -48,12 +48,22 @@ from orchestra_core.driver import (
     Observation,
     Probe,
     RenderContext,
+    Server,
     Step,
+    Templates,
     move_to_trash,
+    server_path,
 )
 from orchestra_mailman.settings import MailmanSettings
 
-__all__ = ["LIST_ADDRESSES", "ListState", "MailmanList", "MailmanPostfix", "list_addresses"]
+__all__ = [
+    "LIST_ADDRESSES",
+    "ListState",
+    "MailmanList",
+    "MailmanPostfix",
+    "list_addresses",
+    "rest_script",
+]
 
 #: The suffixes of a list's addresses: its posting address and Mailman's eight others.
 LIST_ADDRESSES = (
@@ -73,6 +83,21 @@ TABLES = ("virtual_domains", "virtual_mailboxes", "virtual_mailbox_aliases", "tr
 PROGRAM = resources.files("orchestra_mailman").joinpath("remote.py").read_text(encoding="utf-8")
 
 ListContext = RenderContext[MailingList, MailmanSettings]
+
+
+def rest_script(server: Server, settings: MailmanSettings, verb: str, **job: Any) -> str:
+    """The shell that runs :data:`PROGRAM`'s ``verb`` on ``server`` with ``job`` (and how
+    to reach Mailman there, from ``settings``) as ASCII JSON on its stdin."""
+    config = server_path(server, settings.config) if settings.config else None
+    mailman = [*settings.mailman, *(["-C", config] if config else [])]
+    text = json.dumps(
+        {"verb": verb, "mailman": mailman, "config": config, **job},
+        sort_keys=True,
+        ensure_ascii=True,
+    )
+    return Templates.for_package("orchestra_mailman").shell(
+        "rest.sh.j2", job=text, python=settings.python, program=PROGRAM
+    )
 
 
 def list_addresses(obj: MailingList) -> list[str]:
@@ -130,15 +155,7 @@ class MailmanList(Backend[MailingList, MailmanSettings, ListState]):
     # -- the program on the server --------------------------------------------------------------
 
     def _script(self, ctx: ListContext, verb: str, **job: Any) -> str:
-        settings = ctx.settings
-        config = ctx.path(settings.config) if settings.config else None
-        mailman = [*settings.mailman, *(["-C", config] if config else [])]
-        text = json.dumps(
-            {"verb": verb, "list": ctx.obj.identity, "mailman": mailman, "config": config, **job},
-            sort_keys=True,
-            ensure_ascii=True,
-        )
-        return self.templates.shell("rest.sh.j2", job=text, python=settings.python, program=PROGRAM)
+        return rest_script(ctx.server, ctx.settings, verb, list=ctx.obj.identity, **job)
 
     def _fields(self, settings: MailmanSettings) -> list[str]:
         return sorted({"description", "emergency", *settings.enforced})

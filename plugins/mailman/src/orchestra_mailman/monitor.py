@@ -28,7 +28,6 @@ addresses (compared in lower case) and `` from ``.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any, ClassVar
@@ -49,7 +48,7 @@ from orchestra_core.driver import (
     Templates,
     server_path,
 )
-from orchestra_mailman.backends import PROGRAM
+from orchestra_mailman.backends import rest_script
 from orchestra_mailman.settings import MailmanSettings
 
 __all__ = [
@@ -92,20 +91,7 @@ class ListSubscribers(Monitor[MailingList, MailmanSettings]):
         lists = [obj.identity for obj in objects if isinstance(obj, MailingList)]
         if not lists:
             return []
-        config = server_path(server, settings.config) if settings.config else None
-        job = json.dumps(
-            {
-                "verb": "members",
-                "lists": lists,
-                "mailman": [*settings.mailman, *(["-C", config] if config else [])],
-                "config": config,
-            },
-            sort_keys=True,
-            ensure_ascii=True,
-        )
-        script = Templates.for_package("orchestra_mailman").shell(
-            "rest.sh.j2", job=job, python=settings.python, program=PROGRAM
-        )
+        script = rest_script(server, settings, "members", lists=lists)
         return [Command(description=f"count the members of {len(lists)} lists", script=script)]
 
     def parse(
